@@ -1,0 +1,198 @@
+"""The command line (SPEC §6): parse arguments, call one function, print.
+
+Each command lives beside the code it drives and is imported only when run, so that
+``segbridge check`` stays quick and the sandbox is imported only by ``demo`` and
+``sandbox``. A command function takes ``(ctx, args)`` and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge import __version__
+from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, ConfigError, SegbridgeError
+
+# command name -> "module:function"
+COMMANDS: dict[str, str] = {
+    "check": "bridge.checks:cmd_check",
+    "sync": "bridge.sync.command:cmd_sync",
+    "evaluate": "bridge.segments.command:cmd_evaluate",
+    "plan": "bridge.push.command:cmd_plan",
+    "push": "bridge.push.command:cmd_push",
+    "run": "bridge.push.command:cmd_run",
+    "resync": "bridge.push.command:cmd_resync",
+    "daemon": "bridge.scheduler:cmd_daemon",
+    "segments": "bridge.segments.command:cmd_segments",
+    "members": "bridge.segments.command:cmd_members",
+    "explain": "bridge.segments.command:cmd_explain",
+    "history": "bridge.segments.command:cmd_history",
+    "status": "bridge.status:cmd_status",
+    "report": "bridge.report:cmd_report",
+    "demo": "bridge.demo:cmd_demo",
+    "sandbox": "bridge.sandbox.command:cmd_sandbox",
+}
+
+
+@dataclass
+class CliContext:
+    """What every command gets: the global options and lazily loaded config."""
+
+    config_path: Path | None
+    json: bool = False
+    wait: bool = False
+    verbosity: int = 0
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0 or self.json
+
+    def config(self) -> Any:
+        """The validated config (raises ConfigError, exit 2)."""
+        if self._config is None:
+            from bridge.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def emit_json(self, value: Any) -> None:
+        json.dump(value, sys.stdout, indent=2, default=str, ensure_ascii=False)
+        sys.stdout.write("\n")
+
+    def console(self) -> Any:
+        from rich.console import Console
+
+        return Console(quiet=self.verbosity < 0, highlight=False)
+
+    def error_console(self) -> Any:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+
+def _when(text: str) -> Any:
+    from bridge.timeutil import parse_when
+
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segbridge",
+        description="Customer segments for Magento Open Source, computed outside the shop.",
+    )
+    p.add_argument("--version", action="version", version=f"segbridge {__version__}")
+    p.add_argument("--config", type=Path, default=None, help="config file (./segbridge.toml)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--wait", action="store_true", help="wait for the run lock instead of exit 4")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-q", "--quiet", action="count", default=0)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("check", help="validate config and mappings")
+    s.add_argument("--online", action="store_true", help="also test connection and permissions")
+
+    s = sub.add_parser("sync", help="pull from Magento into the store")
+    s.add_argument("--full", action="store_true", help="everything, and find deletions")
+    s.add_argument("--entity", choices=["customers", "orders", "carts", "groups"], action="append")
+    s.add_argument("--since", type=_when, metavar="WHEN")
+
+    s = sub.add_parser("evaluate", help="compute memberships")
+    s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
+    s.add_argument("segments", nargs="*", metavar="SEGMENT")
+
+    s = sub.add_parser("plan", help="show the push plan; writes nothing")
+    s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
+
+    s = sub.add_parser("push", help="apply the plan")
+    s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
+    s.add_argument("--force", action="store_true", help="allow more than push.max_changes")
+
+    s = sub.add_parser("run", help="sync + evaluate + push once")
+    s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
+    s.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
+
+    s = sub.add_parser("resync", help="full sync + evaluate + push")
+    s.add_argument("--force", action="store_true", help="allow more than push.max_changes")
+
+    sub.add_parser("daemon", help="run [schedule] until SIGTERM/SIGINT")
+    sub.add_parser("segments", help="list segments with member counts")
+
+    s = sub.add_parser("members", help="export a segment's members")
+    s.add_argument("segment", metavar="SEGMENT")
+    s.add_argument("--format", choices=["table", "csv", "json"], default=None)
+    s.add_argument("--output", type=Path, metavar="FILE")
+
+    s = sub.add_parser("explain", help="why a customer is or is not in a segment")
+    s.add_argument("segment", metavar="SEGMENT")
+    s.add_argument("customer", metavar="CUSTOMER_ID_OR_EMAIL")
+    s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
+
+    s = sub.add_parser("history", help="joins and leaves of a segment")
+    s.add_argument("segment", metavar="SEGMENT")
+    s.add_argument("--since", type=_when, metavar="WHEN")
+
+    sub.add_parser("status", help="last runs, watermarks, errors, lock holder")
+
+    s = sub.add_parser("report", help="a self-contained HTML report")
+    s.add_argument("--output", type=Path, default=Path("segbridge-report.html"), metavar="FILE")
+
+    s = sub.add_parser("demo", help="the embedded end-to-end run against the sandbox")
+    s.add_argument("--dir", type=Path, default=None, help="where the demo keeps its files")
+    s.add_argument("--customers", type=int, default=2000)
+
+    s = sub.add_parser("sandbox", help="serve the Magento-compatible sandbox")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--customers", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    return p
+
+
+def resolve(command: str) -> Callable[[CliContext, argparse.Namespace], int]:
+    module, func = COMMANDS[command].split(":")
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad arguments, 0 on --help
+        return int(exc.code or 0)
+    verbosity = args.verbose - args.quiet
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx = CliContext(
+        config_path=args.config, json=args.json, wait=args.wait, verbosity=verbosity
+    )
+    try:
+        return resolve(args.command)(ctx, args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SegbridgeError as exc:
+        print(f"segbridge: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("segbridge: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
