@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING if verbosity <= 0 else logging.INFO)
     ctx = CliContext(
         config_path=args.config, json=args.json, wait=args.wait, verbosity=verbosity
     )
