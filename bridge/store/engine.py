@@ -1,10 +1,22 @@
-"""Engines for the store: SQLite (WAL), PostgreSQL, MariaDB — one code path."""
+"""Engines for the store: SQLite (WAL), PostgreSQL, MariaDB — one code path.
+
+``open_store(url)`` is how every command gets the store: it runs Alembic's
+``upgrade head`` in code (no alembic.ini; the scripts ship inside the package), so a
+database made by an older segbridge is brought up to date the first time a newer one
+opens it, and a new database gets the whole schema.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -28,15 +40,68 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def create_schema(engine: Engine) -> None:
-    """Bring the schema to the newest version (replaced by Alembic's upgrade)."""
-    from bridge.store.models import Base
+def alembic_config() -> Any:
+    """Alembic's config pointing at the migrations inside the installed package."""
+    from alembic.config import Config as AlembicConfig
 
-    Base.metadata.create_all(engine)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Keep Alembic from reconfiguring logging (there is no ini file to read).
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` on ``engine`` in one transaction where the
+    database allows it (PostgreSQL, SQLite); MariaDB commits each DDL statement."""
+    from alembic import command
+
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: not a segbridge store yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def create_schema(engine: Engine) -> None:
+    """Bring the schema to the newest version through the migrations.
+
+    Two processes opening a brand-new store at once can race on the first CREATE
+    TABLE; the loser retries once, by which time the winner has finished.
+    """
+    if current_revision(engine) == head_revision():
+        return
+    try:
+        upgrade(engine)
+    except Exception:
+        if current_revision(engine) == head_revision():
+            return
+        names = set(inspect(engine).get_table_names())
+        if "alembic_version" not in names:
+            raise
+        log.info("store schema: another process was upgrading; retrying once")
+        upgrade(engine)
 
 
 def open_store(url: str, **kwargs: Any) -> Engine:
     """The store at ``url``, its schema brought up to date (older databases upgraded)."""
     engine = make_engine(url, **kwargs)
-    create_schema(engine)
+    try:
+        create_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
     return engine

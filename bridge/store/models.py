@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -39,6 +38,13 @@ def CiString(length: int = 255) -> String:  # noqa: N802 - reads as a type
     """A case-folded twin column: binary collation on MariaDB/MySQL (accents kept)."""
     return String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+def CiText() -> Text:  # noqa: N802 - reads as a type
+    """A folded twin for long text (custom attribute values): binary collation on MariaDB."""
+    return Text().with_variant(
+        mysql.TEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
 
@@ -100,7 +106,7 @@ class Customer(Base):
     store_id: Mapped[int | None] = mapped_column(Integer)
     group_id: Mapped[int] = mapped_column(Integer, index=True)  # as Magento has it now
     email: Mapped[str] = mapped_column(String(255))
-    email_ci: Mapped[str] = mapped_column(CiString(255), index=True)
+    email_ci: Mapped[str] = mapped_column(CiString(255))
     firstname: Mapped[str | None] = mapped_column(String(255))
     firstname_ci: Mapped[str | None] = mapped_column(CiString(255))
     lastname: Mapped[str | None] = mapped_column(String(255))
@@ -122,12 +128,20 @@ class Customer(Base):
     is_subscribed: Mapped[bool | None] = mapped_column(Boolean)
     default_billing_id: Mapped[int | None] = mapped_column(Integer)
     default_shipping_id: Mapped[int | None] = mapped_column(Integer)
+    disable_auto_group_change: Mapped[int | None] = mapped_column(Integer)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    __table_args__ = (Index("ix_customers_email_website", "email_ci", "website_id"),)
+
 
 class CustomerAttribute(Base):
-    """A custom attribute listed in ``sync.customer_attributes`` (text; ``value_ci`` folded)."""
+    """A custom attribute listed in ``sync.customer_attributes``.
+
+    Stored as text (multiselect values as Magento sends them, comma-separated);
+    ``value_ci`` is the folded twin. Attributes not listed in the config are not kept,
+    so adding a code to the list takes effect after the next full sync.
+    """
 
     __tablename__ = "customer_attributes"
     customer_id: Mapped[int] = mapped_column(
@@ -135,7 +149,7 @@ class CustomerAttribute(Base):
     )
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
-    value_ci: Mapped[str | None] = mapped_column(CiString(255))
+    value_ci: Mapped[str | None] = mapped_column(CiText())
 
 
 class CustomerAddress(Base):
@@ -180,6 +194,11 @@ class Order(Base):
     customer_email: Mapped[str | None] = mapped_column(String(255))
     customer_email_ci: Mapped[str | None] = mapped_column(CiString(255), index=True)
     customer_is_guest: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Guest orders only: the registered customer of the same website with the same
+    # email (folded), kept current by every sync whatever sync.link_guest_orders says;
+    # the segment compiler counts it only when the flag is on (see bridge.sync.linking).
+    guest_customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    customer_group_id: Mapped[int | None] = mapped_column(Integer)
     store_id: Mapped[int | None] = mapped_column(Integer)
     website_id: Mapped[int | None] = mapped_column(Integer)  # derived from store_id
     status: Mapped[str | None] = mapped_column(String(32))
@@ -188,12 +207,16 @@ class Order(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     base_grand_total: Mapped[Decimal | None] = mapped_column(Money)
     grand_total: Mapped[Decimal | None] = mapped_column(Money)
+    subtotal: Mapped[Decimal | None] = mapped_column(Money)
     total_qty_ordered: Mapped[Decimal | None] = mapped_column(Qty)
     base_currency_code: Mapped[str | None] = mapped_column(String(8))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_orders_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_customer_created", "customer_id", "created_at"),
+        Index("ix_orders_guest_email", "customer_email_ci", "website_id"),
+    )
 
 
 class OrderItem(Base):
@@ -210,13 +233,17 @@ class OrderItem(Base):
     price: Mapped[Decimal | None] = mapped_column(Money)
     base_price: Mapped[Decimal | None] = mapped_column(Money)
     qty_ordered: Mapped[Decimal | None] = mapped_column(Qty)
+    row_total: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class OrderAddress(Base):
+    """An order's billing address and its shipping address (from shipping_assignments)."""
+
     __tablename__ = "order_addresses"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    address_type: Mapped[str] = mapped_column(String(16))  # billing | shipping
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
+    )
+    address_type: Mapped[str] = mapped_column(String(16), primary_key=True)  # billing|shipping
     firstname: Mapped[str | None] = mapped_column(String(255))
     firstname_ci: Mapped[str | None] = mapped_column(CiString(255))
     lastname: Mapped[str | None] = mapped_column(String(255))
@@ -246,9 +273,15 @@ class OrderAddress(Base):
 
 
 class Cart(Base):
+    """A registered customer's quote. Guest quotes are not kept (they cannot be members).
+
+    ``is_active`` false = converted to an order or replaced; ``deleted`` = a full sync no
+    longer found it (Magento's quote cleanup). Only active, not deleted carts count.
+    """
+
     __tablename__ = "carts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # quote id
-    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    customer_id: Mapped[int] = mapped_column(Integer, index=True)
     store_id: Mapped[int | None] = mapped_column(Integer)
     website_id: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -257,6 +290,8 @@ class Cart(Base):
     subtotal: Mapped[Decimal] = mapped_column(Money, default=0)  # Σ price × qty of its items
     grand_total: Mapped[Decimal | None] = mapped_column(Money)  # from totals (cart_totals)
     tax_amount: Mapped[Decimal | None] = mapped_column(Money)  # from totals (cart_totals)
+    totals_at: Mapped[datetime | None] = mapped_column(DateTime)  # when totals were read
+    converted_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -286,6 +321,7 @@ class SyncState(Base):
     entity: Mapped[str] = mapped_column(String(32), primary_key=True)
     watermark: Mapped[datetime | None] = mapped_column(DateTime)
     last_full_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
     page_size: Mapped[int | None] = mapped_column(Integer)  # learnt from "Maximum pageSize is N"
 
 

@@ -1,0 +1,85 @@
+"""Log lines for people (``text``) or for log shippers (``json``, one object per line).
+
+``[log] format`` picks one. Structured facts travel in ``extra={"fields": {...}}``: the
+JSON formatter puts them at the top level of the object, the text formatter appends them
+as ``key=value`` so that a person reading a terminal sees the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+FORMATS = ("text", "json")
+
+
+def _ts(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    value = getattr(record, "fields", None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_plain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(_plain(v) for v in value)
+    text = str(value)
+    return json.dumps(text) if (" " in text or text == "") else text
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-22T07:10:03.120Z INFO bridge.scheduler: run finished status=ok joined=3``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_ts(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        extra = _fields(record)
+        if extra:
+            line += " " + " ".join(f"{k}={_plain(v)}" for k, v in extra.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, the record's fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        obj: dict[str, Any] = {
+            "ts": _ts(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _fields(record).items():
+            obj.setdefault(key, value)
+        if record.exc_info:
+            obj["exc"] = self.formatException(record.exc_info)
+        return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def setup_logging(
+    fmt: str = "text", level: int = logging.INFO, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Route every log record to ``stream`` (stderr) in ``fmt``; replaces earlier handlers."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be text or json, not {fmt!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # APScheduler's own chatter ("Running job ...", "Job executed successfully") at INFO
+    # would double every summary line: keep its warnings and errors only.
+    # Alembic narrates every upgrade step at INFO; only its problems belong in a daemon log.
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    return handler

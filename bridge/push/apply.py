@@ -1,0 +1,204 @@
+"""Apply a journaled plan: groups, then blocks and rules, then customers.
+
+Customer writes run through a pool of ``magento.write_concurrency`` threads (the client
+enforces ``writes_per_second``); only the main thread touches the store. Each write is
+a fresh GET and a PUT of the whole customer with only ``group_id`` changed (SPEC §5);
+the GET also tells whether an earlier, interrupted push already made the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from bridge.magento.errors import (
+    ContractError,
+    InvalidRequestError,
+    MagentoError,
+    NotFoundError,
+    TransientError,
+)
+from bridge.push.cms import apply_block
+from bridge.push.context import PushAborted, PushContext, StepView
+from bridge.push.groups import apply_group
+from bridge.push.journal import close_batch, unfinished_steps
+from bridge.push.remote import Remote
+from bridge.push.rules import apply_rule
+from bridge.shutdown import stop_requested
+from bridge.store.models import Customer
+from bridge.store.push_tables import (
+    DONE,
+    OVERRIDDEN,
+    REFUSED,
+    SKIPPED,
+    STALE,
+    PushCustomer,
+)
+from bridge.timeutil import utcnow
+
+log = logging.getLogger("bridge.push")
+
+# Keys never sent back in a customer PUT (SPEC §5, PITFALLS A2, A6, A12).
+DROPPED_KEYS = ("addresses", "default_billing", "default_shipping", "extension_attributes")
+
+
+def customer_body(fresh: dict[str, Any], group_id: int) -> dict[str, Any]:
+    """The customer as read, ``group_id`` changed, without the keys that would change
+    anything else (and without null custom attributes, which Magento rejects)."""
+    body = {k: v for k, v in fresh.items() if k not in DROPPED_KEYS}
+    attrs = body.get("custom_attributes")
+    if isinstance(attrs, list):
+        kept = [a for a in attrs if isinstance(a, dict) and a.get("value") is not None]
+        if kept:
+            body["custom_attributes"] = kept
+        else:
+            body.pop("custom_attributes")
+    body["id"] = int(fresh["id"])
+    body["group_id"] = int(group_id)
+    return body
+
+
+@dataclass
+class CustomerOutcome:
+    step: StepView
+    state: str
+    group_now: int | None
+    target: int | None
+    message: str | None = None
+
+
+def write_customer(remote: Remote, step: StepView, target: int) -> CustomerOutcome:
+    """GET, then PUT only if the customer is still where the plan saw them."""
+    cid = int(step.customer_id or step.key)
+    planned_from = int(step.payload["from"])
+    try:
+        fresh = remote.get_customer(cid)
+        now = int(fresh.get("group_id", -1))
+        if now == target:
+            return CustomerOutcome(step, DONE, now, target, "already in the target group")
+        if now != planned_from:
+            return CustomerOutcome(
+                step, STALE, now, target,
+                f"group is {now}, the plan saw {planned_from}: changed by someone else",
+            )
+        answer = remote.put_customer(cid, customer_body(fresh, target))
+    except NotFoundError:
+        return CustomerOutcome(step, SKIPPED, None, target, "the customer no longer exists")
+    except (ContractError, InvalidRequestError) as exc:
+        return CustomerOutcome(step, REFUSED, None, target, str(exc))
+    got = int(answer.get("group_id", -1))
+    if got != target:
+        return CustomerOutcome(
+            step, OVERRIDDEN, got, target,
+            f"the store kept group {got} instead of {target} (e.g. VAT-based assignment)",
+        )
+    return CustomerOutcome(step, DONE, got, target)
+
+
+def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
+    step = out.step
+    cid = int(step.customer_id or step.key)
+    now = utcnow()
+
+    def extra(s: Session) -> None:
+        if out.group_now is not None:
+            s.execute(update(Customer).where(Customer.id == cid).values(group_id=out.group_now))
+        elif out.state == SKIPPED:  # gone from Magento: what a full sync would record
+            s.execute(update(Customer).where(Customer.id == cid).values(deleted=True))
+        if out.state == DONE:
+            _home_values(s, cid, written_group_id=out.target, written_at=now,
+                         overridden_target_id=None, overridden_at=None)
+        elif out.state == OVERRIDDEN:
+            _home_values(s, cid, overridden_target_id=out.target, overridden_at=now)
+        elif out.state == REFUSED:
+            ctx.quarantine(s, step, out.message or "refused")
+
+    if out.state == REFUSED:
+        ctx.tally.refused.append(
+            {"kind": "customer", "key": step.key, "customer_id": cid, "message": out.message}
+        )
+    elif out.state == OVERRIDDEN:
+        ctx.tally.overridden.append(
+            {"customer_id": cid, "target": out.target, "group": out.group_now}
+        )
+    elif out.state == STALE:
+        ctx.tally.stale.append({"customer_id": cid, "group": out.group_now})
+    ctx.mark(step, out.state, message=out.message, extra=extra)
+
+
+def _home_values(s: Session, cid: int, **values: Any) -> None:
+    res = s.execute(update(PushCustomer).where(PushCustomer.customer_id == cid).values(**values))
+    if not res.rowcount:  # type: ignore[attr-defined]
+        # A customer step without a home row (should not happen): keep the facts anyway.
+        s.add(PushCustomer(customer_id=cid, home_group_id=values.get("written_group_id") or 0,
+                           first_seen_at=utcnow(), **{k: v for k, v in values.items()}))
+
+
+def _customer_steps(
+    ctx: PushContext, steps: list[StepView]
+) -> Iterator[tuple[StepView, int]]:
+    for step in steps:
+        target = step.payload.get("to_id")
+        if target is None:
+            target = ctx.group_id(step.payload.get("to_code"))
+        if target is None or int(target) in (0, 32000):
+            ctx.mark(step, SKIPPED, message=f"group {step.payload.get('to_code')!r} does not exist")
+            continue
+        yield step, int(target)
+
+
+def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -> None:
+    """Customer writes through ``concurrency`` threads; the store is written here only."""
+    todo = _customer_steps(ctx, steps)
+    window = max(1, concurrency) * 2
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push") as pool:
+        running: set[Future[CustomerOutcome]] = set()
+
+        def fill() -> None:
+            # SIGTERM/SIGINT (bridge.shutdown): submit nothing new; the writes in flight
+            # finish and are recorded, the journal keeps the rest for the next push.
+            while failure is None and len(running) < window and not stop_requested():
+                nxt = next(todo, None)
+                if nxt is None:
+                    return
+                running.add(pool.submit(write_customer, ctx.remote, nxt[0], nxt[1]))
+
+        fill()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                running.discard(fut)
+                try:
+                    _persist_customer(ctx, fut.result())
+                except (TransientError, MagentoError) as exc:
+                    failure = failure or exc
+            fill()
+    if isinstance(failure, TransientError):
+        raise PushAborted(f"customer writes stopped: {failure}") from failure
+    if failure is not None:
+        raise failure
+
+
+HANDLERS = {"group": apply_group, "cms_block": apply_block, "cart_rule": apply_rule}
+
+
+def apply_batch(ctx: PushContext, batch_id: int, concurrency: int) -> str:
+    """Finish every open step of a batch; the batch's final status."""
+    steps = [StepView.of(r) for r in unfinished_steps(ctx.engine, batch_id)]
+    for step in steps:
+        if stop_requested():
+            break  # the batch stays open; the next push finishes it
+        if step.kind in HANDLERS:
+            try:
+                HANDLERS[step.kind](ctx, step)
+            except TransientError as exc:
+                raise PushAborted(f"{step.kind} {step.key}: {exc}") from exc
+    apply_customers(ctx, [s for s in steps if s.kind == "customer"], concurrency)
+    return close_batch(ctx.engine, batch_id)

@@ -1,0 +1,196 @@
+"""What every step handler shares: the store, Magento, the group list and the tally."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from bridge.errors import SegbridgeError
+from bridge.magento.errors import TransientError
+from bridge.push.remote import Remote
+from bridge.store.models import Quarantine
+from bridge.store.push_tables import SENT, PushGroup, PushObject, PushStep
+from bridge.timeutil import utcnow
+
+log = logging.getLogger("bridge.push")
+
+CREATE_ATTEMPTS = 3
+
+
+class PushAborted(SegbridgeError):
+    """Magento stopped answering (retries ran out): the journal keeps what is left."""
+
+
+@dataclass
+class StepView:
+    """A journal step as a handler needs it (detached from any session)."""
+
+    id: int
+    batch_id: int
+    kind: str
+    key: str
+    segment_code: str | None
+    customer_id: int | None
+    payload: dict[str, Any]
+    state: str
+
+    @classmethod
+    def of(cls, row: PushStep) -> StepView:
+        return cls(row.id, row.batch_id, row.kind, row.key, row.segment_code, row.customer_id,
+                   dict(row.payload or {}), row.state)
+
+
+@dataclass
+class Tally:
+    states: Counter[str] = field(default_factory=Counter)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    overridden: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    created: Counter[str] = field(default_factory=Counter)
+    adopted: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class PushContext:
+    engine: Engine
+    remote: Remote
+    tax_class_id: int
+    groups: dict[str, tuple[int, str]]  # code.casefold() -> (id, code), live
+    run_id: int | None = None
+    tally: Tally = field(default_factory=Tally)
+
+    def group_id(self, code: str | None) -> int | None:
+        if not code:
+            return None
+        found = self.groups.get(code.casefold())
+        return found[0] if found else None
+
+    # --- journal marks --------------------------------------------------------------
+    def mark(
+        self,
+        step: StepView,
+        state: str,
+        *,
+        magento_id: int | None = None,
+        message: str | None = None,
+        extra: Callable[[Session], None] | None = None,
+    ) -> None:
+        """Move a step to ``state`` (with any bookkeeping in the same transaction)."""
+        with Session(self.engine) as s, s.begin():
+            values: dict[str, Any] = {"state": state, "updated_at": utcnow()}
+            if magento_id is not None:
+                values["magento_id"] = magento_id
+            if message is not None:
+                values["message"] = message[:4000]
+            s.execute(update(PushStep).where(PushStep.id == step.id).values(**values))
+            if extra is not None:
+                extra(s)
+        step.state = state
+        if state != SENT:
+            self.tally.states[state] += 1
+
+    def quarantine(self, s: Session, step: StepView, reason: str) -> None:
+        s.add(
+            Quarantine(
+                run_id=self.run_id,
+                entity=f"push:{step.kind}",
+                record_id=step.key[:64],
+                reason=reason,
+                payload=step.payload,
+                created_at=utcnow(),
+            )
+        )
+
+    def record_group(self, code: str, group_id: int, created: bool) -> Callable[[Session], None]:
+        def do(s: Session) -> None:
+            row = s.get(PushGroup, code.casefold())
+            if row is None:
+                s.add(PushGroup(code_ci=code.casefold(), code=code, group_id=group_id,
+                                created=created, recorded_at=utcnow()))
+            else:
+                row.group_id = group_id
+                row.code = code
+
+        return do
+
+    def record_object(
+        self,
+        kind: str,
+        key: str,
+        segment_code: str,
+        magento_id: int,
+        *,
+        active: bool,
+        fingerprint: str | None,
+        store_id: int | None = None,
+        store_code: str | None = None,
+        identifier: str | None = None,
+    ) -> Callable[[Session], None]:
+        def do(s: Session) -> None:
+            row = s.scalars(
+                select(PushObject).where(PushObject.kind == kind, PushObject.key == key)
+            ).first()
+            now = utcnow()
+            if row is None:
+                s.add(PushObject(kind=kind, key=key, segment_code=segment_code,
+                                 magento_id=magento_id, store_id=store_id, store_code=store_code,
+                                 identifier=identifier, active=active, fingerprint=fingerprint,
+                                 created_at=now, updated_at=now))
+            else:
+                row.magento_id = magento_id
+                row.active = active
+                row.fingerprint = fingerprint
+                row.updated_at = now
+                if identifier is not None:
+                    row.identifier = identifier
+                if store_code is not None:
+                    row.store_code = store_code
+                    row.store_id = store_id
+
+        return do
+
+    def recorded_ids(self, kind: str, *, exclude_key: str) -> set[int]:
+        """Magento ids of the objects of ``kind`` recorded under other keys."""
+        with Session(self.engine) as s:
+            return set(
+                s.scalars(
+                    select(PushObject.magento_id).where(
+                        PushObject.kind == kind, PushObject.key != exclude_key
+                    )
+                )
+            )
+
+    # --- creates that are never repeated -------------------------------------------
+    def create_once(
+        self,
+        step: StepView,
+        lookup: Callable[[], dict[str, Any] | None],
+        create: Callable[[], dict[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
+        """The object ``create`` makes, or the one ``lookup`` finds when an earlier
+        create may have landed (a ``sent`` mark, or an answer lost on the way back).
+        Returns (object, created_now)."""
+        if step.state == SENT:
+            found = lookup()
+            if found is not None:
+                return found, False
+        last: Exception | None = None
+        for _ in range(CREATE_ATTEMPTS):
+            self.mark(step, SENT)
+            try:
+                return create(), True
+            except TransientError as exc:
+                if not exc.maybe_applied:
+                    raise PushAborted(f"{step.kind} {step.key}: {exc}") from exc
+                last = exc
+                log.warning("%s %s: answer lost (%s); looking it up", step.kind, step.key, exc)
+                found = lookup()
+                if found is not None:
+                    return found, False
+        raise PushAborted(f"{step.kind} {step.key}: {last}")

@@ -1,0 +1,248 @@
+"""The push as a programme: plan, finish the journal, apply; and ``run_once``.
+
+``push_once`` is what ``segbridge push`` runs; ``run_once`` (sync + evaluate + push,
+under one run lock) is what ``segbridge run``, ``segbridge resync`` and the daemon run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
+from bridge.push.apply import apply_batch
+from bridge.push.checks import mapping_problems
+from bridge.push.context import PushContext
+from bridge.push.inputs import gather, group_index, segment_maps
+from bridge.push.journal import open_batches, record_plan
+from bridge.push.plan import Plan, make_plan
+from bridge.push.remote import Remote
+from bridge.shutdown import stop_requested
+from bridge.store.models import Run
+from bridge.store.push_tables import PushObject
+from bridge.timeutil import utcnow
+
+log = logging.getLogger("bridge.push")
+
+
+class PlanTooBig(ConfigError):
+    """More changes than ``push.max_changes``: refused without ``--force`` (exit 2)."""
+
+
+@dataclass
+class PushResult:
+    plan: Plan | None = None
+    plan_json: dict[str, Any] = field(default_factory=dict)
+    resumed_batches: list[int] = field(default_factory=list)
+    batch_id: int | None = None
+    states: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    adopted: Counter[str] = field(default_factory=Counter)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    overridden: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # a stop was requested: the journal keeps the rest
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.refused else EXIT_OK
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "resumed_batches": self.resumed_batches,
+            "batch_id": self.batch_id,
+            "planned": self.plan.size if self.plan else 0,
+            "steps": dict(self.states),
+            "created": dict(self.created),
+            "adopted": dict(self.adopted),
+            "refused": self.refused,
+            "overridden": self.overridden,
+            "stale": self.stale,
+            "drift": self.plan_json.get("drift", []),
+            "interrupted": self.interrupted,
+        }
+
+
+def live_groups(remote: Remote) -> dict[str, tuple[int, str]]:
+    return group_index(remote.groups())
+
+
+def build_plan(
+    engine: Engine, config: Any, segments: list[Any], groups: dict[str, tuple[int, str]]
+) -> Plan:
+    """The plan for now: store rows + segment files + Magento's group list."""
+    problems = mapping_problems(config, segments)
+    if problems:
+        raise ConfigError(problems)
+    maps = segment_maps(engine, segments)
+    inputs = gather(
+        engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift)
+    )
+    return make_plan(inputs)
+
+
+def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]]) -> dict[str, Any]:
+    """SPEC §6: group codes, not ids."""
+    code_of = {gid: code for gid, code in groups.values()}
+    with Session(engine) as s:
+        rule_names = {o.key: o.magento_id for o in s.scalars(select(PushObject))}
+
+    def code(gid: int | None) -> str | None:
+        return None if gid is None else code_of.get(gid, str(gid))
+
+    blocks: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    for o in plan.objects:
+        d = o.desired
+        if o.kind == "cms_block":
+            blocks.append({
+                "action": o.action,
+                "identifier": d.get("identifier"),
+                "store": d.get("store_code"),
+                "segment": o.segment_code,
+                "group": o.group_code,
+                "title": d.get("title"),
+                "active": d.get("active", False) if o.action != "deactivate" else False,
+                "block_id": o.magento_id,
+            })
+        else:
+            rule = d.get("rule", {})
+            rules.append({
+                "action": o.action,
+                "marker": o.key,
+                "name": rule.get("name"),
+                "segment": o.segment_code,
+                "group": o.group_code,
+                "coupon_code": d.get("coupon_code") or None,
+                "rule_id": o.magento_id if o.magento_id is not None else rule_names.get(o.key),
+            })
+    return {
+        "groups": [
+            {"customer_id": c.customer_id, "from": code(c.from_group_id), "to": c.to_group_code,
+             "segment": c.segment}
+            for c in plan.changes
+        ],
+        "cms_blocks": blocks,
+        "cart_rules": rules,
+        "drift": [
+            {"customer_id": d.customer_id, "group": code(d.group_id), "target": d.target_code}
+            for d in plan.drift
+        ],
+        "new_groups": [g.code for g in plan.group_creates],
+    }
+
+
+def push_once(
+    engine: Engine,
+    config: Any,
+    segments: list[Any],
+    client: Any,
+    *,
+    force: bool = False,
+    run_id: int | None = None,
+) -> PushResult:
+    """Finish any unfinished journal, then plan afresh and apply (SPEC §5, §6)."""
+    problems = mapping_problems(config, segments)
+    if problems:
+        raise ConfigError(problems)
+    segment_maps(engine, segments)  # unknown website codes: exit 2 before any write
+    remote = Remote(client)
+    ctx = PushContext(
+        engine=engine,
+        remote=remote,
+        tax_class_id=int(config.push.tax_class_id),
+        groups=live_groups(remote),
+        run_id=run_id,
+    )
+    result = PushResult()
+    concurrency = int(config.magento.write_concurrency)
+    for batch_id in open_batches(engine):
+        log.info("push: finishing batch %s left by an interrupted push", batch_id)
+        apply_batch(ctx, batch_id, concurrency)
+        result.resumed_batches.append(batch_id)
+
+    if stop_requested():  # SIGTERM: leave the rest to the next push, plan nothing new
+        result.interrupted = True
+        _tally(result, ctx)
+        return result
+    plan = build_plan(engine, config, segments, ctx.groups)
+    result.plan = plan
+    result.plan_json = plan_to_json(engine, plan, ctx.groups)
+    if plan.problems:
+        raise ConfigError(plan.problems)
+    limit = int(config.push.max_changes)
+    if plan.size > limit and not force:
+        raise PlanTooBig([
+            f"the plan has {plan.size} changes, more than push.max_changes = {limit}: "
+            "nothing written; check it with `segbridge plan`, then `segbridge push --force`"
+        ])
+    batch_id = record_plan(engine, plan, run_id=run_id, forced=force)
+    result.batch_id = batch_id
+    if batch_id is not None:
+        apply_batch(ctx, batch_id, concurrency)
+    _tally(result, ctx)
+    return result
+
+
+def _tally(result: PushResult, ctx: PushContext) -> None:
+    result.states = ctx.tally.states
+    result.created = ctx.tally.created
+    result.adopted = ctx.tally.adopted
+    result.refused = ctx.tally.refused
+    result.overridden = ctx.tally.overridden
+    result.stale = ctx.tally.stale
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+def start_run(engine: Engine, kind: str) -> int:
+    with Session(engine) as s, s.begin():
+        run = Run(kind=kind, started_at=utcnow(), status="running")
+        s.add(run)
+        s.flush()
+        return int(run.id)
+
+
+def finish_run(
+    engine: Engine,
+    run_id: int,
+    status: str,
+    *,
+    counts: dict[str, Any] | None = None,
+    client: Any = None,
+    errors: int = 0,
+    message: str | None = None,
+) -> None:
+    with Session(engine) as s, s.begin():
+        run = s.get(Run, run_id)
+        if run is None:
+            return
+        run.ended_at = utcnow()
+        run.status = status
+        run.counts = counts
+        run.errors = errors
+        run.message = message
+        stats = getattr(client, "stats", None)
+        if stats is not None:
+            run.requests = int(_stat(stats, "requests"))
+            run.retries = int(_stat(stats, "retries"))
+
+
+def _stat(stats: Any, name: str) -> int:
+    if isinstance(stats, dict):
+        return int(stats.get(name, 0) or 0)
+    value = getattr(stats, name, 0)
+    if isinstance(value, dict | Counter):
+        return int(sum(value.values()))
+    return int(value or 0)
+
+
+def as_of_or_now(as_of: datetime | None) -> datetime:
+    return as_of or utcnow()

@@ -1,0 +1,653 @@
+"""A Magento-2.4-compatible REST server on 127.0.0.1, for the demo, tests and benches.
+
+``SandboxServer`` generates a deterministic shop and serves it from a background thread
+(HTTP/1.1 keep-alive, one thread per connection). It authenticates like Magento
+(integration Bearer token, admin JWT from /V1/integration/admin/token, OAuth 1.0a
+HMAC-SHA256), answers with Magento's shapes and error bodies, counts requests per route
+(``stats``) and can inject faults (``Faults``): latency, 429 with Retry-After, HTML 503
+maintenance pages, masked 500s, dropped connections and expiring admin tokens. A faulted
+request does nothing to the shop — except ``rate_lost_answer``, which by design applies
+the request and then drops the answer (a write whose response was lost).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge.sandbox.errors import NO_ROUTE, NOT_AUTHORIZED, ApiError
+from bridge.sandbox.routes import Call, RawJson, Route, match
+from bridge.sandbox.search import apply_fields, parse_fields, parse_php_query
+from bridge.sandbox.shop import Shop
+
+FAULT_KINDS = ("429", "503", "500", "drop", "token_expiry", "lost_answer", "edge_block")
+
+MAINTENANCE_HTML = (
+    "<!doctype html>\n<html><head><title>Service Temporarily Unavailable</title></head>"
+    "<body><h1>Service Temporarily Unavailable</h1><p>The server is temporarily unable "
+    "to service your request due to maintenance downtime or capacity problems. Please try "
+    "again later.</p></body></html>\n"
+)
+STOREFRONT_404_HTML = (
+    "<!doctype html>\n<html><head><title>404 Not Found</title></head><body>"
+    "<h1>Whoops, our bad...</h1><p>The page you requested was not found.</p></body></html>\n"
+)
+EDGE_BLOCK_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>Attention Required! | Cloudflare</title></head>"
+    "<body><div id=\"cf-error-details\" class=\"cf-error-details-wrapper\"><h1>Sorry, you "
+    "have been blocked</h1></div></body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Opt-in misbehaviour. Each ``rate_*`` is the share of API requests (0..1) that get
+    that fault, drawn from ``random.Random(seed)`` so a run is reproducible.
+
+    - latency_s: added before every API answer (on top of the server's ``latency_s``).
+    - rate_429: 429 JSON "Too Many Requests" with ``Retry-After`` (``retry_after_s``
+      seconds, or an HTTP date when ``retry_after_date``).
+    - rate_503: HTML maintenance page, 503, no Retry-After (Magento's pub/errors).
+    - rate_500: masked 500 "Internal Error. … Report ID: webapi-…".
+    - rate_drop: the connection is closed without an answer; nothing happens.
+    - rate_token_expiry: the admin token used by the request expires now (401); only
+      requests authenticated with an admin token are affected (integration tokens and
+      OAuth never expire in Magento).
+    - token_ttl_s / token_ttl_requests: admin tokens expire that many seconds after they
+      were issued / after that many authenticated requests (applies to tokens already
+      issued too).
+    - rate_lost_answer: the request IS applied, then the connection drops (lost answer).
+    - rate_edge_block: a CDN/WAF refusal: HTML 403 with Cloudflare's ``cf-error-details``.
+    - maintenance_retry_after_s: send this Retry-After with the 503 page (some custom
+      maintenance pages do; Magento's own does not).
+    - poison_order_ids: an /V1/orders list page holding one of these orders answers a masked
+      500 (mm#32306, "Item with the same ID already exists"); GET /V1/orders/{id} works.
+    - methods / routes: limit the rate faults to these HTTP methods / route templates.
+    """
+
+    latency_s: float = 0.0
+    rate_429: float = 0.0
+    retry_after_s: int = 1
+    retry_after_date: bool = False
+    rate_503: float = 0.0
+    rate_500: float = 0.0
+    rate_drop: float = 0.0
+    rate_token_expiry: float = 0.0
+    token_ttl_s: float | None = None
+    token_ttl_requests: int | None = None
+    rate_lost_answer: float = 0.0
+    rate_edge_block: float = 0.0
+    maintenance_retry_after_s: int | None = None
+    poison_order_ids: tuple[int, ...] = ()
+    seed: int = 0
+    methods: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+
+    @classmethod
+    def only(cls, kind: str, rate: float, seed: int = 0, **kw: Any) -> Faults:
+        """One fault kind ("429", "503", "500", "drop", "token_expiry", "lost_answer")."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        return cls(**{f"rate_{kind}": rate}, seed=seed, **kw)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Faults:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        d = dict(data)
+        for k in ("methods", "routes", "poison_order_ids"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    def pick(self, u: float) -> str | None:
+        acc = 0.0
+        for kind in FAULT_KINDS:
+            acc += getattr(self, f"rate_{kind}")
+            if u < acc:
+                return kind
+        return None
+
+
+class Stats:
+    """Request counts per (method, route template), thread-safe and resettable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_route: Counter[tuple[str, str]] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.total = 0
+
+    def count(self, method: str, template: str) -> None:
+        with self._lock:
+            self.by_route[(method, template)] += 1
+            self.total += 1
+
+    def fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def get(self, method: str, template: str) -> int:
+        with self._lock:
+            return self.by_route[(method, template)]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_route.clear()
+            self.faults.clear()
+            self.total = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"total": self.total,
+                    "routes": {f"{m} {t}": n for (m, t), n in sorted(self.by_route.items())},
+                    "faults": dict(self.faults)}
+
+
+@dataclass(frozen=True)
+class OAuthCredentials:
+    consumer_key: str = "sandbox-consumer-key"
+    consumer_secret: str = "sandbox-consumer-secret"
+    access_token: str = "sandbox-access-token"
+    access_token_secret: str = "sandbox-access-token-secret"
+
+
+@dataclass
+class _AdminToken:
+    issued: float
+    expires: float
+    used: int = 0
+
+
+@dataclass
+class _State:
+    tokens: dict[str, _AdminToken] = field(default_factory=dict)
+    nonces: dict[tuple[str, str], int] = field(default_factory=dict)  # -> oauth_timestamp
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class SandboxServer:
+    """The sandbox: ``with SandboxServer(customers=500) as s: ... s.base_url ...``.
+
+    It starts serving as soon as it is constructed; ``close()`` (or leaving the ``with``
+    block) stops it. ``merge_mode=False`` emulates the 2.4 patch releases that do not merge
+    partial customer bodies of integration callers; ``repeat_last_page=True`` emulates
+    2.3's answer past the last page; ``max_page_size`` is the input-limit cap (None: off).
+    """
+
+    def __init__(self, customers: int = 200, seed: int = 1, orders_per_customer: float = 2.0,
+                 active_carts: float = 0.25, port: int = 0, faults: Faults | None = None,
+                 merge_mode: bool = True, repeat_last_page: bool = False,
+                 latency_s: float = 0.0, token: str = "sandbox-token",
+                 host: str = "127.0.0.1", max_page_size: int | None = 300,
+                 admin_username: str = "admin", admin_password: str = "sandbox-admin-pw1",
+                 admin_token_ttl_s: float = 3600.0, admin_2fa: bool = False,
+                 oauth: OAuthCredentials | None = None, integration_bearer: bool = True,
+                 denied_resources: tuple[str, ...] = (),
+                 now: Any = None, tick: bool = True, shop: Shop | None = None) -> None:
+        self.shop = shop or Shop(customers=customers, seed=seed,
+                                 orders_per_customer=orders_per_customer,
+                                 active_carts=active_carts, now=now, tick=tick)
+        self.specs = self.shop.specs()
+        self.token = token
+        self.merge_mode = merge_mode
+        self.repeat_last_page = repeat_last_page
+        self.latency_s = latency_s
+        self.max_page_size = max_page_size
+        self.admin_username = admin_username
+        self.admin_password = admin_password
+        self.admin_token_ttl_s = admin_token_ttl_s
+        self.admin_2fa = admin_2fa
+        self.oauth = oauth or OAuthCredentials()
+        self.integration_bearer = integration_bearer
+        # ACL resources the integration/admin was not granted (e.g. "Magento_Cart::manage")
+        self.denied_resources = set(denied_resources)
+        self.stats = Stats()
+        self._state = _State()
+        self._state_lock = threading.Lock()
+        self._jwt_key = hashlib.sha256(f"sandbox-jwt-{seed}".encode()).digest()
+        self._faults = Faults()
+        self._fault_rng = random.Random(0)
+        self._fault_lock = threading.Lock()
+        self.set_faults(faults or Faults())
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
+        self._httpd = _HTTPServer((host, port), handler)
+        self.host, self.port = self._httpd.server_address[:2]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name=f"sandbox:{self.port}", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> SandboxServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=5)
+
+    def rest_url(self, store_code: str = "all") -> str:
+        """``{base_url}/rest/{store_code}`` — the REST root a client is configured with."""
+        return f"{self.base_url}/rest/{store_code}"
+
+    # ------------------------------------------------------------------ faults
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the fault settings; the fault dice restart from ``faults.seed``."""
+        with self._fault_lock:
+            self._faults = faults
+            self._fault_rng = random.Random(faults.seed)
+
+    def _draw_fault(self, method: str, template: str) -> str | None:
+        with self._fault_lock:
+            f = self._faults
+            u = self._fault_rng.random()
+        if f.methods and method not in f.methods:
+            return None
+        if f.routes and template not in f.routes:
+            return None
+        return f.pick(u)
+
+    # ------------------------------------------------------------------ auth
+    def issue_admin_token(self, body: Any) -> str:
+        if not isinstance(body, dict):
+            raise ApiError(400, '"%fieldName" is required. Enter and try again.',
+                           {"fieldName": "username"})
+        user, pw = body.get("username"), body.get("password")
+        if not user or not pw:
+            raise ApiError(400, "One or more input exceptions have occurred.", None,
+                           [{"message": '"%fieldName" is required. Enter and try again.',
+                             "parameters": {"fieldName": k}}
+                            for k in ("username", "password") if not body.get(k)])
+        ok = hmac.compare_digest(str(user), self.admin_username) and \
+            hmac.compare_digest(str(pw), self.admin_password)
+        if not ok:
+            raise ApiError(401, "The account sign-in was incorrect or your account is disabled "
+                                "temporarily. Please wait and try again later.")
+        if self.admin_2fa:
+            raise ApiError(400, "Please use the 2fa provider-specific endpoints to obtain a "
+                                "token.", {"active_providers": ["google"]})
+        f = self._faults
+        ttl = f.token_ttl_s if f.token_ttl_s is not None else self.admin_token_ttl_s
+        now = time.time()
+        header = _b64url(json.dumps({"kid": "1", "alg": "HS256"}).encode())
+        payload = _b64url(json.dumps({"uid": 1, "utypid": 2, "iat": int(now),
+                                      "exp": int(now + ttl), "jti": secrets.token_hex(8)}
+                                     ).encode())
+        sig = _b64url(hmac.new(self._jwt_key, f"{header}.{payload}".encode(),
+                               hashlib.sha256).digest())
+        tok = f"{header}.{payload}.{sig}"
+        with self._state_lock:
+            self._state.tokens[tok] = _AdminToken(now, now + ttl)
+        return tok
+
+    def expire_admin_tokens(self) -> None:
+        """Make every admin token issued so far invalid (as if they all expired)."""
+        with self._state_lock:
+            self._state.tokens.clear()
+
+    def _authenticate(self, handler: _Handler, method: str, expire: bool) -> str | None:
+        """The auth kind: "integration", "admin", "oauth", None (anonymous) or "expired"
+        (an admin token that ``expire`` — the token-expiry fault — just expired).
+
+        Raises ApiError(401) for a bad OAuth signature or a reused nonce.
+        """
+        auth = handler.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            tok = auth[7:].strip()
+            if hmac.compare_digest(tok, self.token):
+                return "integration" if self.integration_bearer else None
+            with self._state_lock:
+                info = self._state.tokens.get(tok)
+                if info is None:
+                    return None
+                if expire:
+                    del self._state.tokens[tok]
+                    return "expired"
+                f = self._faults
+                expires = info.expires if f.token_ttl_s is None else min(
+                    info.expires, info.issued + f.token_ttl_s)
+                if expires <= time.time() or (
+                        f.token_ttl_requests is not None and info.used >= f.token_ttl_requests):
+                    del self._state.tokens[tok]
+                    return None
+                info.used += 1
+            return "admin"
+        if auth.startswith("OAuth "):
+            self._verify_oauth(handler, method, auth)
+            return "oauth"
+        return None
+
+    def _verify_oauth(self, handler: _Handler, method: str, auth: str) -> None:
+        from oauthlib.common import Request as OAuthRequest
+        from oauthlib.oauth1.rfc5849 import signature as sig
+
+        host = handler.headers.get("Host") or f"{self.host}:{self.port}"
+        uri = f"http://{host}{handler.path}"
+        query = urlsplit(handler.path).query
+        body = None
+        ctype = handler.headers.get("Content-Type", "")
+        if ctype.startswith("application/x-www-form-urlencoded") and handler.raw_body:
+            body = handler.raw_body.decode("utf-8", "replace")
+        try:
+            params = sig.collect_parameters(uri_query=query, body=body,
+                                            headers={"Authorization": auth},
+                                            exclude_oauth_signature=False)
+        except ValueError:
+            raise ApiError(401, "The signature is invalid. Verify and try again.") from None
+        op = {k: v for k, v in params if k.startswith("oauth_")}
+        for k in ("oauth_consumer_key", "oauth_signature", "oauth_signature_method",
+                  "oauth_nonce", "oauth_timestamp", "oauth_token"):
+            if not op.get(k):
+                raise ApiError(401, "oauth_problem=parameter_absent&oauth_parameters_absent=%1",
+                               [k])
+        if op["oauth_signature_method"] != "HMAC-SHA256":
+            raise ApiError(401, "Signature method %1 is not supported",
+                           [op["oauth_signature_method"]])
+        if op.get("oauth_version", "1.0") != "1.0":
+            raise ApiError(401, "OAuth version %1 is not supported", [op["oauth_version"]])
+        if not hmac.compare_digest(op["oauth_consumer_key"], self.oauth.consumer_key):
+            raise ApiError(401, "A consumer having the specified key does not exist")
+        if not hmac.compare_digest(op["oauth_token"], self.oauth.access_token):
+            raise ApiError(401, "Specified token does not exist")
+        try:
+            ts = int(op["oauth_timestamp"])
+        except ValueError:
+            ts = -1
+        if ts <= 0 or ts > time.time() + 600:
+            raise ApiError(401, "Incorrect timestamp value in the oauth_timestamp parameter")
+        req = OAuthRequest(uri, http_method=method)
+        req.params = [(k, v) for k, v in params if k != "oauth_signature"]
+        req.signature = op["oauth_signature"]
+        if not sig.verify_hmac_sha256(req, self.oauth.consumer_secret,
+                                      self.oauth.access_token_secret):
+            raise ApiError(401, "The signature is invalid. Verify and try again.")
+        key = (op["oauth_consumer_key"], op["oauth_nonce"])
+        with self._state_lock:
+            if key in self._state.nonces:
+                raise ApiError(401, "The nonce is already being used by the consumer with ID "
+                                    "%1", ["1"])
+            nonces = self._state.nonces
+            if len(nonces) >= 200_000:  # Magento's cron forgets old nonces too
+                horizon = time.time() - 3600
+                self._state.nonces = nonces = {k: t for k, t in nonces.items() if t > horizon}
+            nonces[key] = ts
+
+    # ------------------------------------------------------------------ control routes
+    def control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """``/__sandbox/...`` for benches that run the sandbox in another process."""
+        shop = self.shop
+        if path == "/__sandbox/info" and method == "GET":
+            return 200, {"customers": len(shop.customers), "orders": len(shop.orders),
+                         "carts": len(shop.carts), "now": shop.clock.now_text(),
+                         "merge_mode": self.merge_mode,
+                         "repeat_last_page": self.repeat_last_page,
+                         "max_page_size": self.max_page_size}
+        if path == "/__sandbox/stats":
+            if method == "GET":
+                return 200, self.stats.snapshot()
+            if method in ("DELETE", "POST"):
+                self.stats.reset()
+                return 200, {"reset": True}
+        if path == "/__sandbox/stats/reset" and method == "POST":
+            self.stats.reset()
+            return 200, {"reset": True}
+        if path == "/__sandbox/faults":
+            if method == "GET":
+                return 200, asdict(self._faults)
+            if method == "POST":
+                try:
+                    self.set_faults(Faults.from_dict(body or {}))
+                except (TypeError, ValueError) as e:
+                    return 400, {"message": str(e)}
+                return 200, asdict(self._faults)
+        if path == "/__sandbox/touch" and method == "POST":
+            args = body or {}
+            allowed = {"customers", "orders", "carts", "addresses", "seed"}
+            if not isinstance(args, dict) or set(args) - allowed:
+                return 400, {"message": f"touch takes {sorted(allowed)}"}
+            return 200, shop.touch(**args)
+        if path == "/__sandbox/clock":
+            if method == "POST":
+                shop.clock.advance(float((body or {}).get("advance", 0)))
+            return 200, {"now": shop.clock.now_text()}
+        if path == "/__sandbox/settings" and method == "POST":
+            for k in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s"):
+                if isinstance(body, dict) and k in body:
+                    setattr(self, k, body[k])
+            return 200, {"merge_mode": self.merge_mode,
+                         "repeat_last_page": self.repeat_last_page,
+                         "max_page_size": self.max_page_size, "latency_s": self.latency_s}
+        if path == "/__sandbox/expire-tokens" and method == "POST":
+            self.expire_admin_tokens()
+            return 200, {"expired": True}
+        return 404, {"message": f"no control route {method} {path}"}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 makes bursts of new connections wait for SYN retries
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Apache"
+    sys_version = ""
+    sandbox: SandboxServer
+    raw_body: bytes = b""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        # one small write for headers, one for the body: without NODELAY, Nagle plus the
+        # client's delayed ACK adds ~40 ms to every answer
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.sandbox._conns_lock:
+            self.sandbox._conns.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.sandbox._conns_lock:
+                self.sandbox._conns.discard(self.connection)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # ------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, ctype: str = "application/json; charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body)  # headers and body leave in one write
+        self.flush_headers()
+
+    def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+        text = value if isinstance(value, RawJson) else json.dumps(value, separators=(",", ":"))
+        self._send(status, text.encode(), headers=headers)
+
+    def _error(self, e: ApiError) -> None:
+        if e.status == 500:
+            self._json(500, {"message": "Internal Error. Details are available in Magento log "
+                                        f"file. Report ID: webapi-{secrets.token_hex(6)}"})
+        else:
+            self._json(e.status, e.body())
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _dispatch(self, method: str) -> None:
+        sb = self.sandbox
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length > 0 else b""
+        parts = urlsplit(self.path)
+        path = parts.path
+        if path.startswith("/__sandbox/"):
+            try:
+                body = json.loads(self.raw_body) if self.raw_body else None
+            except ValueError:
+                self._json(400, {"message": "control body must be JSON"})
+                return
+            status, value = sb.control(method, path, body)
+            self._json(status, value)
+            return
+        # /rest/{store}/V1/... or /rest/V1/...
+        segs = path.split("/")
+        store_id: int | None = None
+        api_path = ""
+        if len(segs) >= 3 and segs[1] == "rest":
+            if segs[2].startswith("V") and segs[2][1:].isdigit():
+                store_id, api_path = 1, "/" + "/".join(segs[2:])
+            elif segs[2] == "all":
+                store_id, api_path = 0, "/" + "/".join(segs[3:])
+            elif segs[2] in sb.shop.store_by_code and segs[2] != "admin":
+                store_id = sb.shop.store_by_code[segs[2]].id
+                api_path = "/" + "/".join(segs[3:])
+        found = match(method, api_path) if store_id is not None else None
+        latency = sb.latency_s + sb.faults.latency_s
+        if latency > 0:
+            time.sleep(latency)
+        if not path.startswith("/rest/"):
+            # outside the REST area the storefront answers: an HTML "page not found"
+            sb.stats.count(method, "(no route)")
+            self._send(404, STOREFRONT_404_HTML.encode(), "text/html; charset=UTF-8")
+            return
+        if found is None:
+            sb.stats.count(method, "(no route)")
+            self._json(404, {"message": NO_ROUTE})
+            return
+        route, params = found
+        sb.stats.count(method, route.template)
+        fault = sb._draw_fault(method, route.template)
+        if fault is not None and fault not in ("token_expiry", "lost_answer"):
+            sb.stats.fault(fault)
+            self._fault(fault)
+            return
+        try:
+            self._api(route, params, parts.query, store_id, method, fault)
+        except ApiError as e:
+            self._error(e)
+        except Exception:  # a sandbox bug must look like Magento's masked 500, not hang
+            import traceback
+
+            traceback.print_exc()
+            self._error(ApiError(500, "__masked__"))
+
+    def _fault(self, kind: str) -> None:
+        f = self.sandbox.faults
+        if kind == "429":
+            retry = formatdate(time.time() + f.retry_after_s, usegmt=True) \
+                if f.retry_after_date else str(f.retry_after_s)
+            self._json(429, {"message": "Too Many Requests"}, {"Retry-After": retry})
+        elif kind == "503":
+            extra = {} if f.maintenance_retry_after_s is None else {
+                "Retry-After": str(f.maintenance_retry_after_s)}
+            self._send(503, MAINTENANCE_HTML.encode(), "text/html; charset=UTF-8", extra)
+        elif kind == "edge_block":
+            self._send(403, EDGE_BLOCK_HTML.encode(), "text/html; charset=UTF-8")
+        elif kind == "500":
+            self._error(ApiError(500, "__masked__"))
+        elif kind == "drop":
+            self._drop()
+
+    def _api(self, route: Route, params: dict[str, str], query: str, store_id: int,
+             method: str, fault: str | None) -> None:
+        sb = self.sandbox
+        kind = sb._authenticate(self, method, expire=fault == "token_expiry")
+        if kind == "expired":
+            sb.stats.fault("token_expiry")
+            kind = None
+        if route.acl != "anonymous" and (kind is None or route.acl in sb.denied_resources):
+            raise ApiError(401, NOT_AUTHORIZED, {"resources": route.acl})
+        q = parse_php_query(query) if query else {}
+        body = None
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if self.raw_body and method in ("POST", "PUT") and "json" not in ctype:
+            raise ApiError(400, "Server cannot understand Content-Type HTTP header media type "
+                                "%1", [ctype or "(none)"])
+        if self.raw_body and method in ("POST", "PUT"):
+            try:
+                body = json.loads(self.raw_body)
+            except ValueError as e:
+                raise ApiError(400, "Decoding error: %1", [str(e)]) from None
+        call = Call(method, route.template, params, q, body, store_id, sb,
+                    dict(self.headers.items()))
+        value = route.handler(call)
+        if method == "GET" and isinstance(q.get("fields"), str) and q["fields"]:
+            value = apply_fields(value, parse_fields(q["fields"]))
+        if fault == "lost_answer":
+            sb.stats.fault("lost_answer")
+            self._drop()
+            return
+        self._json(200, value)
+
+
+def set_settings(server: SandboxServer, **kw: Any) -> SandboxServer:
+    """Change server switches (merge_mode, repeat_last_page, max_page_size, latency_s)."""
+    for k, v in kw.items():
+        if k not in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s"):
+            raise ValueError(f"unknown sandbox setting {k}")
+        setattr(server, k, v)
+    return server
+
+
+__all__ = ["Faults", "OAuthCredentials", "SandboxServer", "Stats", "set_settings"]

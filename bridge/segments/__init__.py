@@ -1,0 +1,1 @@
+"""Segments: rules from mappings/*.toml, evaluated inside the store database."""

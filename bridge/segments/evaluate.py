@@ -1,0 +1,610 @@
+"""Evaluate segments in the store and record who joined and who left.
+
+Everything happens inside the database in one transaction: the compiled plan fills
+temporary aggregate tables, one SELECT writes each customer's memberships into a
+temporary "wide" table (only customers in at least one segment), and set differences
+in SQL against ``segment_members`` give the joins and leaves — no Python loop over the
+customers. A failure leaves the previous memberships untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+
+from bridge.errors import ConfigError
+from bridge.segments.compiler import CompiledPlan, Lookups, compile_segments
+from bridge.segments.model import Segment
+from bridge.store import models as m
+from bridge.store.segment_tables import Evaluation, SegmentHistory, SegmentMember, SegmentRecord
+from bridge.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+MEMBERS = SegmentMember.__table__
+HISTORY = SegmentHistory.__table__
+SEGMENTS = SegmentRecord.__table__
+EVALUATIONS = Evaluation.__table__
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    members: int
+    joined: int
+    left: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"members": self.members, "joined": self.joined, "left": self.left}
+
+
+CACHE = -262144  # SQLite page cache per schema during an evaluation: 256 MiB
+
+
+def _tune(conn: Connection) -> None:
+    """SQLite: temporary tables in memory and a real page cache for the big joins;
+    PostgreSQL: enough work_mem to group a million customers without spilling."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+        conn.exec_driver_sql(f"PRAGMA main.cache_size={CACHE}")  # a real cache for this run
+        conn.exec_driver_sql(f"PRAGMA temp.cache_size={CACHE}")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET work_mem = '256MB'")  # group 1M customers in memory
+    if conn.in_transaction():
+        conn.commit()
+
+
+def _untune(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA main.cache_size=-2000")
+        conn.exec_driver_sql("PRAGMA temp.cache_size=-2000")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("RESET work_mem")
+    if conn.in_transaction():
+        conn.commit()
+
+
+def _wanted(segments: Sequence[Segment], only: Sequence[str] | None) -> list[Segment]:
+    codes = {s.code for s in segments}
+    if only:
+        unknown = [c for c in only if c not in codes]
+        if unknown:
+            raise ConfigError([f"{c}: no segment file has this code" for c in unknown])
+        inactive = [s.code for s in segments if s.code in only and not s.active]
+        if inactive:
+            raise ConfigError([f"{c}: the segment is not active" for c in inactive])
+    return [s for s in segments if s.active and (not only or s.code in only)]
+
+
+class ParallelSide:
+    """SQLite: spread the evaluation over two connections (the machine's two cores).
+
+    The plan's SQL is unchanged; only the connection it runs on differs. Before the
+    recording transaction begins, worker connections build every intermediate table in
+    scratch database files, in three phases of two lanes each:
+
+    1. the per-order flag tables ("rows" steps) ‖ the address-book and cart tables;
+    2. the grouped pass over orders, split at the median customer ‖ the other half;
+    3. the membership SELECT ("wide") for the lower customers ‖ the upper ones.
+
+    Each lane attaches the files it reads, and unqualified table names resolve to them
+    (SQLite searches temp, main, then attached databases). The recording connection then
+    copies the two halves of "wide" into its temporary table and records joins and
+    leaves as usual. ``SEGBRIDGE_EVAL_THREADS=1`` turns it off.
+    """
+
+    FILES = ("rows", "cust", "low", "high")
+
+    def __init__(self, engine: Engine, paths: dict[str, str]) -> None:
+        self.engine = engine
+        self.paths = paths
+        self.md = MetaData()
+        self.halves: list[str] = []
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    @classmethod
+    def attach(cls, conn: Connection) -> ParallelSide | None:
+        """Scratch files, the two halves attached to ``conn`` (outside a transaction)."""
+        if conn.dialect.name != "sqlite" or os.environ.get("SEGBRIDGE_EVAL_THREADS") == "1":
+            return None
+        if (os.cpu_count() or 1) < 2:
+            return None
+        db = conn.engine.url.database
+        if not db or db == ":memory:" or db.startswith("file:"):
+            return None
+        paths: dict[str, str] = {}
+        for name in cls.FILES:
+            fd, path = tempfile.mkstemp(prefix=f"segbridge-eval-{name}-", suffix=".db")
+            os.close(fd)
+            paths[name] = path
+        side = cls(conn.engine, paths)
+        try:
+            for name in ("low", "high"):
+                conn.exec_driver_sql(f"ATTACH DATABASE ? AS sb_{name}", (paths[name],))
+        except Exception:  # e.g. inside a transaction: run on one connection
+            side.detach(conn)
+            return None
+        if conn.in_transaction():
+            conn.commit()
+        return side
+
+    def _in(self, table: Table, alias: str) -> Table:
+        key = f"{alias}.{table.name}"
+        if key in self.md.tables:
+            return self.md.tables[key]
+        cols = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns]
+        return Table(table.name, self.md, *cols, schema=alias)
+
+    def _lane(self, files: dict[str, str], work: Any) -> None:
+        """Run ``work(connection)`` in a thread on a new connection with ``files``
+        (alias -> scratch name) attached; its writes are committed at the end."""
+
+        def run() -> None:
+            try:
+                with self.engine.connect() as w:
+                    _tune(w)
+                    for alias, name in files.items():
+                        w.exec_driver_sql(f"ATTACH DATABASE ? AS {alias}", (self.paths[name],))
+                        w.exec_driver_sql(f"PRAGMA {alias}.journal_mode=OFF")
+                        w.exec_driver_sql(f"PRAGMA {alias}.synchronous=OFF")
+                        w.exec_driver_sql(f"PRAGMA {alias}.cache_size={CACHE}")
+                    w.commit()
+                    try:
+                        with w.begin():
+                            work(w)
+                    finally:
+                        for alias in files:
+                            w.exec_driver_sql(f"DETACH DATABASE {alias}")
+                        w.commit()
+                        _untune(w)
+            except BaseException as exc:  # re-raised by _join()
+                self.errors.append(exc)
+
+        t = threading.Thread(target=run, name=f"segbridge-eval-{len(self.threads)}")
+        self.threads.append(t)
+        t.start()
+
+    def _join(self) -> None:
+        for t in self.threads:
+            t.join()
+        self.threads = []
+        if self.errors:
+            raise self.errors[0]
+
+    def build(self, conn: Connection, plan: CompiledPlan, wide: _Wide) -> None:
+        """Phases 1–3 (see the class docstring), outside any transaction of ``conn``."""
+        rows = [st for st in plan.steps if st.kind == "rows"]
+        cust = [st for st in plan.steps if st.kind == "main"]
+        orders = [st for st in plan.steps if st.kind == "orders"]
+        try:
+            self._lane(
+                {"sb_r": "rows"}, lambda w: [st.run(w, self._in(st.table, "sb_r")) for st in rows]
+            )
+            self._lane(
+                {"sb_c": "cust"}, lambda w: [st.run(w, self._in(st.table, "sb_c")) for st in cust]
+            )
+        finally:
+            self._join()
+        split = _median_customer(conn) if orders else None
+        if conn.in_transaction():
+            conn.commit()
+        halves = [("low", None)] if split is None else [("low", "<"), ("high", ">=")]
+        self.halves = [h for h, _ in halves]
+
+        def orders_half(w: Connection, half: str, op: str | None) -> None:
+            for st in orders:
+                where = None if op is None else _cmp(st.split_key, op, split)
+                st.run(w, self._in(st.table, "sb_h"), where)
+
+        def wide_half(w: Connection, half: str, op: str | None) -> None:
+            where = None if op is None else _cmp(plan_customer_id(), op, split)
+            wide.fill_into(w, plan, self._in(wide.table, "sb_h"), where)
+
+        for work in (orders_half, wide_half):
+            try:
+                for half, op in halves:
+                    files = {"sb_r": "rows", "sb_c": "cust", "sb_h": half}
+                    self._lane(files, lambda w, f=work, h=half, o=op: f(w, h, o))
+            finally:
+                self._join()
+
+    def copy_wide(self, conn: Connection, wide: _Wide) -> None:
+        wide.table.create(conn)
+        for half in self.halves:
+            src = self._in(wide.table, f"sb_{half}")
+            conn.execute(
+                wide.table.insert().from_select([c.name for c in src.columns], select(*src.columns))
+            )
+
+    def detach(self, conn: Connection) -> None:
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            for name in ("low", "high"):
+                try:
+                    conn.exec_driver_sql(f"DETACH DATABASE sb_{name}")
+                except Exception:  # noqa: S110 - was not attached
+                    pass
+            if conn.in_transaction():
+                conn.commit()
+        finally:
+            for path in self.paths.values():
+                for suffix in ("", "-journal", "-wal", "-shm"):
+                    try:
+                        os.unlink(path + suffix)
+                    except FileNotFoundError:
+                        pass
+
+
+def plan_customer_id() -> Any:
+    return m.Customer.__table__.c.id
+
+
+def _cmp(col: Any, op: str, value: Any) -> Any:
+    return col < value if op == "<" else col >= value
+
+
+SPLIT_MIN_ORDERS = 100_000  # below this one connection is as quick
+
+
+def _median_customer(conn: Connection) -> int | None:
+    """The customer id that splits the orders in two halves (None: too few to split)."""
+    o = m.Order.__table__
+    n = conn.execute(select(func.count()).select_from(o)).scalar_one()
+    if n < SPLIT_MIN_ORDERS:
+        return None
+    return conn.execute(
+        select(o.c.customer_id)
+        .where(o.c.customer_id.is_not(None))
+        .order_by(o.c.customer_id)
+        .limit(1)
+        .offset(n // 2)
+    ).scalar()
+
+
+class _Wide:
+    """The temporary table of memberships: one row per customer in any wanted segment."""
+
+    def __init__(self, plan: CompiledPlan) -> None:
+        self.md = MetaData()
+        self.labels = plan.columns
+        self.table = Table(
+            f"sb_wide_{uuid.uuid4().hex[:8]}",
+            self.md,
+            Column("customer_id", Integer, primary_key=True),
+            *[Column(label, Boolean) for label in plan.columns.values()],
+            prefixes=["TEMPORARY"],
+        )
+
+    def fill(self, conn: Connection, plan: CompiledPlan) -> None:
+        self.fill_into(conn, plan, self.table)
+
+    def fill_into(
+        self, conn: Connection, plan: CompiledPlan, table: Table, where: Any = None
+    ) -> None:
+        """Create ``table`` and fill it from the plan's SELECT (customers matching ``where``)."""
+        table.create(conn)
+        if not self.labels:
+            return
+        base = plan.select if where is None else plan.select.where(where)
+        sub = base.subquery()
+        labels = list(self.labels.values())
+        q = select(sub.c.customer_id, *[sub.c[lbl] for lbl in labels]).where(
+            or_(*[sub.c[lbl] == true() for lbl in labels])
+        )
+        conn.execute(table.insert().from_select(["customer_id", *labels], q))
+
+    def member(self, code: str) -> Any:
+        return self.table.c[self.labels[code]] == true()
+
+    def drop(self, conn: Connection) -> None:
+        word = "TEMPORARY TABLE" if conn.dialect.name in ("mysql", "mariadb") else "TABLE"
+        conn.exec_driver_sql(f"DROP {word} IF EXISTS {self.table.name}")
+
+
+def compute_memberships(
+    conn: Connection,
+    segments: Sequence[Segment],
+    as_of: datetime,
+    config: Any = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, set[int]]:
+    """Who is in each wanted segment as of ``as_of``, without recording anything."""
+    wanted = _wanted(segments, only)
+    plan = compile_segments(segments, as_of, config, Lookups.load(conn), [s.code for s in wanted])
+    wide = _Wide(plan)
+    plan.scratch = ParallelSide.attach(conn)
+    try:
+        if plan.scratch is not None:
+            plan.scratch.build(conn, plan, wide)
+            plan.scratch.copy_wide(conn, wide)
+        else:
+            plan.prepare(conn)
+            wide.fill(conn, plan)
+        out: dict[str, set[int]] = {}
+        for seg in wanted:
+            rows = conn.execute(select(wide.table.c.customer_id).where(wide.member(seg.code)))
+            out[seg.code] = {r[0] for r in rows}
+        return out
+    finally:
+        wide.drop(conn)
+        plan.drop(conn)
+        if plan.scratch is not None:
+            plan.scratch.detach(conn)
+
+
+def evaluate(
+    engine: Engine,
+    segments: Sequence[Segment],
+    as_of: datetime,
+    run_id: int | None = None,
+    *,
+    config: Any = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, EvalResult]:
+    """Evaluate every active segment (or ``only`` these) and record joins and leaves.
+
+    Without ``only``, segments that are no longer active (or whose file is gone) lose
+    all their members, recorded as leaves, so that the push moves those customers home.
+    """
+    wanted = _wanted(segments, only)
+    started = utcnow()
+    results: dict[str, EvalResult] = {}
+    with engine.connect() as conn:
+        _tune(conn)
+        plan: CompiledPlan | None = None
+        wide: _Wide | None = None
+        try:
+            lookups = Lookups.load(conn)
+            if conn.in_transaction():
+                conn.commit()
+            plan = compile_segments(segments, as_of, config, lookups, [s.code for s in wanted])
+            for w in plan.warnings:
+                log.warning("%s", w)
+            wide = _Wide(plan)
+            plan.scratch = ParallelSide.attach(conn)
+            if plan.scratch is not None:
+                plan.scratch.build(conn, plan, wide)  # before the recording transaction
+            with conn.begin():
+                if plan.scratch is not None:
+                    plan.scratch.copy_wide(conn, wide)
+                else:
+                    plan.prepare(conn)
+                    wide.fill(conn, plan)
+                eval_id = conn.execute(
+                    insert(EVALUATIONS).values(run_id=run_id, as_of=as_of, started_at=started)
+                ).inserted_primary_key[0]
+                now, before = _counts(conn, wide, [s.code for s in wanted])
+                for seg in wanted:
+                    results[seg.code] = _apply(
+                        conn,
+                        wide,
+                        seg.code,
+                        as_of,
+                        run_id,
+                        eval_id,
+                        now[seg.code],
+                        before[seg.code],
+                    )
+                if not only:
+                    active = {s.code for s in wanted}
+                    stale = conn.execute(select(MEMBERS.c.segment_code).distinct()).scalars().all()
+                    for code in sorted(set(stale) - active):
+                        results[code] = _retire(conn, code, as_of, run_id, eval_id)
+                _record_segments(conn, segments, results, as_of, full=not only)
+                conn.execute(
+                    update(EVALUATIONS)
+                    .where(EVALUATIONS.c.id == eval_id)
+                    .values(
+                        finished_at=utcnow(),
+                        segments={c: r.as_dict() for c, r in results.items()},
+                    )
+                )
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            if wide is not None:
+                wide.drop(conn)
+            if plan is not None:
+                plan.drop(conn)
+            if conn.in_transaction():
+                conn.commit()
+            if plan is not None and plan.scratch is not None:
+                plan.scratch.detach(conn)
+            _untune(conn)
+    return results
+
+
+def _hist_cols() -> list[str]:
+    return ["segment_code", "customer_id", "event", "at", "run_id", "evaluation_id"]
+
+
+def _consts(code: str, event: str, as_of: datetime, run_id: int | None, eval_id: int) -> list[Any]:
+    return [
+        literal(code, String(64)),
+        literal(event, String(8)),
+        literal(as_of, DateTime()),
+        literal(run_id, Integer()),
+        literal(eval_id, Integer()),
+    ]
+
+
+def _count(conn: Connection, q: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(q.subquery())).scalar_one())
+
+
+def _counts(
+    conn: Connection, wide: _Wide, codes: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(members now, members before) of each segment: one pass over each table."""
+    now: dict[str, int] = dict.fromkeys(codes, 0)
+    if codes:
+        row = conn.execute(
+            select(*[func.sum(case((wide.member(c), 1), else_=0)) for c in codes])
+        ).one()
+        now = {c: int(v or 0) for c, v in zip(codes, row, strict=True)}
+    before = dict.fromkeys(codes, 0)
+    for code, n in conn.execute(
+        select(MEMBERS.c.segment_code, func.count())
+        .where(MEMBERS.c.segment_code.in_(codes))
+        .group_by(MEMBERS.c.segment_code)
+    ):
+        before[code] = int(n)
+    return now, before
+
+
+def _apply(
+    conn: Connection,
+    wide: _Wide,
+    code: str,
+    as_of: datetime,
+    run_id: int | None,
+    eval_id: int,
+    now: int,
+    before: int,
+) -> EvalResult:
+    """Leaves and joins of one segment, as set differences in SQL.
+
+    Only the leaves are found by an anti-join; joins = now − (before − leaves), so a
+    segment that did not gain anyone costs one pass over its members.
+    """
+    w = wide.table
+    c_code, c_left, c_at, c_run, c_eval = _consts(code, "left", as_of, run_id, eval_id)
+    still = exists().where(w.c.customer_id == MEMBERS.c.customer_id, wide.member(code))
+    gone = and_(MEMBERS.c.segment_code == code, ~still)
+    # counted apart: not every driver reports INSERT … SELECT row counts (psycopg: -1)
+    left = _count(conn, select(MEMBERS.c.customer_id).where(gone)) if before else 0
+    if left:
+        conn.execute(
+            HISTORY.insert().from_select(
+                _hist_cols(),
+                select(c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval).where(gone),
+            )
+        )
+        conn.execute(delete(MEMBERS).where(gone))
+    joined = now - (before - left)
+    if joined:
+        already = exists().where(
+            MEMBERS.c.segment_code == code, MEMBERS.c.customer_id == w.c.customer_id
+        )
+        new = and_(wide.member(code), ~already)
+        c_joined = literal("joined", String(8))
+        conn.execute(
+            HISTORY.insert().from_select(
+                _hist_cols(),
+                select(c_code, w.c.customer_id, c_joined, c_at, c_run, c_eval).where(new),
+            )
+        )
+        conn.execute(
+            MEMBERS.insert().from_select(
+                ["segment_code", "customer_id", "joined_at", "run_id"],
+                select(c_code, w.c.customer_id, c_at, c_run).where(new),
+            )
+        )
+    return EvalResult(now, joined, left)
+
+
+def _retire(
+    conn: Connection, code: str, as_of: datetime, run_id: int | None, eval_id: int
+) -> EvalResult:
+    """A segment that is gone or inactive: every member leaves."""
+    c_code, c_left, c_at, c_run, c_eval = _consts(code, "left", as_of, run_id, eval_id)
+    where = MEMBERS.c.segment_code == code
+    left = _count(conn, select(MEMBERS.c.customer_id).where(where))
+    conn.execute(
+        HISTORY.insert().from_select(
+            _hist_cols(),
+            select(c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval).where(where),
+        )
+    )
+    conn.execute(delete(MEMBERS).where(where))
+    log.info("segment %s is no longer active: %s members left", code, left)
+    return EvalResult(0, 0, int(left or 0))
+
+
+def _record_segments(
+    conn: Connection,
+    segments: Sequence[Segment],
+    results: dict[str, EvalResult],
+    as_of: datetime,
+    full: bool,
+) -> None:
+    now = utcnow()
+    known = {r.code: r for r in conn.execute(select(SEGMENTS))}
+    for seg in segments:
+        values: dict[str, Any] = {
+            "name": seg.name,
+            "description": seg.description,
+            "active": seg.active,
+            "website": seg.website,
+            "priority": seg.priority,
+            "group_code": seg.group.code if seg.group else None,
+            "source": str(seg.source),
+            "definition_hash": seg.definition_hash,
+        }
+        res = results.get(seg.code)
+        if res is not None:
+            values.update(last_evaluated_at=now, last_as_of=as_of, members=res.members)
+            if res.joined or res.left:
+                values["last_changed_at"] = as_of
+        old = known.get(seg.code)
+        if old is None:
+            values.update(code=seg.code, first_seen_at=now, defined_at=now)
+            values.setdefault("members", 0)
+            conn.execute(insert(SEGMENTS).values(**values))
+        else:
+            if old.definition_hash != seg.definition_hash:
+                values["defined_at"] = now
+            conn.execute(update(SEGMENTS).where(SEGMENTS.c.code == seg.code).values(**values))
+    if full:
+        present = {s.code for s in segments}
+        for code in known:
+            if code in present:
+                continue
+            values = {"active": False}
+            res = results.get(code)
+            if res is not None:
+                values.update(members=0, last_evaluated_at=now, last_as_of=as_of)
+                if res.left:
+                    values["last_changed_at"] = as_of
+            conn.execute(update(SEGMENTS).where(SEGMENTS.c.code == code).values(**values))
+
+
+def last_evaluation(conn: Connection) -> Any:
+    """The newest finished evaluation row (None if there was none)."""
+    return conn.execute(
+        select(EVALUATIONS)
+        .where(EVALUATIONS.c.finished_at.is_not(None))
+        .order_by(EVALUATIONS.c.id.desc())
+        .limit(1)
+    ).first()

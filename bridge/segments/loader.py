@@ -1,0 +1,955 @@
+"""Load `mappings/*.toml` into the typed model, reporting every problem at once.
+
+Each problem is one line ``FILE: KEY.PATH: what is wrong`` (SPEC §3.3) so a merchant
+fixes a whole directory in one pass; nothing is evaluated or pushed while any remain.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import ConfigError
+from bridge.segments.attributes import (
+    GENDERS,
+    KIND_OPERATORS,
+    UNAVAILABLE,
+    AttributeSpec,
+    address_types,
+    attribute_spec,
+)
+from bridge.segments.model import (
+    OPERATORS,
+    CartRuleSpec,
+    CmsBlockSpec,
+    Combine,
+    Condition,
+    DateValue,
+    GroupSpec,
+    Period,
+    PriceFilter,
+    ProductFilter,
+    Rule,
+    Segment,
+    walk_rules,
+)
+
+CODE_RE = re.compile(r"^[a-z0-9_-]+$")
+AGE_RE = re.compile(r"^\s*(\d+)\s*d\s*$")
+TOP_KEYS = (
+    "code",
+    "name",
+    "description",
+    "active",
+    "website",
+    "priority",
+    "conditions",
+    "group",
+    "cms_blocks",
+    "cart_rules",
+)
+COMBINE_KEYS = ("match", "value", "rules")
+LEAF_KEYS = ("attribute", "operator", "value")
+GROUP_KEYS = ("code",)
+BLOCK_KEYS = ("identifier", "title", "content_file", "active", "stores")
+RULE_KEYS = (
+    "name",
+    "simple_action",
+    "discount_amount",
+    "coupon_code",
+    "from_date",
+    "to_date",
+    "stop_rules_processing",
+    "discount_step",
+    "discount_qty",
+    "apply_to_shipping",
+    "sort_order",
+)
+SIMPLE_ACTIONS = ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y")
+PRICE_OPERATORS = ("==", "!=", ">=", ">", "<=", "<", "between")
+MAX_GROUP_CODE = 32
+OPS_TEXT = " ".join(OPERATORS)
+PERIOD_HINT = 'use "90d" or { from = "2026-01-01", to = "2026-06-30" }'
+
+
+@dataclass
+class _Problems:
+    file: str
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(
+            f"{self.file}: {path}: {message}" if path else f"{self.file}: {message}"
+        )
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{self.file}: {path}: {message}")
+
+
+def _q(value: Any) -> str:
+    """A value as it reads in TOML, for messages."""
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if not isinstance(value, (int, float)) else str(value)
+
+
+def _unknown_keys(raw: dict[str, Any], known: Iterable[str], path: str, out: _Problems) -> None:
+    known = tuple(known)
+    for key in raw:
+        if key not in known:
+            where = f"{path}.{key}" if path else key
+            out.add(where, f"unknown key (known: {', '.join(known)})")
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def _date_value(raw: Any) -> DateValue | str:
+    """A DateValue, or the reason ``raw`` is not one."""
+    if isinstance(raw, datetime):
+        if raw.tzinfo is not None:
+            raw = raw.astimezone(UTC).replace(tzinfo=None)
+        return DateValue("instant", instant=raw)
+    if isinstance(raw, date):
+        return DateValue("date", day=raw)
+    if isinstance(raw, str):
+        m = AGE_RE.match(raw)
+        if m:
+            return DateValue("age", age=timedelta(days=int(m.group(1))))
+        text = raw.strip()
+        try:
+            if len(text) == 10:
+                return DateValue("date", day=date.fromisoformat(text))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return DateValue("instant", instant=value)
+    return (
+        f"{_q(raw)} is not a date: use an ISO date (2026-01-31), a UTC date-time "
+        '(2026-01-31T12:00:00Z) or a relative age such as "30d"'
+    )
+
+
+def _number(raw: Any, spec: AttributeSpec) -> Decimal | str:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return f"{_q(raw)} is not a number"
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return f"{_q(raw)} is not a number"
+    if not value.is_finite():
+        return f"{_q(raw)} is not a finite number"
+    if spec.kind in ("count", "days"):
+        if value != value.to_integral_value():
+            return f"{_q(raw)} must be a whole number"
+        return Decimal(int(value))
+    if -value.as_tuple().exponent > spec.scale:  # type: ignore[operator]
+        return f"{_q(raw)} has more than {spec.scale} decimals (Magento keeps {spec.scale})"
+    return value
+
+
+def _scalar(raw: Any, spec: AttributeSpec) -> Any | str:
+    """One value of the attribute's kind; a ``str`` result that is not the kind is an error."""
+    kind = spec.kind
+    if kind == "string":
+        if not isinstance(raw, str):
+            return _Err(f"{_q(raw)} is not a string (write it in quotes)")
+        return raw
+    if kind in ("number", "count", "days"):
+        v = _number(raw, spec)
+        return _Err(v) if isinstance(v, str) else v
+    if kind in ("date", "datetime"):
+        v = _date_value(raw)
+        return _Err(v) if isinstance(v, str) else v
+    if kind == "bool" or kind == "product":
+        if not isinstance(raw, bool):
+            return _Err(f"{_q(raw)} is not true or false")
+        return raw
+    if kind == "gender":
+        if not isinstance(raw, str) or raw.casefold() not in GENDERS:
+            return _Err(f"{_q(raw)} is not a gender (one of {', '.join(GENDERS)})")
+        return raw.casefold()
+    if kind == "segment":
+        if not isinstance(raw, str):
+            return _Err(f"{_q(raw)} is not a segment code")
+        return raw
+    return _Err(f"cannot take {_q(raw)}")
+
+
+@dataclass(frozen=True)
+class _Err:
+    message: str
+
+
+def _rule_value(
+    raw: dict[str, Any], spec: AttributeSpec, op: str, path: str, out: _Problems
+) -> Any:
+    """The typed value of a leaf; problems go to ``out`` and None comes back."""
+    has = "value" in raw
+    vpath = f"{path}.value"
+    if op == "<=>":
+        if has:
+            out.add(vpath, "the operator <=> (is undefined) takes no value")
+        return None
+    if not has:
+        out.add(path, f"needs a value for operator {op}")
+        return None
+    value = raw["value"]
+    if op in ("()", "!()"):
+        if not isinstance(value, list) or not value:
+            out.add(vpath, f'operator {op} needs a non-empty list, e.g. ["a", "b"]')
+            return None
+        items = []
+        for i, item in enumerate(value):
+            v = _scalar(item, spec)
+            if isinstance(v, _Err):
+                out.add(f"{vpath}[{i}]", v.message)
+                return None
+            items.append(v)
+        return tuple(items)
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            out.add(vpath, "operator between needs [low, high]")
+            return None
+        lo, hi = _scalar(value[0], spec), _scalar(value[1], spec)
+        for i, v in enumerate((lo, hi)):
+            if isinstance(v, _Err):
+                out.add(f"{vpath}[{i}]", v.message)
+                return None
+        if spec.kind in ("number", "count", "days") and lo > hi:
+            out.add(vpath, f"low {value[0]} is above high {value[1]}")
+            return None
+        if spec.kind == "string" and lo.casefold() > hi.casefold():
+            out.add(vpath, f"low {_q(value[0])} sorts after high {_q(value[1])}")
+            return None
+        return (lo, hi)
+    if isinstance(value, list):
+        out.add(vpath, f"operator {op} takes one value, not a list (use () for a list)")
+        return None
+    v = _scalar(value, spec)
+    if isinstance(v, _Err):
+        out.add(vpath, v.message)
+        return None
+    return v
+
+
+def _period(raw: Any, path: str, out: _Problems) -> Period | None:
+    if isinstance(raw, str):
+        m = AGE_RE.match(raw)
+        if not m:
+            out.add(
+                path,
+                f"{_q(raw)} is not a period: {PERIOD_HINT}",
+            )
+            return None
+        return Period(age=timedelta(days=int(m.group(1))))
+    if isinstance(raw, dict):
+        _unknown_keys(raw, ("from", "to"), path, out)
+        if "from" not in raw and "to" not in raw:
+            out.add(path, "needs from and/or to")
+            return None
+        parts: dict[str, DateValue | None] = {}
+        for key in ("from", "to"):
+            if key in raw:
+                v = _date_value(raw[key])
+                if isinstance(v, str):
+                    out.add(f"{path}.{key}", v)
+                    return None
+                parts[key] = v
+        start, end = parts.get("from"), parts.get("to")
+        if (
+            start is not None
+            and end is not None
+            and start.kind != "age"
+            and end.kind != "age"
+            and start.resolve(datetime.min) > _end_instant(end)
+        ):
+            out.add(path, "from is after to")
+            return None
+        return Period(start=start, end=end)
+    out.add(
+        path,
+        f"{_q(raw)} is not a period: {PERIOD_HINT}",
+    )
+    return None
+
+
+def _end_instant(end: DateValue) -> datetime:
+    if end.kind == "date" and end.day is not None:
+        return datetime.combine(end.day, time.max)
+    return end.resolve(datetime.min)
+
+
+def _status(raw: Any, path: str, out: _Problems) -> tuple[str, ...] | None:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
+        out.add(
+            path, 'must be a non-empty list of order status codes, e.g. ["processing", "complete"]'
+        )
+        return None
+    return tuple(raw)
+
+
+def _product(raw: dict[str, Any], path: str, out: _Problems) -> ProductFilter:
+    skus = None
+    if "sku" in raw:
+        v = raw["sku"]
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not v or not all(isinstance(s, str) and s for s in v):
+            out.add(f"{path}.sku", "must be a non-empty list of SKUs")
+        else:
+            skus = tuple(v)
+    name = None
+    if "name_contains" in raw:
+        v = raw["name_contains"]
+        if not isinstance(v, str) or not v:
+            out.add(f"{path}.name_contains", "must be a non-empty string")
+        else:
+            name = v
+    price = None
+    if "price" in raw:
+        p = raw["price"]
+        ppath = f"{path}.price"
+        if not isinstance(p, dict):
+            out.add(ppath, 'must be a table such as { operator = ">=", value = 100 }')
+        else:
+            _unknown_keys(p, ("operator", "value"), ppath, out)
+            op = p.get("operator")
+            if op not in PRICE_OPERATORS:
+                out.add(
+                    f"{ppath}.operator",
+                    f"{_q(op)} is not a price operator (one of {' '.join(PRICE_OPERATORS)})",
+                )
+            else:
+                spec = AttributeSpec("price", "number", scale=4)
+                val = _rule_value(p, spec, op, ppath, out)
+                if val is not None:
+                    price = PriceFilter(op, val)
+    return ProductFilter(skus=skus, name_contains=name, price=price)
+
+
+# --- conditions -------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    config: Any
+    out: _Problems
+    since: timedelta | None
+
+
+def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
+    out = ctx.out
+    attr = raw.get("attribute")
+    if not isinstance(attr, str):
+        out.add(f"{path}.attribute", 'must be a string such as "sales.amount"')
+        return None
+    if attr in UNAVAILABLE:
+        out.add(f"{path}.attribute", UNAVAILABLE[attr])
+        return None
+    spec = attribute_spec(attr)
+    if spec is None:
+        out.add(
+            f"{path}.attribute",
+            f"{_q(attr)} is not an attribute (see SPEC §3.2: customer.*, address.*, cart.*, "
+            "sales.*, product.ordered, product.in_cart, segment)",
+        )
+        return None
+    if spec.name.startswith("customer.attribute."):
+        code = attr[len("customer.attribute.") :]
+        listed = tuple(getattr(getattr(ctx.config, "sync", None), "customer_attributes", ()) or ())
+        if code not in listed:
+            out.add(
+                f"{path}.attribute",
+                f"custom attribute {_q(code)} is not listed in sync.customer_attributes",
+            )
+    if attr in ("cart.grand_total", "cart.tax_amount"):
+        if not getattr(getattr(ctx.config, "sync", None), "cart_totals", False):
+            out.add(f"{path}.attribute", f"{attr} needs sync.cart_totals = true in the config")
+    _unknown_keys(raw, LEAF_KEYS + spec.options, path, out)
+    op = raw.get("operator")
+    if "operator" not in raw:
+        out.add(path, "needs an operator")
+        return None
+    if op not in OPERATORS:
+        out.add(f"{path}.operator", f"{_q(op)} is not an operator (one of {OPS_TEXT})")
+        return None
+    allowed = KIND_OPERATORS[spec.kind]
+    if op not in allowed:
+        out.add(
+            f"{path}.operator", f"{op} does not apply to {attr} (use one of {' '.join(allowed)})"
+        )
+        return None
+    value = _rule_value(raw, spec, op, path, out)
+    if value is None and op != "<=>":
+        return None
+    aggregate = None
+    if "aggregate" in spec.options:
+        aggregate = raw.get("aggregate", "total")
+        if aggregate not in ("total", "average"):
+            out.add(f"{path}.aggregate", f"{_q(aggregate)} is not total or average")
+    period = None
+    if "period" in raw and "period" in spec.options:
+        period = _period(raw["period"], f"{path}.period", out)
+        if period is not None and ctx.since is not None:
+            reach = _period_reach(period)
+            if reach is not None and reach > ctx.since:
+                out.warn(
+                    f"{path}.period",
+                    f"reaches further back than sync.since ({ctx.since.days}d): "
+                    "older orders are not in the store",
+                )
+    status = None
+    if "status" in raw and "status" in spec.options:
+        status = _status(raw["status"], f"{path}.status", out)
+    address_type = None
+    if "address_type" in spec.options:
+        types = address_types(attr)
+        address_type = raw.get("address_type", "any")
+        if address_type not in types:
+            out.add(f"{path}.address_type", f"{_q(address_type)} is not one of {', '.join(types)}")
+    product = _product(raw, path, out) if spec.kind == "product" else None
+    return Rule(
+        attribute=attr,
+        operator=op,
+        value=value,
+        aggregate=aggregate,
+        period=period,
+        status=status,
+        address_type=address_type,
+        product=product,
+        path=path,
+    )
+
+
+def _period_reach(period: Period) -> timedelta | None:
+    """How far before now the period starts (None: cannot tell / not before now)."""
+    if period.age is not None:
+        return period.age
+    if period.start is None:
+        return None
+    if period.start.kind == "age":
+        return period.start.age
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now - period.start.resolve(now)
+
+
+def _combine(raw: Any, path: str, ctx: _Context) -> Combine | None:
+    out = ctx.out
+    if not isinstance(raw, dict):
+        out.add(path, "must be a table with match, value and rules")
+        return None
+    _unknown_keys(raw, COMBINE_KEYS, path, out)
+    match = raw.get("match", "all")
+    if match not in ("all", "any"):
+        out.add(f"{path}.match", f"{_q(match)} is not all or any")
+        match = "all"
+    value = raw.get("value", True)
+    if not isinstance(value, bool):
+        out.add(f"{path}.value", f"{_q(value)} is not true or false")
+        value = True
+    rules_raw = raw.get("rules")
+    if rules_raw is None:
+        out.add(path, "needs rules (an empty condition matches nothing useful)")
+        return None
+    if not isinstance(rules_raw, list):
+        out.add(f"{path}.rules", "must be a list of conditions")
+        return None
+    if not rules_raw:
+        out.add(f"{path}.rules", "is empty: give at least one condition")
+        return None
+    children: list[Condition] = []
+    ok = True
+    for i, child in enumerate(rules_raw):
+        cpath = f"{path}.rules[{i}]"
+        if not isinstance(child, dict):
+            out.add(cpath, "must be a table (a condition)")
+            ok = False
+            continue
+        if "attribute" in child:
+            node: Condition | None = _leaf(child, cpath, ctx)
+        elif "rules" in child or "match" in child:
+            node = _combine(child, cpath, ctx)
+        else:
+            out.add(cpath, "needs attribute (a condition) or rules (a nested combine)")
+            node = None
+        if node is None:
+            ok = False
+        else:
+            children.append(node)
+    if not ok:
+        return None
+    return Combine(match=match, value=value, rules=tuple(children), path=path)
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+def _display(path: Path, base: Path | None) -> str:
+    for root in (base, Path.cwd()):
+        if root is None:
+            continue
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def _bool(raw: dict[str, Any], key: str, default: bool, path: str, out: _Problems) -> bool:
+    v = raw.get(key, default)
+    if not isinstance(v, bool):
+        out.add(f"{path}{key}", f"{_q(v)} is not true or false")
+        return default
+    return v
+
+
+def _str(
+    raw: dict[str, Any], key: str, default: str | None, path: str, out: _Problems
+) -> str | None:
+    v = raw.get(key, default)
+    if v is not None and not isinstance(v, str):
+        out.add(f"{path}{key}", f"{_q(v)} is not a string")
+        return default
+    return v
+
+
+def _int(
+    raw: dict[str, Any], key: str, path: str, out: _Problems, minimum: int | None = 0
+) -> int | None:
+    if key not in raw:
+        return None
+    v = raw[key]
+    if isinstance(v, bool) or not isinstance(v, int) or (minimum is not None and v < minimum):
+        out.add(
+            f"{path}{key}",
+            f"{_q(v)} is not a whole number" + (f" ≥ {minimum}" if minimum is not None else ""),
+        )
+        return None
+    return v
+
+
+def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSpec]:
+    if not isinstance(raw, list):
+        out.add("cms_blocks", "must be a list of tables ([[cms_blocks]])")
+        return []
+    blocks = []
+    for i, b in enumerate(raw):
+        p = f"cms_blocks[{i}]."
+        if not isinstance(b, dict):
+            out.add(p[:-1], "must be a table")
+            continue
+        _unknown_keys(b, BLOCK_KEYS, p[:-1], out)
+        ident = _str(b, "identifier", None, p, out)
+        if not ident:
+            out.add(p + "identifier", "is required (the slot name, e.g. home-hero)")
+        elif not re.match(r"^[A-Za-z0-9_-]+$", ident):
+            out.add(p + "identifier", f"{_q(ident)} may use only letters, digits, - and _")
+        elif len(ident) > 200:
+            out.add(p + "identifier", "is longer than 200 characters")
+        title = _str(b, "title", ident or "", p, out) or ""
+        content_file = _str(b, "content_file", None, p, out)
+        content = ""
+        if not content_file:
+            out.add(p + "content_file", "is required (an HTML file relative to the mappings dir)")
+        else:
+            f = mappings_dir / content_file
+            try:
+                content = f.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                out.add(p + "content_file", f"{_q(content_file)}: no such file in {mappings_dir}")
+            except (OSError, UnicodeDecodeError) as exc:
+                out.add(p + "content_file", f"{_q(content_file)}: cannot read: {exc}")
+        active = _bool(b, "active", True, p, out)
+        stores_raw = b.get("stores", [0])
+        stores: tuple[int, ...] = (0,)
+        if (
+            not isinstance(stores_raw, list)
+            or not stores_raw
+            or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in stores_raw
+            )
+        ):
+            out.add(
+                p + "stores", "must be a non-empty list of store view ids (0 = all store views)"
+            )
+        else:
+            stores = tuple(stores_raw)
+        if ident:
+            blocks.append(CmsBlockSpec(ident, title, content, active, stores, content_file or ""))
+    idents = [b.identifier for b in blocks]
+    for ident in {x for x in idents if idents.count(x) > 1}:
+        out.add("cms_blocks", f"identifier {_q(ident)} appears more than once")
+    return blocks
+
+
+def _to_date(raw: Any) -> date | None:
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return date.fromisoformat(raw.strip()[:10]) if len(raw.strip()) == 10 else None
+        except ValueError:
+            return None
+    return None
+
+
+def _cart_rules(raw: Any, out: _Problems) -> list[CartRuleSpec]:
+    if not isinstance(raw, list):
+        out.add("cart_rules", "must be a list of tables ([[cart_rules]])")
+        return []
+    rules = []
+    for i, r in enumerate(raw):
+        p = f"cart_rules[{i}]."
+        if not isinstance(r, dict):
+            out.add(p[:-1], "must be a table")
+            continue
+        _unknown_keys(r, RULE_KEYS, p[:-1], out)
+        name = _str(r, "name", None, p, out)
+        if not name:
+            out.add(p + "name", "is required")
+        action = r.get("simple_action")
+        if action not in SIMPLE_ACTIONS:
+            out.add(p + "simple_action", f"{_q(action)} is not one of {', '.join(SIMPLE_ACTIONS)}")
+        amount = None
+        if "discount_amount" not in r:
+            out.add(p + "discount_amount", "is required")
+        else:
+            a = _number(r["discount_amount"], AttributeSpec("discount_amount", "number", scale=4))
+            if isinstance(a, str):
+                out.add(p + "discount_amount", a)
+            elif a < 0:
+                out.add(p + "discount_amount", "must not be negative")
+            elif action == "by_percent" and a > 100:
+                out.add(p + "discount_amount", "a percentage above 100")
+            else:
+                amount = a
+        coupon = _str(r, "coupon_code", "", p, out) or ""
+        dates: dict[str, date | None] = {}
+        for key in ("from_date", "to_date"):
+            dates[key] = None
+            if key in r:
+                d = _to_date(r[key])
+                if d is None:
+                    out.add(p + key, f"{_q(r[key])} is not a date (YYYY-MM-DD)")
+                dates[key] = d
+        if dates["from_date"] and dates["to_date"] and dates["from_date"] > dates["to_date"]:
+            out.add(p + "to_date", "is before from_date")
+        stop = _bool(r, "stop_rules_processing", False, p, out)
+        step = _int(r, "discount_step", p, out)
+        qty = None
+        if "discount_qty" in r:
+            q = _number(r["discount_qty"], AttributeSpec("discount_qty", "number", scale=4))
+            if isinstance(q, str) or q < 0:
+                out.add(p + "discount_qty", f"{_q(r['discount_qty'])} is not a number ≥ 0")
+            else:
+                qty = q
+        shipping = None
+        if "apply_to_shipping" in r:
+            shipping = _bool(r, "apply_to_shipping", False, p, out)
+        sort_order = _int(r, "sort_order", p, out)
+        if name and action in SIMPLE_ACTIONS and amount is not None:
+            rules.append(
+                CartRuleSpec(
+                    name=name,
+                    simple_action=action,
+                    discount_amount=amount,
+                    coupon_code=coupon,
+                    from_date=dates["from_date"],
+                    to_date=dates["to_date"],
+                    stop_rules_processing=stop,
+                    discount_step=step,
+                    discount_qty=qty,
+                    apply_to_shipping=shipping,
+                    sort_order=sort_order,
+                )
+            )
+    return rules
+
+
+def parse_segment(
+    data: dict[str, Any], source: Path, config: Any, out: _Problems, mappings_dir: Path
+) -> Segment | None:
+    """One file's segment (None when it has problems, all reported to ``out``)."""
+    _unknown_keys(data, TOP_KEYS, "", out)
+    code = data.get("code")
+    if not isinstance(code, str) or not CODE_RE.match(code):
+        out.add(
+            "code",
+            f"{_q(code) if code is not None else 'missing'}: "
+            "is required and must match [a-z0-9_-]+",
+        )
+        code = None
+    elif len(code) > 64:
+        out.add("code", "is longer than 64 characters")
+    name = _str(data, "name", code or "", "", out) or (code or "")
+    description = _str(data, "description", "", "", out) or ""
+    active = _bool(data, "active", True, "", out)
+    website = _str(data, "website", None, "", out)
+    if website is not None and not website.strip():
+        out.add("website", "is empty: omit it for every website")
+        website = None
+    priority = data.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        out.add("priority", f"{_q(priority)} is not a whole number")
+        priority = 0
+    since = None
+    try:
+        from bridge.timeutil import parse_age
+
+        since = parse_age(config.sync.since) if config is not None else None
+    except (AttributeError, ValueError):
+        since = None
+    ctx = _Context(config=config, out=out, since=since)
+    if "conditions" not in data:
+        out.add("conditions", "is required (the root combine: match, value, rules)")
+        conditions = None
+    else:
+        conditions = _combine(data["conditions"], "conditions", ctx)
+    group = None
+    if "group" in data:
+        g = data["group"]
+        if not isinstance(g, dict):
+            out.add("group", "must be a table with code")
+        else:
+            _unknown_keys(g, GROUP_KEYS, "group", out)
+            gcode = g.get("code")
+            if not isinstance(gcode, str) or not gcode.strip():
+                out.add("group.code", "is required (the customer group's code)")
+            elif len(gcode) > MAX_GROUP_CODE:
+                out.add(
+                    "group.code",
+                    f"{_q(gcode)} is longer than {MAX_GROUP_CODE} characters (Magento's limit)",
+                )
+            elif gcode.casefold() == "not logged in":
+                out.add("group.code", "NOT LOGGED IN (group 0) is never assigned")
+            else:
+                movable = tuple(getattr(getattr(config, "push", None), "movable_groups", ()) or ())
+                if gcode.casefold() in {m.casefold() for m in movable}:
+                    out.add(
+                        "group.code",
+                        f"{_q(gcode)} is one of push.movable_groups; a segment's group must be a "
+                        "group of its own",
+                    )
+                else:
+                    group = GroupSpec(gcode)
+    blocks = _cms_blocks(data["cms_blocks"], mappings_dir, out) if "cms_blocks" in data else []
+    cart_rules = _cart_rules(data["cart_rules"], out) if "cart_rules" in data else []
+    if "group" not in data:
+        if "cms_blocks" in data:
+            out.add("cms_blocks", "needs a [group] in the same file (blocks are shown per group)")
+        if "cart_rules" in data:
+            out.add("cart_rules", "needs a [group] in the same file (rules apply per group)")
+    if code is None or conditions is None:
+        return None
+    return Segment(
+        code=code,
+        name=name,
+        description=description,
+        active=active,
+        website=website,
+        priority=priority,
+        conditions=conditions,
+        group=group,
+        cms_blocks=blocks,
+        cart_rules=cart_rules,
+        source=source,
+        raw=data,
+    )
+
+
+def _check_together(
+    segments: list[Segment], names: dict[str, str], config: Any, problems: list[str]
+) -> None:
+    """The checks that need every file: unique codes, references, cycles, groups."""
+    by_code: dict[str, Segment] = {}
+    for seg in segments:
+        if seg.code in by_code:
+            problems.append(
+                f"{names[seg.code + '@' + str(seg.source)]}: code: {_q(seg.code)} "
+                "is also the code of "
+                f"{names[seg.code + '@' + str(by_code[seg.code].source)]}"
+            )
+            continue
+        by_code[seg.code] = seg
+    active = {c: s for c, s in by_code.items() if s.active}
+
+    def where(seg: Segment) -> str:
+        return names[seg.code + "@" + str(seg.source)]
+
+    managed: dict[str, str] = {}
+    for seg in active.values():
+        if seg.group:
+            managed.setdefault(seg.group.code.casefold(), seg.code)
+
+    for seg in by_code.values():
+        for rule in walk_rules(seg.conditions):
+            if rule.attribute == "segment":
+                for i, ref in enumerate(rule.value):
+                    p = f"{where(seg)}: {rule.path}.value"
+                    p = p if len(rule.value) == 1 else f"{p}[{i}]"
+                    if ref not in by_code:
+                        problems.append(f"{p}: {_q(ref)} is not a segment code")
+                    elif seg.active and ref not in active:
+                        problems.append(f"{p}: segment {_q(ref)} is not active")
+                    elif ref == seg.code:
+                        problems.append(f"{p}: a segment cannot refer to itself")
+            elif rule.attribute == "customer.group" and seg.active:
+                for gcode in _managed_matches(rule, managed):
+                    problems.append(
+                        f"{where(seg)}: {rule.path}: group {_q(gcode)} is managed by segbridge "
+                        f"(segment {managed[gcode.casefold()]}); test membership with a "
+                        "segment condition instead"
+                    )
+
+    # cycles among active segments (self-reference reported above)
+    graph = {
+        c: sorted(r for r in s.references if r in active and r != c) for c, s in active.items()
+    }
+    reported: set[frozenset[str]] = set()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    problems.append(
+                        f"{where(active[nxt])}: conditions: segment references form a cycle: "
+                        + " → ".join(cycle)
+                    )
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for code in sorted(graph):
+        if code not in state:
+            visit(code)
+
+    grouped = sorted((s for s in active.values() if s.group), key=lambda s: s.code)
+    for i, a in enumerate(grouped):
+        for b in grouped[i + 1 :]:
+            if a.priority == b.priority and (
+                a.website is None or b.website is None or a.website == b.website
+            ):
+                problems.append(
+                    f"{where(b)}: priority: {b.priority} equals the priority of {a.code} "
+                    f"({where(a)}); two segments with a [group] need different priorities "
+                    "unless their websites differ"
+                )
+    limit = getattr(getattr(config, "push", None), "max_managed_groups", None)
+    if limit is not None and len(managed) > limit:
+        problems.append(
+            f"{names.get('@dir', 'mappings')}: group: active segments name {len(managed)} groups "
+            f"({', '.join(sorted(managed))}), more than push.max_managed_groups = {limit}"
+        )
+
+
+def _managed_matches(rule: Rule, managed: dict[str, str]) -> list[str]:
+    """Managed group codes (folded) that a positive customer.group test would match."""
+    if rule.operator == "==":
+        values = [rule.value]
+    elif rule.operator == "()":
+        values = list(rule.value)
+    elif rule.operator == "{}":
+        needle = rule.value.casefold()
+        return [g for g in managed if needle in g]
+    else:
+        return []
+    return [v.casefold() for v in values if v.casefold() in managed]
+
+
+def _read_all(directory: Path, config: Any) -> tuple[list[Segment], list[str], list[str]]:
+    base = getattr(config, "base_dir", None) if config is not None else None
+    problems: list[str] = []
+    warnings: list[str] = []
+    segments: list[Segment] = []
+    names: dict[str, str] = {"@dir": _display(directory, base)}
+    if not directory.is_dir():
+        return [], [f"{_display(directory, base)}: mappings directory not found"], []
+    for path in sorted(directory.glob("*.toml")):
+        shown = _display(path, base)
+        out = _Problems(shown)
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{shown}: not valid TOML: {exc}")
+            continue
+        except OSError as exc:
+            problems.append(f"{shown}: cannot read: {exc}")
+            continue
+        seg = parse_segment(data, path, config, out, directory)
+        problems.extend(out.problems)
+        warnings.extend(out.warnings)
+        if seg is not None:
+            segments.append(seg)
+            names[seg.code + "@" + str(path)] = shown
+    _check_together(segments, names, config, problems)
+    return segments, problems, warnings
+
+
+def check_mappings(config: Any, directory: Path | None = None) -> tuple[list[str], list[str]]:
+    """(problems, warnings) for ``segbridge check``; problems make it exit 2."""
+    directory = directory or config.mappings.dir
+    _segments, problems, warnings = _read_all(Path(directory), config)
+    return problems, warnings
+
+
+def load_segments(directory: Path, config: Any) -> list[Segment]:
+    """Every segment file in ``directory``, validated; raises ConfigError with all problems."""
+    segments, problems, _warnings = _read_all(Path(directory), config)
+    if problems:
+        raise ConfigError(problems)
+    return segments
+
+
+def load_segments_with_warnings(directory: Path, config: Any) -> tuple[list[Segment], list[str]]:
+    segments, problems, warnings = _read_all(Path(directory), config)
+    if problems:
+        raise ConfigError(problems)
+    return segments, warnings
+
+
+def segments_from_dicts(
+    datas: list[dict[str, Any]], config: Any, mappings_dir: Path | None = None
+) -> list[Segment]:
+    """Segments from already-parsed TOML tables (tests, tools), validated like files."""
+    problems: list[str] = []
+    segments: list[Segment] = []
+    names: dict[str, str] = {"@dir": "<memory>"}
+    for i, data in enumerate(datas):
+        shown = f"<segment {data.get('code', i)}>"
+        out = _Problems(shown)
+        source = Path(f"{data.get('code', i)}.toml")
+        seg = parse_segment(data, source, config, out, mappings_dir or Path.cwd())
+        problems.extend(out.problems)
+        if seg is not None:
+            segments.append(seg)
+            names[seg.code + "@" + str(source)] = shown
+    _check_together(segments, names, config, problems)
+    if problems:
+        raise ConfigError(problems)
+    return segments

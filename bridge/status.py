@@ -1,0 +1,152 @@
+"""``segbridge status``: last runs, watermarks, quarantined records, lock holder.
+
+``collect_status(engine)`` gathers plain data (also the ``--json`` output); the
+renderer prints one table per section. Other parts add sections by extending
+``collect_status`` and ``SECTIONS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from bridge.store.models import Quarantine, Run, SyncState
+
+RUNS_SHOWN = 10
+QUARANTINE_SHOWN = 50
+
+
+def _runs(engine: Engine) -> list[dict[str, Any]]:
+    t = Run.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.id.desc()).limit(RUNS_SHOWN)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _watermarks(engine: Engine) -> list[dict[str, Any]]:
+    t = SyncState.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).order_by(t.c.entity)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _quarantine(engine: Engine) -> dict[str, Any]:
+    t = Quarantine.__table__
+    open_only = t.c.resolved_at.is_(None)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(t).where(open_only)).scalar_one()
+        rows = conn.execute(
+            select(t.c.id, t.c.run_id, t.c.entity, t.c.record_id, t.c.reason, t.c.created_at)
+            .where(open_only)
+            .order_by(t.c.id.desc())
+            .limit(QUARANTINE_SHOWN)
+        ).mappings().all()
+    return {"open": int(total), "records": [dict(r) for r in rows]}
+
+
+def _lock(engine: Engine) -> dict[str, Any] | None:
+    try:
+        from bridge.lock import lock_holder
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return lock_holder(engine)
+    except Exception:  # noqa: BLE001 - status must show what it can
+        return None
+
+
+def collect_status(engine: Engine) -> dict[str, Any]:
+    return {
+        "runs": _runs(engine),
+        "watermarks": _watermarks(engine),
+        "quarantine": _quarantine(engine),
+        "lock": _lock(engine),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _print_runs(console: Any, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="last runs", title_justify="left")
+    for col in ("id", "kind", "started (UTC)", "ended", "status", "requests", "retries",
+                "errors", "message"):
+        table.add_column(col, overflow="fold")
+    for r in data["runs"]:
+        table.add_row(
+            str(r["id"]), r["kind"], _fmt(r["started_at"]), _fmt(r["ended_at"]), r["status"],
+            str(r["requests"]), str(r["retries"]), str(r["errors"]), (r["message"] or "")[:200],
+        )
+    console.print(table if data["runs"] else "no runs yet")
+
+
+def _print_watermarks(console: Any, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="sync watermarks", title_justify="left")
+    for col in ("entity", "watermark (UTC)", "last full sync", "last run"):
+        table.add_column(col)
+    for r in data["watermarks"]:
+        table.add_row(r["entity"], _fmt(r["watermark"]), _fmt(r["last_full_at"]),
+                      _fmt(r["last_run_id"]))
+    console.print(table if data["watermarks"] else "never synced")
+
+
+def _print_quarantine(console: Any, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    q = data["quarantine"]
+    if not q["open"]:
+        console.print("quarantine: empty")
+        return
+    table = Table(title=f"quarantine: {q['open']} open record(s)", title_justify="left")
+    for col in ("entity", "record", "run", "when (UTC)", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in q["records"]:
+        table.add_row(r["entity"], r["record_id"] or "-", _fmt(r["run_id"]),
+                      _fmt(r["created_at"]), r["reason"])
+    console.print(table)
+    if q["open"] > len(q["records"]):
+        console.print(f"… and {q['open'] - len(q['records'])} more")
+
+
+def _print_lock(console: Any, data: dict[str, Any]) -> None:
+    if data.get("lock"):
+        from bridge.lock import describe_holder
+
+        console.print(f"run lock: held by {describe_holder(data['lock'])}", markup=False)
+    else:
+        console.print("run lock: free")
+
+
+SECTIONS: list[Callable[[Any, dict[str, Any]], None]] = [
+    _print_runs, _print_watermarks, _print_quarantine, _print_lock,
+]
+
+
+def cmd_status(ctx: Any, args: argparse.Namespace) -> int:
+    from bridge.store.engine import open_store
+
+    cfg = ctx.config()
+    engine = open_store(cfg.store.url)
+    try:
+        data = collect_status(engine)
+    finally:
+        engine.dispose()
+    if ctx.json:
+        ctx.emit_json(data)
+        return 0
+    console = ctx.console()
+    for section in SECTIONS:
+        section(console, data)
+    return 0

@@ -1,0 +1,722 @@
+"""``run_sync``: pull Magento into the store (see ``bridge.sync`` for the design)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from bridge.config import Config
+from bridge.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
+from bridge.magento.errors import MagentoError
+from bridge.magento.search import Page, SearchCriteria
+from bridge.store.models import (
+    Cart,
+    Customer,
+    CustomerGroup,
+    Order,
+    Quarantine,
+    Run,
+    StoreGroup,
+    StoreView,
+    SyncState,
+    Website,
+)
+from bridge.store.upsert import upsert
+from bridge.sync import transform as tf
+from bridge.sync.keyset import ScanResult, Stream, WindowScan, item_key
+from bridge.sync.linking import link_guest_orders
+from bridge.sync.writer import Job, QuarantineEntry, StoreWriter, Task, WriterFailed
+from bridge.timeutil import parse_age, utcnow
+
+log = logging.getLogger(__name__)
+
+ENTITIES = ("customers", "orders", "carts", "groups")
+RECORD_ENTITIES = ("customers", "orders", "carts")
+
+STREAMS: dict[str, Stream] = {
+    "customers": Stream("customers", id_key="id"),
+    "orders": Stream("orders", id_key="entity_id"),
+    "carts": Stream("carts", id_key="id"),
+}
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class EntityCounts:
+    window_from: str | None = None
+    window_to: str | None = None
+    mode: str = "incremental"  # incremental | full
+    total: int | None = None  # what Magento counted in the window
+    fetched: int = 0  # items received (a record seen twice counts twice)
+    stored: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    list_requests: int = 0
+    other_requests: int = 0  # by id, totals, deletion checks
+    watermark: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    """What a sync did; also recorded in ``runs`` (``run_id``)."""
+
+    run_id: int | None
+    status: str  # ok | partial | failed
+    started_at: datetime
+    ended_at: datetime | None = None
+    counts: dict[str, EntityCounts] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(c.quarantined for c in self.counts.values())
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(self.status, EXIT_FAILED)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(sep=" "),
+            "ended_at": self.ended_at.isoformat(sep=" ") if self.ended_at else None,
+            "requests": self.requests,
+            "retries": self.retries,
+            "quarantined": self.quarantined,
+            "errors": list(self.errors),
+            "entities": {k: asdict(v) for k, v in self.counts.items()},
+        }
+
+
+# --- progress --------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich bar per entity on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description:<10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def add(self, name: str) -> None:
+        if self._bar is not None:
+            self._tasks[name] = self._bar.add_task(name, total=None)
+
+    def total(self, name: str, total: int) -> None:
+        if self._bar is not None and name in self._tasks:
+            self._bar.update(self._tasks[name], total=total)
+
+    def advance(self, name: str, n: int) -> None:
+        if self._bar is not None and name in self._tasks:
+            self._bar.advance(self._tasks[name], n)
+
+    def finish(self, name: str) -> None:
+        """Whatever the first count said, the bar ends full at what was fetched."""
+        if self._bar is not None and name in self._tasks:
+            task_id = self._tasks[name]
+            for task in self._bar.tasks:
+                if task.id == task_id:
+                    self._bar.update(task_id, total=task.completed)
+
+
+# --- the sync --------------------------------------------------------------------------
+
+
+class _Sync:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        client: Any,
+        *,
+        full: bool,
+        entities: list[str] | None,
+        since: datetime | None,
+        progress: bool,
+        kind: str,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.client = client
+        self.full = full
+        self.wanted = set(entities or ENTITIES)
+        unknown = self.wanted - set(ENTITIES)
+        if unknown:
+            raise ValueError(f"unknown entities {sorted(unknown)} (known: {', '.join(ENTITIES)})")
+        self.since = since
+        self.kind = kind
+        self.should_stop = should_stop
+        self.stopped: str | None = None
+        self.started = utcnow()
+        self.result = SyncResult(None, "running", self.started)
+        self.progress = _Progress(progress)
+        self.concurrency = max(1, config.magento.concurrency)
+        self.page_size = config.magento.page_size
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self.website_of_store: dict[int, int] = {}
+        self.writer: StoreWriter | None = None
+        self._lock = threading.Lock()
+
+    # -- requests (all through one limit of magento.concurrency in flight) ---------------
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def _fetcher(self, entity: str) -> Callable[[SearchCriteria, int, int], Page]:
+        def fetch(crit: SearchCriteria, size: int, number: int) -> Page:
+            with self._slot():
+                return self.client.fetch_page(entity, crit, page=number, page_size=size)
+
+        return fetch
+
+    def _getter(self, entity: str) -> Callable[[int], dict[str, Any]] | None:
+        method = {"customers": "get_customer", "orders": "get_order"}.get(entity)
+        if method is None:
+            return None
+        call = getattr(self.client, method)
+
+        def get(ident: int) -> dict[str, Any]:
+            with self._slot():
+                return call(ident)  # type: ignore[no-any-return]
+
+        return get
+
+    # -- run bookkeeping ----------------------------------------------------------------
+
+    def _start_run(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Run.__table__)
+                .where(Run.__table__.c.kind == self.kind, Run.__table__.c.status == "running")
+                .values(status="interrupted")
+            )
+            res = conn.execute(
+                insert(Run.__table__).values(
+                    kind=self.kind, started_at=self.started, status="running",
+                    requests=0, retries=0, errors=0,
+                )
+            )
+            self.result.run_id = int(res.inserted_primary_key[0])
+
+    def _finish_run(self, status: str, message: str | None) -> None:
+        self.result.status = status
+        self.result.ended_at = utcnow()
+        stats = self.client.stats
+        self.result.requests = int(stats.requests) - self._req0
+        self.result.retries = int(stats.retries) - self._ret0
+        if self.result.run_id is None:
+            return
+        counts = {k: asdict(v) for k, v in self.result.counts.items()}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Run.__table__)
+                .where(Run.__table__.c.id == self.result.run_id)
+                .values(
+                    ended_at=self.result.ended_at,
+                    status=status,
+                    counts=counts,
+                    requests=self.result.requests,
+                    retries=self.result.retries,
+                    errors=len(self.result.errors) + self.result.quarantined,
+                    message=message,
+                )
+            )
+
+    # -- main ---------------------------------------------------------------------------
+
+    def run(self) -> SyncResult:
+        self._req0 = int(self.client.stats.requests)
+        self._ret0 = int(self.client.stats.retries)
+        self._start_run()
+        self.writer = StoreWriter(
+            self.engine, self.result.run_id, utcnow, capacity=2 * self.concurrency + 2
+        ).start()
+        try:
+            with self.progress:
+                self._structure()
+                for entity in RECORD_ENTITIES:
+                    if entity not in self.wanted:
+                        continue
+                    if self.should_stop is not None and self.should_stop():
+                        self.stopped = f"stopped before {entity} (asked to stop)"
+                        self.result.errors.append(self.stopped)
+                        break
+                    self._entity(entity)
+                if self.wanted & {"customers", "orders"}:
+                    self.writer.call(link_guest_orders, "link guest orders")
+                self.writer.call(self._resolve_quarantine, "resolve quarantine")
+            self.writer.close()
+        except BaseException as exc:
+            self.writer.abandon()
+            msg = f"{exc.__class__.__name__}: {exc}"
+            self.result.errors.append(msg)
+            try:
+                self._finish_run("failed", msg)
+            except Exception:  # noqa: BLE001 - the store may be what failed
+                log.exception("could not record the failed run")
+            raise
+        failed = self.stopped is not None or any(c.error for c in self.result.counts.values())
+        if failed:
+            status = "failed"
+        elif self.result.quarantined or self.result.errors:
+            status = "partial"
+        else:
+            status = "ok"
+        self._finish_run(status, "; ".join(self.result.errors) or None)
+        return self.result
+
+    # -- websites, store groups, store views, customer groups ----------------------------
+
+    def _structure(self) -> None:
+        assert self.writer is not None
+        try:
+            with self._slot():
+                websites = [tf.website_row(r) for r in self.client.websites()]
+            with self._slot():
+                groups = [tf.store_group_row(r) for r in self.client.store_groups()]
+            with self._slot():
+                views = [tf.store_view_row(r) for r in self.client.store_views()]
+        except (MagentoError, tf.RecordError) as exc:
+            self.result.errors.append(f"store structure: {exc}")
+            log.warning("could not read websites/stores (%s); using the stored ones", exc)
+            with self.engine.connect() as conn:
+                self.website_of_store = dict(
+                    conn.execute(select(StoreView.id, StoreView.website_id)).all()
+                )
+            websites = groups = views = []
+        else:
+            self.website_of_store = {v["id"]: v["website_id"] for v in views}
+
+            def write_structure(conn: Connection) -> None:
+                for model, rows in ((Website, websites), (StoreGroup, groups),
+                                    (StoreView, views)):
+                    _replace_all(conn, model.__table__, rows)
+
+            self.writer.call(write_structure, "structure")
+        self._customer_groups()
+
+    def _customer_groups(self) -> None:
+        """Customer groups are few: always read whole, like the stores."""
+        assert self.writer is not None
+        counts = self.result.counts.setdefault("groups", EntityCounts(mode="full"))
+        try:
+            paginator = self.client.search_customer_groups(SearchCriteria())
+            with self._slot():
+                rows = [tf.group_row(r) for r in paginator]
+            counts.list_requests = paginator.stats.requests
+        except (MagentoError, tf.RecordError) as exc:
+            counts.error = f"customer groups: {exc}"
+            self.result.errors.append(counts.error)
+            return
+        counts.fetched = counts.stored = counts.total = len(rows)
+        self.writer.call(
+            lambda conn: _replace_all(conn, CustomerGroup.__table__, rows), "groups"
+        )
+
+    # -- customers, orders, carts --------------------------------------------------------
+
+    def _state(self, entity: str) -> tuple[datetime | None, datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(SyncState.watermark, SyncState.last_full_at).where(
+                    SyncState.entity == entity
+                )
+            ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def _entity(self, entity: str) -> None:
+        assert self.writer is not None
+        counts = self.result.counts.setdefault(entity, EntityCounts())
+        watermark, _ = self._state(entity)
+        full = self.full or watermark is None
+        hi = self.started
+        overlap = timedelta(seconds=self.config.sync.overlap_s)
+        horizon = self.started - parse_age(self.config.sync.since)
+        natural_lo: datetime | None
+        if full:
+            natural_lo = None if entity == "customers" else horizon
+        else:
+            assert watermark is not None
+            natural_lo = watermark - overlap
+            if entity != "customers":
+                natural_lo = max(natural_lo, horizon)
+        lo = self.since if self.since is not None else natural_lo
+        # The watermark may only move if this window covered everything since the last one.
+        moves_watermark = lo is None or natural_lo is None or lo <= natural_lo
+        counts.mode = "full" if full else "incremental"
+        counts.window_from = lo.isoformat(sep=" ") if lo else None
+        counts.window_to = hi.isoformat(sep=" ")
+
+        stream = STREAMS[entity]
+        base = SearchCriteria()
+        if entity == "orders":
+            base = base.fields(*tf.ORDER_FIELDS)
+        if entity == "carts":
+            base = base.where("customer_id", "gt", 0)  # registered customers' quotes only
+            if full:
+                base = base.where("is_active", "eq", 1)
+        seen: set[int] | None = set() if full else None
+        handler = _PageHandler(self, entity, counts, seen)
+        self.progress.add(entity)
+        scan = WindowScan(
+            stream, self._fetcher(entity), self._getter(entity), base,
+            lo=lo, hi=hi, page_size=self.page_size, workers=self.concurrency,
+            on_items=handler.on_items, on_bad=handler.on_bad,
+            on_total=lambda n: self.progress.total(entity, n),
+        )
+        try:
+            try:
+                result: ScanResult = scan.run()
+            except MagentoError as exc:
+                counts.error = f"{entity}: {exc}"
+                counts.list_requests = scan.result.requests
+                self.result.errors.append(counts.error)
+                log.error("%s: sync stopped: %s", entity, exc)
+                self.writer.flush()
+                self._count_writes(entity, counts)
+                return
+            counts.total = result.total
+            counts.list_requests = result.requests
+            self.result.errors.extend(result.errors)
+            if full and seen is not None and result.stopped_at is None:
+                try:
+                    self._mark_deleted(entity, stream, seen, lo, handler, counts)
+                except MagentoError as exc:
+                    msg = f"{entity}: deletions not checked: {exc}"
+                    self.result.errors.append(msg)
+                    log.warning("%s", msg)
+        finally:
+            handler.close()
+
+        new_wm = _new_watermark(watermark, result, hi, moves_watermark)
+        counts.watermark = new_wm.isoformat(sep=" ") if new_wm else None
+        run_id = self.result.run_id
+        started = self.started
+
+        def save_state(conn: Connection) -> None:
+            values: dict[str, Any] = {"entity": entity, "watermark": new_wm,
+                                      "last_run_id": run_id}
+            if full and result.stopped_at is None and lo == natural_lo:
+                values["last_full_at"] = started
+            upsert(conn, SyncState.__table__, [values])
+
+        self.writer.put(Task(save_state, f"{entity} watermark"))
+        self.writer.flush()
+        self._count_writes(entity, counts)
+        self.progress.finish(entity)
+
+    def _count_writes(self, entity: str, counts: EntityCounts) -> None:
+        assert self.writer is not None
+        counts.stored = self.writer.stored.get(entity, 0)
+        counts.quarantined = self.writer.quarantined.get(entity, 0)
+
+    def _mark_deleted(
+        self,
+        entity: str,
+        stream: Stream,
+        seen: set[int],
+        lo: datetime | None,
+        handler: _PageHandler,
+        counts: EntityCounts,
+    ) -> None:
+        """A full sync: what the store holds but Magento no longer returned is deleted.
+
+        Candidates are checked by id first (one request per page of ids), so a record
+        that only left the window because it changed during the run is not marked.
+        """
+        assert self.writer is not None
+        self.writer.flush()
+        model: Any = {"customers": Customer, "orders": Order, "carts": Cart}[entity]
+        table = model.__table__
+        q = select(table.c.id).where(table.c.deleted.is_(False))
+        if entity != "customers" and lo is not None:
+            q = q.where(table.c.updated_at >= lo)
+        if entity == "carts":
+            q = q.where(table.c.is_active.is_(True))
+        with self.engine.connect() as conn:
+            candidates = sorted(set(conn.execute(q).scalars()) - seen)
+        if not candidates:
+            return
+        fetch = self._fetcher(entity)
+        gone: list[int] = []
+        for start in range(0, len(candidates), self.page_size):
+            chunk = candidates[start : start + self.page_size]
+            crit = SearchCriteria().where(stream.id_column, "in", chunk)
+            if entity == "orders":
+                crit = crit.fields(*tf.ORDER_FIELDS)
+            page = fetch(crit, len(chunk), 1)
+            counts.other_requests += 1
+            found = {k[1] for k in (item_key(stream, i) for i in page.items) if k}
+            found |= {int(i[stream.id_key]) for i in page.items
+                      if str(i.get(stream.id_key, "")).isdigit()}
+            if page.items:
+                handler.on_items(page.items)
+            gone.extend(i for i in chunk if i not in found)
+        if not gone:
+            return
+        counts.deleted = len(gone)
+        now = utcnow()
+
+        def mark(conn: Connection) -> None:
+            for start in range(0, len(gone), 500):
+                part = gone[start : start + 500]
+                conn.execute(
+                    update(table).where(table.c.id.in_(part)).values(deleted=True, synced_at=now)
+                )
+
+        self.writer.put(Task(mark, f"{entity} deletions"))
+        log.info("%s: %d no longer in Magento; marked deleted", entity, len(gone))
+
+    def _resolve_quarantine(self, conn: Connection) -> None:
+        """Quarantined records of earlier runs that have since been stored are resolved."""
+        q = Quarantine.__table__
+        rows = conn.execute(
+            select(q.c.id, q.c.entity, q.c.record_id, q.c.created_at).where(
+                q.c.resolved_at.is_(None), q.c.run_id != self.result.run_id
+            )
+        ).all()
+        models: dict[str, Any] = {"customers": Customer, "orders": Order, "carts": Cart}
+        for qid, entity, record_id, created in rows:
+            model = models.get(entity)
+            if model is None or not record_id or not record_id.isdigit():
+                continue
+            t = model.__table__
+            synced = conn.execute(select(t.c.synced_at).where(t.c.id == int(record_id))).scalar()
+            if synced is not None and synced >= created:
+                conn.execute(update(q).where(q.c.id == qid).values(resolved_at=self.started))
+
+
+def _new_watermark(
+    old: datetime | None, result: ScanResult, hi: datetime, moves: bool
+) -> datetime | None:
+    """min(run start, newest updated_at seen) — and never past a place the scan stopped.
+
+    Our clock and Magento's may differ; the newest time Magento itself reported is
+    the safe one. With nothing seen, the old watermark stays (a new store: run start).
+    """
+    if not moves:
+        return old
+    if result.stopped_at is not None:
+        from bridge.timeutil import parse_magento_time
+
+        try:
+            stop = parse_magento_time(result.stopped_at[0])
+        except ValueError:
+            stop = None
+        if stop is None:
+            return old
+        candidate = min(stop, hi)
+        return max(old, candidate) if old else candidate
+    if result.max_seen is None:
+        return old if old is not None else hi
+    candidate = min(result.max_seen, hi)
+    return max(old, candidate) if old else candidate
+
+
+def _replace_all(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Small lists (websites, stores, groups): make the table equal to ``rows``."""
+    upsert(conn, table, rows)
+    ids = [r["id"] for r in rows]
+    if ids:
+        conn.execute(delete(table).where(table.c.id.not_in(ids)))
+    else:
+        conn.execute(delete(table))
+
+
+class _PageHandler:
+    """Runs in the fetch threads: raw items → rows (or quarantine) → the writer queue."""
+
+    def __init__(self, sync: _Sync, entity: str, counts: EntityCounts,
+                 seen: set[int] | None) -> None:
+        self.sync = sync
+        self.entity = entity
+        self.counts = counts
+        self.seen = seen
+        self.stream = STREAMS[entity]
+        self.synced_at = sync.started
+        self.attr_codes = tuple(sync.config.sync.customer_attributes)
+        self._lock = threading.Lock()
+        self._totals_pool: ThreadPoolExecutor | None = None
+        if entity == "carts" and sync.config.sync.cart_totals:
+            self._totals_pool = ThreadPoolExecutor(
+                sync.concurrency, thread_name_prefix="cart-totals"
+            )
+
+    def close(self) -> None:
+        if self._totals_pool is not None:
+            self._totals_pool.shutdown(wait=True)
+            self._totals_pool = None
+
+    def on_bad(self, record_id: str | None, reason: str, payload: dict[str, Any] | None) -> None:
+        assert self.sync.writer is not None
+        self.sync.writer.put(
+            Job(self.entity, [], lambda conn, recs: None,
+                quarantine=[QuarantineEntry(self.entity, record_id, reason, payload)])
+        )
+
+    def on_items(self, items: list[dict[str, Any]]) -> None:
+        assert self.sync.writer is not None
+        records: list[Any] = []
+        bad: list[QuarantineEntry] = []
+        ids: list[int] = []
+        for item in items:
+            raw_id = item.get(self.stream.id_key)
+            try:
+                ident = int(raw_id) if raw_id is not None and not isinstance(raw_id, bool) else None
+            except (TypeError, ValueError):
+                ident = None
+            if ident is not None:
+                ids.append(ident)
+            try:
+                rec = self._transform(item)
+            except tf.RecordError as exc:
+                bad.append(QuarantineEntry(
+                    self.entity, None if raw_id is None else str(raw_id), str(exc), item))
+                continue
+            if rec is not None:
+                records.append(rec)
+        with self._lock:
+            self.counts.fetched += len(items)
+            if self.seen is not None:
+                self.seen.update(ids)
+        apply, rid = self._writer_fns(records)
+        n = len(items)
+        self.sync.writer.put(
+            Job(self.entity, records, apply, rid, quarantine=bad,
+                done=lambda: self.sync.progress.advance(self.entity, n))
+        )
+
+    def _transform(self, item: dict[str, Any]) -> Any:
+        s = self.sync
+        if self.entity == "customers":
+            return tf.customer_rows(item, self.attr_codes, self.synced_at)
+        if self.entity == "orders":
+            return tf.order_rows(item, s.website_of_store, self.synced_at)
+        return tf.cart_rows(item, s.website_of_store, self.synced_at)
+
+    def _writer_fns(
+        self, records: list[Any]
+    ) -> tuple[Callable[[Connection, list[Any]], None], Callable[[Any], str | None]]:
+        from bridge.sync import writer as w
+
+        if self.entity == "customers":
+            return w.write_customers, lambda r: str(r.customer["id"])
+        if self.entity == "orders":
+            return w.write_orders, lambda r: str(r.order["id"])
+        totals = self._totals(records)
+
+        def apply(conn: Connection, recs: list[Any]) -> None:
+            ids = {r.cart["id"] for r in recs}
+            w.write_carts(conn, recs, {k: v for k, v in totals.items() if k in ids})
+
+        return apply, lambda r: str(r.cart["id"])
+
+    def _totals(self, records: list[tf.CartRows]) -> dict[int, dict[str, Any]]:
+        """``sync.cart_totals``: one totals request per changed active cart, in parallel."""
+        if self._totals_pool is None:
+            return {}
+        active = [r.cart["id"] for r in records if r.cart["is_active"] and r.items is not None]
+
+        def one(cart_id: int) -> tuple[int, dict[str, Any] | None]:
+            try:
+                with self.sync._slot():
+                    data = self.sync.client.cart_totals(cart_id)
+                return cart_id, tf.cart_totals_row(data or {}, self.synced_at)
+            except (MagentoError, tf.RecordError) as exc:
+                log.warning("cart %s: totals not read: %s", cart_id, exc)
+                return cart_id, None
+            finally:
+                with self._lock:
+                    self.counts.other_requests += 1
+
+        out: dict[int, dict[str, Any]] = {}
+        for cart_id, row in self._totals_pool.map(one, active):
+            if row is not None:
+                out[cart_id] = row
+        return out
+
+
+def run_sync(
+    config: Config,
+    engine: Engine,
+    *,
+    full: bool = False,
+    entities: list[str] | None = None,
+    since: datetime | None = None,
+    progress: bool = False,
+    client: Any = None,
+    kind: str = "sync",
+    should_stop: Callable[[], bool] | None = None,
+) -> SyncResult:
+    """Pull Magento into the store at ``engine`` (opened with ``open_store``).
+
+    The caller holds the run lock (``bridge.lock.run_lock``); ``segbridge sync`` does.
+    ``entities``: any of customers, orders, carts, groups (default all); websites and
+    stores are always refreshed. ``since`` overrides the start of every window.
+    ``client``: a ``MagentoClient`` (default: a read-only one from ``config.magento``).
+    ``should_stop``: asked before each entity (a daemon shutting down, a lost lock);
+    when it answers True the rest is skipped (each entity is whole or untouched, its
+    watermark consistent) and the run ends failed with "stopped before …".
+    Raises on a failure that stops the whole sync (the run is recorded as failed first);
+    otherwise returns the result, whose ``status`` is ok, partial (records quarantined)
+    or failed (an entity could not be synced; the others were).
+    """
+    own_client = client is None
+    if own_client:
+        from bridge.magento.client import MagentoClient
+
+        client = MagentoClient(config.magento, read_only=True)
+    try:
+        return _Sync(
+            config, engine, client, full=full, entities=entities, since=since,
+            progress=progress, kind=kind, should_stop=should_stop,
+        ).run()
+    except WriterFailed:
+        raise
+    finally:
+        if own_client:
+            client.close()

@@ -1,0 +1,375 @@
+"""The one writer thread: every store write of a sync goes through it.
+
+Fetch threads transform pages and hand them over through a bounded queue (the back
+pressure that keeps memory flat). The writer drains whatever is waiting, up to a
+limit, and commits it in one transaction — fewer commits when the network is faster
+than the database, one page a commit when it is not. If a transaction fails, its jobs
+are retried one by one and a job that still fails is retried record by record; a
+record the database refuses is quarantined with the database's reason. Anything else
+(the database is gone) stops the sync.
+
+Jobs run in queue order, so a job queued after an entity's pages (its watermark) is
+committed only after every page before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
+from bridge.store.models import (
+    Cart,
+    CartItem,
+    Customer,
+    CustomerAddress,
+    CustomerAttribute,
+    Order,
+    OrderAddress,
+    OrderItem,
+    Quarantine,
+)
+from bridge.store.upsert import delete_children, upsert
+from bridge.sync.transform import CART_STATE_COLUMNS, CartRows, CustomerRows, OrderRows
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_CHARS = 100_000
+DRAIN_LIMIT = 20  # jobs (pages) committed together at most
+
+
+class WriterFailed(RuntimeError):
+    """The store refused a write that is not one bad record: the sync cannot go on."""
+
+
+# --- what a page turns into ------------------------------------------------------------
+
+
+@dataclass
+class QuarantineEntry:
+    entity: str
+    record_id: str | None
+    reason: str
+    payload: dict[str, Any] | None
+
+
+def _payload(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return {"unserialisable": repr(value)[:1000]}
+    if len(text) > MAX_PAYLOAD_CHARS:
+        return {"truncated": True, "start": text[:1000]}
+    return json.loads(text)
+
+
+def write_quarantine(
+    conn: Connection, run_id: int | None, now: datetime, entries: Sequence[QuarantineEntry]
+) -> None:
+    if not entries:
+        return
+    conn.execute(
+        insert(Quarantine.__table__),
+        [
+            {
+                "run_id": run_id,
+                "entity": e.entity,
+                "record_id": (e.record_id or "")[:64] or None,
+                "reason": e.reason,
+                "payload": _payload(e.payload),
+                "created_at": now,
+            }
+            for e in entries
+        ],
+    )
+
+
+def write_customers(conn: Connection, recs: Sequence[CustomerRows]) -> None:
+    if not recs:
+        return
+    ids = [r.customer["id"] for r in recs]
+    upsert(conn, Customer.__table__, [r.customer for r in recs])
+    delete_children(conn, CustomerAddress.__table__, "customer_id", ids)
+    upsert(conn, CustomerAddress.__table__, [a for r in recs for a in r.addresses])
+    delete_children(conn, CustomerAttribute.__table__, "customer_id", ids)
+    upsert(conn, CustomerAttribute.__table__, [a for r in recs for a in r.attributes])
+
+
+def write_orders(conn: Connection, recs: Sequence[OrderRows]) -> None:
+    if not recs:
+        return
+    ids = [r.order["id"] for r in recs]
+    upsert(conn, Order.__table__, [r.order for r in recs])
+    delete_children(conn, OrderItem.__table__, "order_id", ids)
+    upsert(conn, OrderItem.__table__, [i for r in recs for i in r.items])
+    delete_children(conn, OrderAddress.__table__, "order_id", ids)
+    upsert(conn, OrderAddress.__table__, [a for r in recs for a in r.addresses])
+
+
+_TOTALS = (
+    update(Cart.__table__)
+    .where(Cart.__table__.c.id == bindparam("b_id"))
+    .values(
+        grand_total=bindparam("b_grand_total"),
+        tax_amount=bindparam("b_tax_amount"),
+        totals_at=bindparam("b_totals_at"),
+    )
+)
+
+
+def write_carts(
+    conn: Connection, recs: Sequence[CartRows], totals: dict[int, dict[str, Any]] | None = None
+) -> None:
+    if not recs:
+        return
+    full = [r for r in recs if r.items is not None]
+    keep = [r for r in recs if r.items is None]
+    if full:
+        upsert(conn, Cart.__table__, [r.cart for r in full])
+        delete_children(conn, CartItem.__table__, "cart_id", [r.cart["id"] for r in full])
+        upsert(conn, CartItem.__table__, [i for r in full for i in r.items or ()])
+    if keep:
+        # Inactive quotes come without items (PITFALLS B8): update the state, keep the rest.
+        upsert(conn, Cart.__table__, [r.cart for r in keep], update=CART_STATE_COLUMNS)
+    if totals:
+        conn.execute(
+            _TOTALS,
+            [{"b_id": cid, **{f"b_{k}": v for k, v in t.items()}} for cid, t in totals.items()],
+        )
+
+
+# --- the thread ------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """Writes for one page. ``apply(conn, records)`` writes a list of records in bulk, so
+    a failing page can be retried record by record."""
+
+    entity: str
+    records: list[Any]
+    apply: Callable[[Connection, list[Any]], None]
+    record_id: Callable[[Any], str | None] = lambda r: None
+    quarantine: list[QuarantineEntry] = field(default_factory=list)
+    done: Callable[[], None] | None = None  # called after commit (progress, counters)
+    stored: int = 0
+
+
+@dataclass
+class Task:
+    """Any other write (watermark, deletions, links): run in order, in its own transaction."""
+
+    run: Callable[[Connection], None]
+    name: str = "task"
+
+
+_STOP = object()
+
+
+class StoreWriter:
+    """Owns the only write connection during a sync."""
+
+    def __init__(self, engine: Engine, run_id: int | None, now: Callable[[], datetime],
+                 capacity: int = 8) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.now = now
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(2, capacity))
+        self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
+        self.error: BaseException | None = None
+        self.quarantined: dict[str, int] = {}
+        self.stored: dict[str, int] = {}
+        self.commits = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> StoreWriter:
+        self._thread.start()
+        return self
+
+    # -- producer side ---------------------------------------------------------------
+
+    def put(self, item: Job | Task) -> None:
+        """Queue a write; blocks while the queue is full; raises once the writer failed."""
+        while True:
+            if self.error is not None:
+                raise WriterFailed(f"store write failed: {self.error}") from self.error
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def call(self, fn: Callable[[Connection], Any], name: str = "task") -> Any:
+        """Run ``fn`` in the writer after everything queued so far; wait for its result."""
+        box: dict[str, Any] = {}
+        event = threading.Event()
+
+        def run(conn: Connection) -> None:
+            box["value"] = fn(conn)
+
+        self.put(Task(run, name))
+        self.put(Task(lambda conn: event.set(), "signal"))
+        while not event.wait(0.5):
+            if self.error is not None:
+                raise WriterFailed(f"store write failed: {self.error}") from self.error
+            if not self._thread.is_alive():
+                raise WriterFailed("the store writer stopped")
+        return box.get("value")
+
+    def flush(self) -> None:
+        self.call(lambda conn: None, "flush")
+
+    def close(self) -> None:
+        """Finish what is queued and stop; raises if the writer failed."""
+        if self._thread.is_alive():
+            while True:
+                try:
+                    self._queue.put(_STOP, timeout=0.5)
+                    break
+                except queue.Full:
+                    if self.error is not None or not self._thread.is_alive():
+                        break
+            self._thread.join()
+        if self.error is not None:
+            raise WriterFailed(f"store write failed: {self.error}") from self.error
+
+    def abandon(self) -> None:
+        """Stop without raising (the run is failing anyway); queued work is dropped."""
+        if self.error is None:
+            self.error = RuntimeError("abandoned")
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=30)
+
+    # -- consumer side ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < DRAIN_LIMIT and isinstance(batch[-1], Job):
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._write(batch)
+                if stop:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the producers
+            log.error("store writer failed: %s", exc)
+            self.error = exc
+
+    def _write(self, batch: list[Any]) -> None:
+        jobs = [b for b in batch if isinstance(b, Job)]
+        tasks = [b for b in batch if isinstance(b, Task)]
+        if jobs:
+            try:
+                with self.engine.begin() as conn:
+                    # Pages of one entity go in as one bulk statement per table.
+                    for group in _same_apply(jobs):
+                        group[0].apply(conn, [r for job in group for r in job.records])
+                        for job in group:
+                            write_quarantine(conn, self.run_id, self.now(), job.quarantine)
+                            job.stored = len(job.records)
+            except StatementError as exc:
+                if not _record_level(exc):
+                    raise
+                log.warning("a batch of %d page(s) failed (%s); retrying page by page",
+                            len(jobs), exc.__class__.__name__)
+                for job in jobs:
+                    self._one_job(job)
+            for job in jobs:
+                self._finished(job)
+        for task in tasks:
+            with self.engine.begin() as conn:
+                task.run(conn)
+        self.commits += 1
+
+    def _apply(self, conn: Connection, job: Job) -> None:
+        job.apply(conn, job.records)
+        write_quarantine(conn, self.run_id, self.now(), job.quarantine)
+        job.stored = len(job.records)
+
+    def _one_job(self, job: Job) -> None:
+        try:
+            with self.engine.begin() as conn:
+                self._apply(conn, job)
+            return
+        except StatementError as exc:
+            if not _record_level(exc):
+                raise
+        stored = 0
+        bad: list[QuarantineEntry] = list(job.quarantine)
+        for record in job.records:
+            try:
+                with self.engine.begin() as conn:
+                    job.apply(conn, [record])
+                stored += 1
+            except StatementError as exc:
+                if not _record_level(exc):
+                    raise
+                reason = f"the store refused it: {_db_reason(exc)}"
+                bad.append(QuarantineEntry(job.entity, job.record_id(record), reason, None))
+        with self.engine.begin() as conn:
+            write_quarantine(conn, self.run_id, self.now(), bad)
+        job.quarantine = bad
+        job.stored = stored
+
+    def _finished(self, job: Job) -> None:
+        with self._lock:
+            self.stored[job.entity] = self.stored.get(job.entity, 0) + job.stored
+            if job.quarantine:
+                self.quarantined[job.entity] = (
+                    self.quarantined.get(job.entity, 0) + len(job.quarantine)
+                )
+        if job.done:
+            job.done()
+
+
+def _same_apply(jobs: list[Job]) -> list[list[Job]]:
+    """Consecutive jobs that write with the same function, grouped."""
+    groups: list[list[Job]] = []
+    for job in jobs:
+        if groups and groups[-1][0].apply is job.apply:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def _record_level(exc: StatementError) -> bool:
+    """An error one record can cause (a value too long, a constraint), not an outage."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    return not isinstance(exc, DBAPIError)  # e.g. a value the driver cannot bind
+
+
+def _db_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    return text.splitlines()[0][:300]

@@ -1,0 +1,408 @@
+"""Validation of mappings/*.toml (SPEC §3.3): every problem at once, each naming file and key."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bridge.config import Config, PushConfig, SyncConfig
+from bridge.errors import ConfigError
+from bridge.segments.loader import check_mappings, load_segments
+from bridge.segments.model import Combine, DateValue, Rule
+
+REPO = Path(__file__).resolve().parent.parent
+CFG = Config()
+
+
+def write(d: Path, name: str, text: str) -> Path:
+    p = d / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def problems_of(d: Path, config: Config = CFG) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load_segments(d, config)
+    return exc.value.problems
+
+
+def test_the_example_mappings_load(tmp_path: Path) -> None:
+    segments = load_segments(REPO / "mappings", CFG)
+    codes = {s.code for s in segments}
+    assert {
+        "vip",
+        "new_customers",
+        "lapsed",
+        "at_risk",
+        "high_aov",
+        "cart_abandoners",
+        "birthday_month",
+        "nordic",
+    } <= codes
+    vip = next(s for s in segments if s.code == "vip")
+    assert vip.group is not None and vip.group.code == "VIP"
+    assert vip.cms_blocks[0].identifier == "home-hero" and "VIP" in vip.cms_blocks[0].content
+    assert vip.cart_rules[0].discount_amount == Decimal(10)
+    assert vip.cart_rules[0].simple_action == "by_percent"
+    rule = vip.conditions.rules[0]
+    assert (
+        isinstance(rule, Rule)
+        and rule.period is not None
+        and rule.period.age == timedelta(days=365)
+    )
+    assert rule.status == ("processing", "complete")
+    assert check_mappings(CFG, REPO / "mappings") == ([], [])
+
+
+def test_spec_example_and_operator_message(tmp_path: Path) -> None:
+    d = tmp_path / "mappings"
+    d.mkdir()
+    write(
+        d,
+        "vip.toml",
+        """
+code = "vip"
+name = "VIP"
+[conditions]
+match = "all"
+value = true
+[[conditions.rules]]
+attribute = "sales.amount"
+aggregate = "total"
+operator = "=>"
+value = 500
+""",
+    )
+    cfg = replace(CFG, path=tmp_path / "segbridge.toml")
+    assert problems_of(d, cfg) == [
+        'mappings/vip.toml: conditions.rules[0].operator: "=>" is not an operator '
+        "(one of == != >= > <= < {} !{} () !() <=> between)"
+    ]
+
+
+def test_every_problem_in_one_go(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.toml",
+        """
+code = "a"
+colour = "red"
+priority = "high"
+[conditions]
+match = "some"
+rules = [
+  { attribute = "sales.amount", operator = ">=", value = "lots" },
+  { attribute = "customer.dob", operator = "==", value = "yesterday" },
+  { attribute = "customer.is_subscribed", operator = "==", value = "yes" },
+  { attribute = "customer.email", operator = "()", value = "a@b" },
+  { attribute = "sales.orders_count", operator = "between", value = [5] },
+  { attribute = "sales.orders_count", operator = ">", value = 1.5 },
+  { attribute = "sales.amount", operator = ">", value = 1.23456 },
+  { attribute = "customer.email", operator = "<=>", value = "x" },
+  { attribute = "sales.orders_count", operator = "{}", value = 1 },
+  { attribute = "customer.firstname", operator = "==", value = "x", period = "30d" },
+  { attribute = "customer.nickname", operator = "==", value = "x" },
+  { attribute = "address.city", operator = "==", value = "x", address_type = "home" },
+  { match = "any", rules = [] },
+]
+""",
+    )
+    write(tmp_path, "b.toml", 'code = "B!"\n[conditions]\nrules = []\n')
+    write(tmp_path, "c.toml", "this is = not toml [")
+    probs = problems_of(tmp_path)
+    text = "\n".join(probs)
+    expected = [
+        "a.toml: colour: unknown key",
+        'a.toml: priority: "high" is not a whole number',
+        'a.toml: conditions.match: "some" is not all or any',
+        'a.toml: conditions.rules[0].value: "lots" is not a number',
+        'a.toml: conditions.rules[1].value: "yesterday" is not a date',
+        'a.toml: conditions.rules[2].value: "yes" is not true or false',
+        "a.toml: conditions.rules[3].value: operator () needs a non-empty list",
+        "a.toml: conditions.rules[4].value: operator between needs [low, high]",
+        "a.toml: conditions.rules[5].value: 1.5 must be a whole number",
+        "a.toml: conditions.rules[6].value: 1.23456 has more than 4 decimals",
+        "a.toml: conditions.rules[7].value: the operator <=> (is undefined) takes no value",
+        "a.toml: conditions.rules[8].operator: {} does not apply to sales.orders_count",
+        "a.toml: conditions.rules[9].period: unknown key",
+        'a.toml: conditions.rules[10].attribute: "customer.nickname" is not an attribute',
+        'a.toml: conditions.rules[11].address_type: "home" is not one of any, default_billing',
+        "a.toml: conditions.rules[12].rules: is empty",
+        'b.toml: code: "B!": is required and must match [a-z0-9_-]+',
+        "b.toml: conditions.rules: is empty",
+        "c.toml: not valid TOML",
+    ]
+    for line in expected:
+        assert line in text, f"missing: {line}\n---\n{text}"
+
+
+def test_unavailable_product_conditions(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "v.toml",
+        """
+code = "v"
+[conditions]
+rules = [{ attribute = "product.viewed", operator = "==", value = true },
+         { attribute = "product.in_wishlist", operator = "==", value = true }]
+""",
+    )
+    probs = problems_of(tmp_path)
+    assert len(probs) == 2
+    assert all("Magento Open Source's REST API" in p for p in probs)
+    assert "rules[0].attribute: product.viewed is not available" in probs[0]
+
+
+PRICE_RULE = (
+    '{ attribute = "product.ordered", operator = "==", value = true, '
+    'price = { operator = "{}", value = 1 } },'
+)
+
+
+def test_options_and_config_dependent_attributes(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "o.toml",
+        """
+code = "o"
+[conditions]
+rules = [
+  { attribute = "cart.grand_total", operator = ">", value = 10 },
+  { attribute = "customer.attribute.tier", operator = "==", value = "gold" },
+  { attribute = "sales.amount", aggregate = "median", operator = ">", value = 1 },
+  { attribute = "sales.amount", operator = ">", value = 1, status = [] },
+  { attribute = "sales.amount", operator = ">", value = 1, period = "a while" },
+  """
+        + PRICE_RULE
+        + """
+  { attribute = "product.in_cart", operator = "==", value = true, period = "30d" },
+]
+""",
+    )
+    text = "\n".join(problems_of(tmp_path))
+    assert "rules[0].attribute: cart.grand_total needs sync.cart_totals = true" in text
+    assert (
+        'rules[1].attribute: custom attribute "tier" is not listed in sync.customer_attributes'
+        in text
+    )
+    assert 'rules[2].aggregate: "median" is not total or average' in text
+    assert "rules[3].status: must be a non-empty list" in text
+    assert 'rules[4].period: "a while" is not a period' in text
+    assert 'rules[5].price.operator: "{}" is not a price operator' in text
+    assert "rules[6].period: unknown key" in text
+    ok = Config(sync=SyncConfig(cart_totals=True, customer_attributes=("tier",)))
+    write(
+        tmp_path,
+        "o.toml",
+        """
+code = "o"
+[conditions]
+rules = [
+  { attribute = "cart.grand_total", operator = ">", value = 10 },
+  { attribute = "customer.attribute.tier", operator = "==", value = "gold" },
+]
+""",
+    )
+    assert len(load_segments(tmp_path, ok)) == 1
+
+
+def test_values_are_typed(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "t.toml",
+        """
+code = "t"
+[conditions]
+match = "any"
+value = false
+rules = [
+  { attribute = "customer.created_at", operator = ">=", value = "30d" },
+  { attribute = "customer.created_at", operator = "<", value = 2026-01-31 },
+  { attribute = "customer.created_at", operator = "<", value = "2026-01-31T10:00:00+01:00" },
+  { attribute = "sales.amount", operator = "between", value = [10, 20.5] },
+  { attribute = "customer.gender", operator = "()", value = ["Male", "female"] },
+]
+""",
+    )
+    seg = load_segments(tmp_path, CFG)[0]
+    assert isinstance(seg.conditions, Combine) and seg.conditions.match == "any"
+    assert seg.conditions.value is False
+    rules = seg.conditions.rules
+    assert rules[0].value == DateValue("age", age=timedelta(days=30))  # type: ignore[union-attr]
+    assert rules[1].value == DateValue("date", day=date(2026, 1, 31))  # type: ignore[union-attr]
+    assert rules[2].value.instant.hour == 9  # type: ignore[union-attr]  # to UTC
+    assert rules[3].value == (Decimal(10), Decimal("20.5"))  # type: ignore[union-attr]
+    assert rules[4].value == ("male", "female")  # type: ignore[union-attr]
+
+
+def test_cross_file_rules(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.toml",
+        """
+code = "a"
+priority = 5
+[conditions]
+rules = [{ attribute = "segment", operator = "()", value = ["b", "ghost", "off"] }]
+[group]
+code = "Gold"
+""",
+    )
+    write(
+        tmp_path,
+        "b.toml",
+        """
+code = "b"
+priority = 5
+[conditions]
+rules = [{ attribute = "segment", operator = "!()", value = ["a"] }]
+[group]
+code = "Silver"
+""",
+    )
+    write(
+        tmp_path,
+        "off.toml",
+        """
+code = "off"
+active = false
+[conditions]
+rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]
+""",
+    )
+    write(
+        tmp_path,
+        "g.toml",
+        """
+code = "g"
+website = "nordic"
+priority = 5
+[conditions]
+rules = [{ attribute = "customer.group", operator = "==", value = "gold" }]
+[group]
+code = "A-very-long-customer-group-code-indeed"
+[[cms_blocks]]
+identifier = "hero"
+content_file = "blocks/missing.html"
+""",
+    )
+    write(
+        tmp_path,
+        "h.toml",
+        """
+code = "a"
+[conditions]
+rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]
+[[cart_rules]]
+name = "x"
+simple_action = "by_percent"
+discount_amount = 150
+""",
+    )
+    text = "\n".join(problems_of(tmp_path))
+    assert 'a.toml: conditions.rules[0].value[1]: "ghost" is not a segment code' in text
+    assert 'a.toml: conditions.rules[0].value[2]: segment "off" is not active' in text
+    assert "segment references form a cycle: a → b → a" in text
+    assert "b.toml: priority: 5 equals the priority of a" in text
+    assert 'g.toml: conditions.rules[0]: group "gold" is managed by segbridge' in text
+    assert 'g.toml: group.code: "A-very-long-customer-group-code-indeed" is longer than 32' in text
+    assert 'g.toml: cms_blocks[0].content_file: "blocks/missing.html": no such file' in text
+    assert "h.toml: cart_rules: needs a [group] in the same file" in text
+    assert "h.toml: cart_rules[0].discount_amount: a percentage above 100" in text
+    assert 'h.toml: code: "a" is also the code of ' in text and text.count("is also the code") == 1
+
+
+def test_priorities_may_repeat_across_websites(tmp_path: Path) -> None:
+    for code, site in (("x", "base"), ("y", "nordic")):
+        write(
+            tmp_path,
+            f"{code}.toml",
+            f"""
+code = "{code}"
+website = "{site}"
+[conditions]
+rules = [{{ attribute = "sales.orders_count", operator = ">", value = 1 }}]
+[group]
+code = "G{code}"
+""",
+        )
+    assert len(load_segments(tmp_path, CFG)) == 2
+
+
+def test_max_managed_groups_and_movable_groups(tmp_path: Path) -> None:
+    for i in range(3):
+        write(
+            tmp_path,
+            f"s{i}.toml",
+            f"""
+code = "s{i}"
+priority = {i}
+[conditions]
+rules = [{{ attribute = "sales.orders_count", operator = ">", value = {i} }}]
+[group]
+code = "G{i}"
+""",
+        )
+    cfg = Config(push=PushConfig(max_managed_groups=2))
+    text = "\n".join(problems_of(tmp_path, cfg))
+    assert (
+        "active segments name 3 groups (g0, g1, g2), more than push.max_managed_groups = 2" in text
+    )
+    write(
+        tmp_path,
+        "s0.toml",
+        """
+code = "s0"
+[conditions]
+rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]
+[group]
+code = "general"
+""",
+    )
+    assert "is one of push.movable_groups" in "\n".join(problems_of(tmp_path))
+
+
+def test_period_beyond_sync_since_is_a_warning(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "w.toml",
+        """
+code = "w"
+[conditions]
+rules = [{ attribute = "sales.amount", operator = ">", value = 1, period = "1000d" }]
+""",
+    )
+    problems, warnings = check_mappings(CFG, tmp_path)
+    assert problems == []
+    assert (
+        len(warnings) == 1
+        and "rules[0].period: reaches further back than sync.since (730d)" in warnings[0]
+    )
+    assert len(load_segments(tmp_path, CFG)) == 1
+
+
+def test_cli_check_and_evaluate_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.cli import main
+
+    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    write(
+        tmp_path / "mappings",
+        "bad.toml",
+        """
+code = "bad"
+[conditions]
+rules = [{ attribute = "sales.amount", operator = "=>", value = 1 }]
+""",
+    )
+    (tmp_path / "segbridge.toml").write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n', encoding="utf-8"
+    )
+    assert main(["--config", str(tmp_path / "segbridge.toml"), "evaluate"]) == 2
+    err = capsys.readouterr().err
+    assert 'mappings/bad.toml: conditions.rules[0].operator: "=>" is not an operator' in err
+    assert not (tmp_path / "s.db").exists()  # nothing touched

@@ -1,0 +1,165 @@
+"""The store: migrations, upgrades of older databases, native upserts, folded twins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, inspect, select, text
+
+from bridge.store.engine import current_revision, head_revision, make_engine, open_store, upgrade
+from bridge.store.models import Customer, CustomerAttribute, Order, OrderItem, fold
+from bridge.store.schema import metadata
+from bridge.store.upsert import delete_children, upsert
+
+pytestmark = pytest.mark.db
+
+
+def _customer(cid: int, email: str, **kw: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": cid,
+        "website_id": 1,
+        "group_id": 1,
+        "email": email,
+        "email_ci": fold(email),
+        "deleted": False,
+    }
+    row.update(kw)
+    return row
+
+
+def test_open_store_creates_every_table_at_head(db_url: str) -> None:
+    engine = open_store(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        names = set(inspect(engine).get_table_names())
+        assert set(metadata.tables) <= names
+        assert "alembic_version" in names
+        # opening again is a no-op
+        engine2 = open_store(db_url)
+        assert current_revision(engine2) == head_revision()
+        engine2.dispose()
+    finally:
+        engine.dispose()
+
+
+def test_store_made_by_first_version_is_upgraded_and_keeps_data(db_url: str) -> None:
+    old = make_engine(db_url)
+    upgrade(old, "0001")
+    assert current_revision(old) == "0001"
+    with old.begin() as conn:
+        conn.execute(Customer.__table__.insert(), [_customer(7, "Old@Example.com")])
+    old.dispose()
+
+    engine = open_store(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(select(Customer.email_ci)).scalar_one() == "old@example.com"
+    finally:
+        engine.dispose()
+
+
+def test_migrations_produce_exactly_the_models(engine: Engine) -> None:
+    """Autogenerate finds nothing to add, drop or alter: migrations == metadata."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": False}
+        )
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+
+
+def test_upsert_is_idempotent_and_updates(engine: Engine) -> None:
+    table = Customer.__table__
+    with engine.begin() as conn:
+        upsert(conn, table, [_customer(1, "a@x.se"), _customer(2, "b@x.se")])
+        upsert(conn, table, [_customer(1, "a@x.se"), _customer(2, "b@x.se")])
+        upsert(conn, table, [_customer(2, "B2@x.se", firstname="Bo")])
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.id, table.c.email_ci, table.c.firstname)).all()
+    assert sorted(rows) == [(1, "a@x.se", None), (2, "b2@x.se", "Bo")]
+
+
+def test_upsert_with_no_update_columns_keeps_existing_rows(engine: Engine) -> None:
+    table = Customer.__table__
+    with engine.begin() as conn:
+        upsert(conn, table, [_customer(1, "a@x.se")])
+        upsert(conn, table, [_customer(1, "changed@x.se"), _customer(3, "c@x.se")], update=[])
+    with engine.connect() as conn:
+        rows = dict(conn.execute(select(table.c.id, table.c.email)).all())
+    assert rows == {1: "a@x.se", 3: "c@x.se"}
+
+
+def test_upsert_only_listed_columns(engine: Engine) -> None:
+    table = Customer.__table__
+    with engine.begin() as conn:
+        upsert(conn, table, [_customer(1, "a@x.se", firstname="Ann")])
+        upsert(conn, table, [_customer(1, "z@x.se", firstname="Zed")], update=["firstname"])
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.email, table.c.firstname)).one() == ("a@x.se", "Zed")
+
+
+def test_upsert_composite_key_and_children_replaced(engine: Engine) -> None:
+    with engine.begin() as conn:
+        upsert(conn, Customer.__table__, [_customer(1, "a@x.se")])
+        attrs = [
+            {"customer_id": 1, "code": "loyalty", "value": "Gold", "value_ci": "gold"},
+            {"customer_id": 1, "code": "tier", "value": "1", "value_ci": "1"},
+        ]
+        upsert(conn, CustomerAttribute.__table__, attrs)
+        upsert(conn, CustomerAttribute.__table__, attrs[:1])
+        order = {
+            "id": 10, "customer_id": 1, "customer_is_guest": False, "deleted": False,
+            "base_grand_total": Decimal("12.3456"), "created_at": datetime(2026, 1, 2, 3, 4, 5),
+        }
+        upsert(conn, Order.__table__, [order])
+        items = [
+            {"id": 100 + i, "order_id": 10, "sku": f"S{i}", "qty_ordered": Decimal(i)}
+            for i in range(3)
+        ]
+        upsert(conn, OrderItem.__table__, items)
+        delete_children(conn, OrderItem.__table__, "order_id", [10])
+        upsert(conn, OrderItem.__table__, items[:1])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(CustomerAttribute)).scalar() == 2
+        assert conn.execute(select(OrderItem.id)).scalars().all() == [100]
+        total = conn.execute(select(Order.base_grand_total)).scalar_one()
+        assert Decimal(str(total)).quantize(Decimal("0.0001")) == Decimal("12.3456")
+        # values bound by upsert compare equal to values bound by SQLAlchemy queries
+        when = datetime(2026, 1, 2, 3, 4, 5)
+        assert conn.execute(select(Order.id).where(Order.created_at == when)).scalar() == 10
+        assert conn.execute(select(Order.id).where(Order.created_at >= when)).scalar() == 10
+        assert conn.execute(select(Order.created_at)).scalar_one() == when
+        assert conn.execute(select(Order.id).where(Order.customer_is_guest.is_(False))
+                            ).scalar() == 10
+
+
+def test_folded_twins_compare_case_insensitively_but_keep_accents(engine: Engine) -> None:
+    """SPEC §3.1: Unicode case folding, accents kept, same result on every database."""
+    with engine.begin() as conn:
+        upsert(
+            conn,
+            Customer.__table__,
+            [
+                _customer(1, "STRASSE@x.de", lastname="Straße", lastname_ci=fold("Straße")),
+                _customer(2, "ake@x.se", lastname="Åke", lastname_ci=fold("Åke")),
+                _customer(3, "ake2@x.se", lastname="Ake", lastname_ci=fold("Ake")),
+            ],
+        )
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(Customer.id).where(Customer.lastname_ci == fold("STRASSE"))
+        ).scalars().all()
+        assert ids == [1]
+        ids = conn.execute(
+            select(Customer.id).where(Customer.lastname_ci == fold("åKE"))
+        ).scalars().all()
+        assert ids == [2]
+        if engine.dialect.name == "sqlite":
+            mode = conn.execute(text("PRAGMA journal_mode")).scalar()
+            assert mode == "wal"

@@ -1,0 +1,146 @@
+"""Magento JSON → store rows: what is kept, and what makes a record bad (with the reason)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bridge.sync.transform import (
+    RecordError,
+    cart_rows,
+    customer_rows,
+    order_rows,
+)
+
+NOW = datetime(2026, 11, 22, 8, 0, 0)
+
+
+def _customer(**kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": 7, "group_id": 1, "website_id": 1, "store_id": 1, "email": "Åsa.Öberg@Example.se",
+        "firstname": "Åsa", "lastname": "Öberg", "created_at": "2024-01-02 03:04:05",
+        "updated_at": "2025-01-02 03:04:05", "dob": "1990-02-28", "gender": 2,
+        "default_billing": "11", "extension_attributes": {"is_subscribed": True},
+        "addresses": [{"id": 11, "customer_id": 7, "street": ["Storgatan 1", "lgh 2"],
+                       "city": "Malmö", "country_id": "SE", "postcode": "211 22",
+                       "region": {"region": "Skåne", "region_code": "M", "region_id": 0},
+                       "default_billing": True}],
+        "custom_attributes": [
+            {"attribute_code": "loyalty_tier", "value": "Gold"},
+            {"attribute_code": "interests", "value": ["1", "3"]},
+            {"attribute_code": "not_listed", "value": "x"},
+        ],
+    }
+    rec.update(kw)
+    return rec
+
+
+def test_customer_rows_fold_strings_and_keep_listed_attributes_only() -> None:
+    rows = customer_rows(_customer(), ("loyalty_tier", "interests"), NOW)
+    c = rows.customer
+    assert c["email"] == "Åsa.Öberg@Example.se" and c["email_ci"] == "åsa.öberg@example.se"
+    assert c["lastname_ci"] == "öberg" and c["dob"] == date(1990, 2, 28)
+    assert c["updated_at"] == datetime(2025, 1, 2, 3, 4, 5)
+    assert c["default_billing_id"] == 11 and c["is_subscribed"] is True
+    (a,) = rows.addresses
+    assert a["street"] == "Storgatan 1\nlgh 2" and a["region"] == "Skåne"
+    assert a["city_ci"] == "malmö" and a["region_code"] == "M"
+    assert {(x["code"], x["value"]) for x in rows.attributes} == {
+        ("loyalty_tier", "Gold"), ("interests", "1,3")}
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"id": None}, "missing id"),
+    ({"id": "abc"}, "id: 'abc' is not a whole number"),
+    ({"email": ""}, "missing email"),
+    ({"group_id": None}, "missing group_id"),
+    ({"dob": "31/02/1990"}, "dob: '31/02/1990' is not a date"),
+    ({"updated_at": "yesterday"}, "updated_at: 'yesterday' is not a date-time"),
+    ({"lastname": "x" * 300}, "lastname: longer than 255 characters"),
+    ({"addresses": [{"city": "Lund"}]}, "addresses[0]: missing id"),
+])
+def test_bad_customers_say_why(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RecordError) as err:
+        customer_rows(_customer(**change), (), NOW)
+    assert str(err.value) == reason
+
+
+def _order(**kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "entity_id": 5, "increment_id": "000000005", "customer_email": "A@x.se",
+        "customer_is_guest": 1, "store_id": 2, "status": "complete", "state": "complete",
+        "created_at": "2026-01-01 10:00:00", "updated_at": "2026-01-02 10:00:00",
+        "base_grand_total": 123.456789, "grand_total": "99.5", "total_qty_ordered": 3,
+        "items": [{"item_id": 50, "sku": "SKU-1", "name": "Tröja", "price": 10.1,
+                   "qty_ordered": 2, "product_type": "configurable"},
+                  {"item_id": 51, "parent_item_id": 50, "sku": "SKU-1-S", "price": 0,
+                   "qty_ordered": 2}],
+        "billing_address": {"city": "Oslo", "country_id": "NO", "street": ["Gate 1"]},
+        "extension_attributes": {"shipping_assignments": [
+            {"shipping": {"address": {"city": "Bergen", "country_id": "NO"}}}]},
+    }
+    rec.update(kw)
+    return rec
+
+
+def test_order_rows_guest_money_items_and_both_addresses() -> None:
+    rows = order_rows(_order(), {2: 2}, NOW)
+    o = rows.order
+    assert o["customer_id"] is None and o["customer_is_guest"] is True
+    assert o["customer_email_ci"] == "a@x.se" and o["website_id"] == 2
+    assert o["base_grand_total"] == Decimal("123.4568")  # Magento's 4 decimals
+    assert o["grand_total"] == Decimal("99.5") and o["total_qty_ordered"] == Decimal(3)
+    assert [i["id"] for i in rows.items] == [50, 51] and rows.items[1]["parent_item_id"] == 50
+    assert rows.items[0]["name_ci"] == "tröja"
+    assert {(a["address_type"], a["city"]) for a in rows.addresses} == {
+        ("billing", "Oslo"), ("shipping", "Bergen")}
+
+
+@pytest.mark.parametrize("change,reason", [
+    ({"entity_id": None}, "missing entity_id"),
+    ({"base_grand_total": "12,50"}, "base_grand_total: '12,50' is not a number"),
+    ({"created_at": None}, "missing created_at"),
+    ({"items": [{"sku": "A"}]}, "items[0]: missing item_id"),
+    ({"items": [{"item_id": 1, "price": "NaN"}]}, "items[0]: price: 'NaN' is not a number"),
+])
+def test_bad_orders_say_why(change: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RecordError) as err:
+        order_rows(_order(**change), {}, NOW)
+    assert str(err.value) == reason
+
+
+def _cart(**kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": 9, "is_active": True, "store_id": 1, "customer": {"id": 7},
+        "updated_at": "2026-11-01 00:00:00", "items_count": 2, "items_qty": 3,
+        "items": [{"item_id": 1, "sku": "A", "price": 10, "qty": 1},
+                  {"item_id": 2, "sku": "B", "price": 2.5, "qty": 2}],
+    }
+    rec.update(kw)
+    return rec
+
+
+def test_active_cart_subtotal_is_price_times_qty() -> None:
+    rows = cart_rows(_cart(), {1: 1}, NOW)
+    assert rows is not None and rows.items is not None
+    assert rows.cart["subtotal"] == Decimal("15.0000") and rows.cart["customer_id"] == 7
+    assert rows.cart["website_id"] == 1 and rows.cart["is_active"] is True
+
+
+def test_inactive_cart_without_items_keeps_what_is_stored() -> None:
+    for items in (None, []):
+        rec = _cart(is_active=False)
+        if items is None:
+            del rec["items"]
+        else:
+            rec["items"] = items
+        rows = cart_rows(rec, {}, NOW)
+        assert rows is not None and rows.keeps_items and not rows.cart["is_active"]
+
+
+def test_guest_carts_are_not_kept() -> None:
+    assert cart_rows(_cart(customer={"email": "g@x.se"}, customer_is_guest=True), {}, NOW) is None
+    assert cart_rows(_cart(customer={}), {}, NOW) is None
