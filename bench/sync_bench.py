@@ -204,6 +204,13 @@ def main() -> int:
     print(f"  requests within minimum + 1 per entity: {'yes' if ok_requests else 'NO'}")
     print(f"  CPU: sync {cpu:.1f} s, sandbox {s_cpu:.1f} s (each one process; "
           f"{os.cpu_count()} CPUs; load average {load0:.1f} before, {load1:.1f} after)")
+    fetched = sum(full["entities"][n]["fetched"] for n in ("customers", "orders", "carts")
+                  if n in full["entities"])
+    orders = full["entities"].get("orders", {}).get("fetched") or 0
+    if fetched:
+        print(f"  sync CPU per record fetched: {cpu / fetched * 1e6:.0f} µs "
+              f"({fetched:,} customers + orders + carts)"
+              + (f"; per order (all CPU ÷ orders): {cpu / orders * 1e6:.0f} µs" if orders else ""))
     print()
     share = inc["requests"] / requests * 100
     pct = inc_touched / info["customers"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, ConfigError, SegbridgeError
+from bridge.logging_setup import level_for, setup_logging
 
 # command name -> "module:function"
 COMMANDS: dict[str, str] = {
@@ -61,6 +61,7 @@ class CliContext:
             from bridge.config import load_config
 
             self._config = load_config(self.config_path)
+            setup_logging(self._config.log.format, level_for(self.verbosity))
         return self._config
 
     def emit_json(self, value: Any) -> None:
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("segment", metavar="SEGMENT")
     s.add_argument("--since", type=_when, metavar="WHEN")
 
-    sub.add_parser("status", help="last runs, watermarks, errors, lock holder")
+    sub.add_parser("status", help="last runs, watermarks, quarantine, lock, unfinished push")
 
     s = sub.add_parser("report", help="a self-contained HTML report")
     s.add_argument("--output", type=Path, default=Path("segbridge-report.html"), metavar="FILE")
@@ -172,12 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 on bad arguments, 0 on --help
         return int(exc.code or 0)
     verbosity = args.verbose - args.quiet
-    logging.basicConfig(
-        level=logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING if verbosity <= 0 else logging.INFO)
+    # text until the config is read; CliContext.config() then applies [log] format
+    setup_logging("text", level_for(verbosity))
     ctx = CliContext(
         config_path=args.config, json=args.json, wait=args.wait, verbosity=verbosity
     )

@@ -213,7 +213,10 @@ def _check_values(cfg: Config, out: _Collector) -> None:
     if not m.base_url.startswith(("http://", "https://")):
         out.add("magento.base_url", f"must start with http:// or https://, not {m.base_url!r}")
     if not 1 <= m.page_size <= 300:
-        out.add("magento.page_size", f"must be between 1 and 300 (Magento's maximum), not {m.page_size}")
+        out.add(
+            "magento.page_size",
+            f"must be between 1 and 300 (Magento's maximum), not {m.page_size}",
+        )
     if m.concurrency < 1:
         out.add("magento.concurrency", "must be at least 1")
     if m.write_concurrency < 1:
@@ -246,7 +249,10 @@ def _check_values(cfg: Config, out: _Collector) -> None:
         if problem:
             out.add(f"schedule.{key}", problem)
     if not cfg.store.url or "://" not in cfg.store.url:
-        out.add("store.url", f"must be an SQLAlchemy URL such as sqlite:///segbridge.db, not {cfg.store.url!r}")
+        out.add(
+            "store.url",
+            f"must be an SQLAlchemy URL such as sqlite:///segbridge.db, not {cfg.store.url!r}",
+        )
 
 
 _SECTIONS: dict[str, type] = {

@@ -164,19 +164,33 @@ def _public(row: dict[str, Any], mechanism: str) -> dict[str, Any]:
 # --- SQLite / MariaDB: the lease ---------------------------------------------------------
 
 
-class _Lease:
-    def __init__(self, engine: Engine, name: str, holder: str, lease_s: float) -> None:
+class _Holder:
+    """What both mechanisms share: who this holder is, its ``run_lock`` row, its watcher."""
+
+    def __init__(self, engine: Engine, name: str, holder: str) -> None:
         self.engine = engine
         self.name = name
         self.holder = holder
-        self.lease = timedelta(seconds=lease_s)
         self.token = str(uuid.uuid4())
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.acquired_at: datetime | None = None
+        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.lost = threading.Event()
+
+    def _delete_row(self) -> None:
+        """Remove this holder's row (and only this holder's: the token must match)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(_TABLE).where(_TABLE.c.name == self.name, _TABLE.c.token == self.token)
+            )
+
+
+class _Lease(_Holder):
+    def __init__(self, engine: Engine, name: str, holder: str, lease_s: float) -> None:
+        super().__init__(engine, name, holder)
+        self.lease = timedelta(seconds=lease_s)
 
     def _values(self, now: datetime) -> dict[str, Any]:
         return {
@@ -265,10 +279,7 @@ class _Lease:
         if self._thread is not None:
             self._thread.join(timeout=30)
         try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    delete(_TABLE).where(_TABLE.c.name == self.name, _TABLE.c.token == self.token)
-                )
+            self._delete_row()
         except Exception as exc:  # the lease then simply expires
             log.warning("run lock: could not release the lease (it expires by itself): %s", exc)
 
@@ -276,17 +287,10 @@ class _Lease:
 # --- PostgreSQL: the advisory lock ----------------------------------------------------------
 
 
-class _Advisory:
+class _Advisory(_Holder):
     def __init__(self, engine: Engine, name: str, holder: str) -> None:
-        self.engine = engine
-        self.name = name
-        self.holder = holder
+        super().__init__(engine, name, holder)
         self.key = _advisory_key(name)
-        self.token = str(uuid.uuid4())
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
-        self.acquired_at: datetime | None = None
-        self.lost = threading.Event()
         # Autocommit: the session holds the lock, but no transaction stays open for hours.
         self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
@@ -328,7 +332,6 @@ class _Advisory:
 
     def start_heartbeat(self, interval: float) -> None:
         """Watch the session: if the server or network drops it, the lock is gone too."""
-        self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, args=(max(interval, 0.05),), name="segbridge-lock-watch",
             daemon=True,
@@ -358,7 +361,7 @@ class _Advisory:
                 return
 
     def _unlock(self) -> None:
-        if getattr(self, "_thread", None) is not None:
+        if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=30)
         try:
@@ -374,10 +377,7 @@ class _Advisory:
 
     def release(self) -> None:
         try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    delete(_TABLE).where(_TABLE.c.name == self.name, _TABLE.c.token == self.token)
-                )
+            self._delete_row()
         except Exception as exc:
             log.warning("run lock: could not clear the holder row: %s", exc)
         self._unlock()

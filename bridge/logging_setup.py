@@ -64,17 +64,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
+def level_for(verbosity: int) -> int:
+    """``-v`` (verbosity > 0) DEBUG, ``-q`` (< 0) WARNING, else INFO."""
+    return logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, not at setup
+    (a command run in-process under a test harness that swaps stderr keeps working)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 def setup_logging(
     fmt: str = "text", level: int = logging.INFO, stream: IO[str] | None = None
 ) -> logging.Handler:
-    """Route every log record to ``stream`` (stderr) in ``fmt``; replaces earlier handlers."""
+    """Route every log record to ``stream`` (default: stderr) in ``fmt``.
+
+    Replaces the handler an earlier call installed (the CLI calls this once with
+    ``text`` before the config is read, then again with ``[log] format``); handlers
+    that others added to the root logger (a test harness's) are left alone.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"log format must be text or json, not {fmt!r}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream else _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler._segbridge = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if getattr(old, "_segbridge", False):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
     # APScheduler's own chatter ("Running job ...", "Job executed successfully") at INFO

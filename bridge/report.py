@@ -515,7 +515,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .st{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;background:#e2e8f0}
 .st.ok{background:#dcfce7;color:#166534}.st.failed{background:#fee2e2;color:#991b1b}
 .st.partial{background:#fef9c3;color:#854d0e}.st.running{background:#dbeafe;color:#1e40af}
-.st.locked{background:#ede9fe;color:#5b21b6}
+.st.locked{background:#ede9fe;color:#5b21b6}.st.stopped{background:#ffedd5;color:#9a3412}
 .small{color:#64748b;font-size:12px}
 footer{color:#94a3b8;font-size:12px;text-align:center}
 """

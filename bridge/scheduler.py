@@ -48,11 +48,6 @@ JOB_RESYNC = "full_resync"
 Runner = Callable[..., Any]
 
 
-def stop_requested() -> bool:
-    """Re-exported for callers that think of the stop flag as the scheduler's."""
-    return shutdown.stop_requested()
-
-
 def _default_runner(config: Any, *, full: bool) -> Any:
     from bridge.push.command import run_once
 
@@ -171,12 +166,15 @@ def summarize_counts(counts: Any, kind: str | None = None) -> dict[str, dict[str
 def run_summary(job: str, result: Any, duration_s: float) -> dict[str, Any]:
     """The facts of one run for its summary line (JSON-safe, small at any scale)."""
     exit_code = int(getattr(result, "exit_code", EXIT_OK))
+    status = "ok" if exit_code == EXIT_OK else "partial" if exit_code == EXIT_PARTIAL \
+        else "failed"
+    if getattr(result, "status", None) == "stopped":  # a stop request ended it early
+        status = "stopped"
     fields: dict[str, Any] = {
         "event": "run_summary",
         "job": job,
         "run_id": getattr(result, "run_id", None),
-        "status": "ok" if exit_code == EXIT_OK else "partial" if exit_code == EXIT_PARTIAL
-        else "failed",
+        "status": status,
         "exit_code": exit_code,
         "duration_s": round(duration_s, 2),
     }
@@ -267,7 +265,7 @@ class Daemon:
                 return None
             fields = run_summary(job, result, time.monotonic() - started)
             self.summaries.append(fields)
-            level = logging.INFO if fields["status"] == "ok" else logging.WARNING
+            level = logging.INFO if fields["status"] in ("ok", "stopped") else logging.WARNING
             stopped = " (stopped early: the journal keeps the rest)" if (
                 shutdown.stop_requested()) else ""
             log.log(level, "%s %s finished: %s%s", job, fields.get("run_id") or "",
@@ -355,11 +353,6 @@ class Daemon:
 
 def cmd_daemon(ctx: Any, args: Any) -> int:
     """``segbridge daemon``: run ``[schedule]`` until SIGTERM/SIGINT."""
-    from bridge.logging_setup import setup_logging
-
-    config = ctx.config()
-    level = logging.DEBUG if ctx.verbosity > 0 else logging.WARNING if ctx.verbosity < 0 \
-        else logging.INFO
-    setup_logging(config.log.format, level)
+    config = ctx.config()  # also applies [log] format (bridge.cli.CliContext)
     shutdown.reset()
     return Daemon(config).serve()

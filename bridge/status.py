@@ -1,4 +1,5 @@
-"""``segbridge status``: last runs, watermarks, quarantined records, lock holder.
+"""``segbridge status``: last runs, watermarks, quarantined records, lock holder, and
+the push journal's unfinished entries (open batches and their pending/sent steps).
 
 ``collect_status(engine)`` gathers plain data (also the ``--json`` output); the
 renderer prints one table per section. Other parts add sections by extending
@@ -14,9 +15,11 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bridge.store.models import Quarantine, Run, SyncState
+from bridge.store.push_tables import BATCH_OPEN, OPEN_STATES, PushBatch, PushStep
 
 RUNS_SHOWN = 10
 QUARANTINE_SHOWN = 50
+JOURNAL_SHOWN = 20
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
@@ -47,6 +50,41 @@ def _quarantine(engine: Engine) -> dict[str, Any]:
     return {"open": int(total), "records": [dict(r) for r in rows]}
 
 
+def _journal(engine: Engine) -> dict[str, Any]:
+    """Open push batches, each with its unfinished steps counted by kind and state (the
+    next ``push``/``run`` finishes them), and the first few of those steps."""
+    b, st = PushBatch.__table__, PushStep.__table__
+    unfinished = st.c.state.in_(OPEN_STATES)
+    with engine.connect() as conn:
+        batches = conn.execute(
+            select(b.c.id, b.c.run_id, b.c.created_at, b.c.forced)
+            .where(b.c.status == BATCH_OPEN).order_by(b.c.id)
+        ).mappings().all()
+        ids = [r["id"] for r in batches]
+        counts = conn.execute(
+            select(st.c.batch_id, st.c.kind, st.c.state, func.count())
+            .where(st.c.batch_id.in_(ids), unfinished)
+            .group_by(st.c.batch_id, st.c.kind, st.c.state)
+        ).all() if ids else []
+        steps = conn.execute(
+            select(st.c.batch_id, st.c.seq, st.c.kind, st.c.key, st.c.state)
+            .where(st.c.batch_id.in_(ids), unfinished)
+            .order_by(st.c.batch_id, st.c.seq).limit(JOURNAL_SHOWN)
+        ).mappings().all() if ids else []
+    out: list[dict[str, Any]] = []
+    for r in batches:
+        by: dict[str, int] = {}
+        for batch_id, kind, state, n in counts:
+            if batch_id == r["id"]:
+                by[f"{kind} {state}"] = int(n)
+        out.append({**dict(r), "unfinished": sum(by.values()), "steps": by})
+    return {
+        "open_batches": out,
+        "unfinished_steps": sum(x["unfinished"] for x in out),
+        "first_steps": [dict(x) for x in steps],
+    }
+
+
 def _lock(engine: Engine) -> dict[str, Any] | None:
     try:
         from bridge.lock import lock_holder
@@ -64,6 +102,7 @@ def collect_status(engine: Engine) -> dict[str, Any]:
         "watermarks": _watermarks(engine),
         "quarantine": _quarantine(engine),
         "lock": _lock(engine),
+        "journal": _journal(engine),
     }
 
 
@@ -129,8 +168,27 @@ def _print_lock(console: Any, data: dict[str, Any]) -> None:
         console.print("run lock: free")
 
 
+def _print_journal(console: Any, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    j = data["journal"]
+    if not j["open_batches"]:
+        console.print("push journal: nothing unfinished")
+        return
+    table = Table(title=f"push journal: {len(j['open_batches'])} unfinished batch(es), "
+                  f"{j['unfinished_steps']} step(s) left — the next push or run finishes them",
+                  title_justify="left")
+    for col in ("batch", "run", "planned (UTC)", "forced", "unfinished steps"):
+        table.add_column(col, overflow="fold")
+    for r in j["open_batches"]:
+        steps = ", ".join(f"{k}: {n}" for k, n in sorted(r["steps"].items())) or "-"
+        table.add_row(str(r["id"]), _fmt(r["run_id"]), _fmt(r["created_at"]),
+                      "yes" if r["forced"] else "no", steps)
+    console.print(table)
+
+
 SECTIONS: list[Callable[[Any, dict[str, Any]], None]] = [
-    _print_runs, _print_watermarks, _print_quarantine, _print_lock,
+    _print_runs, _print_watermarks, _print_quarantine, _print_lock, _print_journal,
 ]
 
 

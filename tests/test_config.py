@@ -63,7 +63,7 @@ x = 1
         load_config(path)
     lines = err.value.problems
     text = "\n".join(lines)
-    assert all(line.startswith(f"{path.resolve()}: ") or line.startswith(f"{path}: ") for line in lines)
+    assert all(line.startswith((f"{path.resolve()}: ", f"{path}: ")) for line in lines)
     assert "magento.base_url" in text
     assert "magento.page_size: must be between 1 and 300" in text
     assert "magento.concurrency: must be a whole number" in text

@@ -485,3 +485,82 @@ def test_an_unfinished_journal_is_finished_right_after_start(engine: Engine,
     shutdown.request_stop()
     t.join(10)
     assert [job for job, _, _ in rec.spans] == [JOB_RUN]
+
+
+# --- run_once stops between its stages ---------------------------------------------------
+
+
+def _runs(engine: Engine) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from bridge.store.models import Run
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(Run.kind, Run.status, Run.message).order_by(Run.id)).all()]
+
+
+@pytest.mark.db
+def test_a_stop_during_the_sync_ends_the_run_between_entities(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The stop flag reaches ``run_sync`` (``should_stop``): asked after the structure
+    and before the first entity, the sync reads no customers, nothing is evaluated or
+    pushed, and the run is recorded as ``stopped``, not ``ok`` or ``failed``."""
+    from test_push_kit import Scenario
+
+    from bridge.push.command import run_once
+
+    sc = Scenario(tmp_path / "s", db_url, customers=20)
+    try:
+        shutdown.request_stop("by the test")
+        with sc.client() as client:
+            result = run_once(sc.config, client=client, engine=sc.engine)
+        assert result.status == "stopped" and result.exit_code == 0
+        assert result.evaluation is None and result.push is None
+        assert sc.sandbox.stats.get("GET", "/V1/customers/search") == 0
+        assert sc.writes() == 0
+        assert [(k, s) for k, s, _ in _runs(sc.engine)] == [("run", "stopped")]
+        assert "sync stopped before customers" in (_runs(sc.engine)[0][2] or "")
+        assert run_summary(JOB_RUN, result, 1.0)["status"] == "stopped"
+    finally:
+        sc.close()
+
+
+@pytest.mark.db
+def test_a_stop_after_the_evaluation_skips_the_push(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_push_kit import Scenario
+
+    import bridge.push.command as command
+
+    evaluate = command._evaluate
+    calls: list[int] = []
+
+    def evaluate_then_stop(*args: Any, **kw: Any) -> Any:
+        out = evaluate(*args, **kw)
+        calls.append(1)
+        if len(calls) == 1:  # the first run only
+            shutdown.request_stop("by the test, after the evaluation")
+        return out
+
+    monkeypatch.setattr(command, "_evaluate", evaluate_then_stop)
+    sc = Scenario(tmp_path / "s", db_url, customers=40)
+    try:
+        with sc.client() as client:
+            result = command.run_once(sc.config, client=client, engine=sc.engine)
+        assert result.status == "stopped" and result.evaluation is not None
+        assert result.push is None and sc.writes() == 0
+        assert set(result.counts) == {"sync", "evaluate"}
+        (kind, status, message), = _runs(sc.engine)
+        assert (kind, status) == ("run", "stopped") and "after the evaluation" in (message or "")
+
+        # the next run, with no stop, pushes and is ok
+        shutdown.reset()
+        with sc.client() as client:
+            again = command.run_once(sc.config, client=client, engine=sc.engine)
+        assert again.status == "ok" and again.push is not None and sc.writes() > 0
+        assert [s for _, s, _ in _runs(sc.engine)] == ["stopped", "ok"]
+    finally:
+        sc.close()

@@ -13,7 +13,7 @@ from typing import Any
 from bridge.magento.errors import ContractError, InvalidRequestError, NotFoundError
 from bridge.push.context import PushContext, StepView
 from bridge.push.plan import block_identifier, fingerprint
-from bridge.store.push_tables import DONE, REFUSED, SKIPPED
+from bridge.store.push_tables import DONE, REFUSED
 
 OWNED = ("identifier", "title", "content", "active")
 
@@ -38,9 +38,8 @@ def apply_block(ctx: PushContext, step: StepView) -> None:
     if p["action"] == "deactivate":
         _deactivate(ctx, step, int(p["magento_id"]), store_code)
         return
-    gid = ctx.group_id(p.get("group_code"))
+    gid = ctx.step_group(step)
     if gid is None:
-        ctx.mark(step, SKIPPED, message=f"group {p.get('group_code')!r} does not exist")
         return
     slot = str(desired["slot"])
     want = {

@@ -22,6 +22,7 @@ from bridge.push.service import (
     push_once,
     start_run,
 )
+from bridge.shutdown import stop_requested
 from bridge.timeutil import utcnow
 
 log = logging.getLogger("bridge.push")
@@ -54,10 +55,15 @@ def _evaluate(
 
 
 def _sync(engine: Engine, client: Any, config: Any, *, full: bool, kind: str) -> Any:
-    """The sync engineer's programmatic sync (every entity; ``full`` finds deletions)."""
+    """The sync engineer's programmatic sync (every entity; ``full`` finds deletions).
+
+    A stop (SIGTERM to the daemon) is looked at before each entity, so a long sync ends
+    between entities, each one whole or untouched.
+    """
     from bridge.sync.runner import run_sync
 
-    return run_sync(config, engine, full=full, client=client, kind=kind)
+    return run_sync(config, engine, full=full, client=client, kind=kind,
+                    should_stop=stop_requested)
 
 
 # --- plan ---------------------------------------------------------------------------------
@@ -190,7 +196,7 @@ def _push_run(
         raise
     finally:
         client.close()
-    status = "partial" if result.refused else "ok"
+    status = "stopped" if result.interrupted else "partial" if result.refused else "ok"
     finish_run(engine, run_id, status, counts=_push_counts(result), client=client,
                errors=len(result.refused))
     return result
@@ -223,6 +229,8 @@ class RunResult:
     push: PushResult | None = None
     exit_code: int = EXIT_OK
     counts: dict[str, Any] = field(default_factory=dict)
+    # ok | partial | stopped (a stop request ended it early; the journal keeps the rest)
+    status: str = "ok"
 
 
 def run_once(
@@ -258,6 +266,9 @@ def run_once(
             sync = _sync(eng, cli, config, full=full, kind=kind)
             run_id = sync.run_id if sync.run_id is not None else start_run(eng, kind)
             result = RunResult(run_id=run_id, kind=kind, as_of=as_of or utcnow(), sync=sync)
+            result.counts = {"sync": _plain(sync.to_json())}
+            if stop_requested():  # between sync and evaluate: nothing half-done to finish
+                return _stopped(eng, result, cli, "after the sync")
             if sync.status == "failed":
                 raise SegbridgeError(
                     f"{kind}: the sync failed ({'; '.join(sync.errors) or 'see status'}): "
@@ -267,16 +278,20 @@ def run_once(
                 when = as_of or utcnow()
                 result.as_of = when
                 result.evaluation = _evaluate(eng, segments, when, run_id, config)
+                result.counts["evaluate"] = _plain(result.evaluation)
+                if stop_requested():  # between evaluate and push
+                    return _stopped(eng, result, cli, "after the evaluation")
                 result.push = push_once(eng, config, segments, cli, force=force, run_id=run_id)
             except BaseException as exc:
                 finish_run(eng, run_id, "failed", client=cli, errors=1, message=str(exc)[:2000])
                 raise
+            result.counts["push"] = _push_counts(result.push)
+            if result.push.interrupted:
+                return _stopped(eng, result, cli, "during the push (the journal keeps the rest)")
             partial = bool(result.push.refused) or _sync_partial(result.sync)
             result.exit_code = EXIT_PARTIAL if partial else EXIT_OK
-            result.counts = {"sync": _plain(sync.to_json()),
-                             "evaluate": _plain(result.evaluation),
-                             "push": _push_counts(result.push)}
-            finish_run(eng, run_id, "partial" if partial else "ok", counts=result.counts,
+            result.status = "partial" if partial else "ok"
+            finish_run(eng, run_id, result.status, counts=result.counts,
                        client=cli, errors=len(result.push.refused) + sync.quarantined)
             return result
     finally:
@@ -284,6 +299,28 @@ def run_once(
             cli.close()
         if own_engine:
             eng.dispose()
+
+
+def _stopped(engine: Engine, result: RunResult, client: Any, where: str) -> RunResult:
+    """Record a run that a stop request ended early as ``stopped``, not ``ok``.
+
+    Nothing is half-written: the sync stops between entities, the push after the write in
+    flight, and the next run (or push) finishes the journal.
+    """
+    result.status = "stopped"
+    refused = len(result.push.refused) if result.push is not None else 0
+    result.exit_code = EXIT_PARTIAL if refused else EXIT_OK
+    errors = list(getattr(result.sync, "errors", None) or [])
+    in_sync = [e for e in errors if "asked to stop" in e]  # the sync's own "stopped before …"
+    message = f"sync {in_sync[0]}" if in_sync else f"stopped {where}: asked to stop"
+    others = [e for e in errors if e not in in_sync]
+    if others:
+        message += "; sync: " + "; ".join(others)
+    log.info("%s %s %s", result.kind, result.run_id, message)
+    finish_run(engine, result.run_id, "stopped", counts=result.counts, client=client,
+               errors=refused + int(getattr(result.sync, "quarantined", 0) or 0),
+               message=message[:2000])
+    return result
 
 
 def _sync_partial(sync: Any) -> bool:

@@ -15,7 +15,7 @@ from bridge.errors import SegbridgeError
 from bridge.magento.errors import TransientError
 from bridge.push.remote import Remote
 from bridge.store.models import Quarantine
-from bridge.store.push_tables import SENT, PushGroup, PushObject, PushStep
+from bridge.store.push_tables import SENT, SKIPPED, PushGroup, PushObject, PushStep
 from bridge.timeutil import utcnow
 
 log = logging.getLogger("bridge.push")
@@ -70,6 +70,15 @@ class PushContext:
             return None
         found = self.groups.get(code.casefold())
         return found[0] if found else None
+
+    def step_group(self, step: StepView) -> int | None:
+        """The id of the group a block or rule step is for; None (and the step marked
+        skipped) when that group does not exist (any more)."""
+        code = step.payload.get("group_code")
+        gid = self.group_id(code)
+        if gid is None:
+            self.mark(step, SKIPPED, message=f"group {code!r} does not exist")
+        return gid
 
     # --- journal marks --------------------------------------------------------------
     def mark(

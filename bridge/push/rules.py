@@ -13,7 +13,7 @@ from typing import Any
 from bridge.magento.errors import ContractError, InvalidRequestError, NotFoundError, TransientError
 from bridge.push.context import PushAborted, PushContext, StepView
 from bridge.push.plan import fingerprint
-from bridge.store.push_tables import DONE, REFUSED, SKIPPED
+from bridge.store.push_tables import DONE, REFUSED
 
 # Required on create (SHAPES: sales-rule-data-rule-interface); kept as read on update.
 CREATE_DEFAULTS: dict[str, Any] = {
@@ -54,9 +54,8 @@ def apply_rule(ctx: PushContext, step: StepView) -> None:
     if p["action"] == "deactivate":
         _deactivate(ctx, step, int(p["magento_id"]))
         return
-    gid = ctx.group_id(p.get("group_code"))
+    gid = ctx.step_group(step)
     if gid is None:
-        ctx.mark(step, SKIPPED, message=f"group {p.get('group_code')!r} does not exist")
         return
     want = dict(p["desired"]["rule"])
     want["customer_group_ids"] = [gid]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -17,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
 from bridge.push.apply import apply_batch
-from bridge.push.checks import mapping_problems
 from bridge.push.context import PushContext
 from bridge.push.inputs import gather, group_index, segment_maps
 from bridge.push.journal import open_batches, record_plan
@@ -76,10 +74,11 @@ def live_groups(remote: Remote) -> dict[str, tuple[int, str]]:
 def build_plan(
     engine: Engine, config: Any, segments: list[Any], groups: dict[str, tuple[int, str]]
 ) -> Plan:
-    """The plan for now: store rows + segment files + Magento's group list."""
-    problems = mapping_problems(config, segments)
-    if problems:
-        raise ConfigError(problems)
+    """The plan for now: store rows + segment files + Magento's group list.
+
+    ``segments`` come from ``load_segments``, which already refused group codes over
+    32 characters and more than ``push.max_managed_groups`` groups (exit 2).
+    """
     maps = segment_maps(engine, segments)
     inputs = gather(
         engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift)
@@ -148,9 +147,6 @@ def push_once(
     run_id: int | None = None,
 ) -> PushResult:
     """Finish any unfinished journal, then plan afresh and apply (SPEC §5, §6)."""
-    problems = mapping_problems(config, segments)
-    if problems:
-        raise ConfigError(problems)
     segment_maps(engine, segments)  # unknown website codes: exit 2 before any write
     remote = Remote(client)
     ctx = PushContext(
@@ -186,6 +182,8 @@ def push_once(
     result.batch_id = batch_id
     if batch_id is not None:
         apply_batch(ctx, batch_id, concurrency)
+        # a stop left steps pending: the batch stays open for the next push
+        result.interrupted = stop_requested() and batch_id in open_batches(engine)
     _tally(result, ctx)
     return result
 
@@ -242,7 +240,3 @@ def _stat(stats: Any, name: str) -> int:
     if isinstance(value, dict | Counter):
         return int(sum(value.values()))
     return int(value or 0)
-
-
-def as_of_or_now(as_of: datetime | None) -> datetime:
-    return as_of or utcnow()

@@ -425,6 +425,13 @@ class OrderScope:
     website_id: int | None
 
 
+def analyze(conn: Connection, table: Table) -> None:
+    """PostgreSQL: give the planner row counts for a fresh temporary table (autovacuum
+    never sees temp tables; without them it plans the million-row joins as if tiny)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
 @dataclass
 class Step:
     """Create ``table`` and fill it with ``query`` (columns ``names``).
@@ -446,6 +453,7 @@ class Step:
         t.create(conn)
         q = self.query if where is None else self.query.where(where)
         conn.execute(t.insert().from_select(self.names, q))
+        analyze(conn, t)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 
 from bridge.errors import ConfigError
-from bridge.segments.compiler import CompiledPlan, Lookups, compile_segments
+from bridge.segments.compiler import CompiledPlan, Lookups, analyze, compile_segments
 from bridge.segments.model import Segment
 from bridge.store import models as m
 from bridge.store.segment_tables import Evaluation, SegmentHistory, SegmentMember, SegmentRecord
@@ -323,6 +323,7 @@ class _Wide:
             or_(*[sub.c[lbl] == true() for lbl in labels])
         )
         conn.execute(table.insert().from_select(["customer_id", *labels], q))
+        analyze(conn, table)
 
     def member(self, code: str) -> Any:
         return self.table.c[self.labels[code]] == true()

@@ -12,6 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, tuple_
@@ -62,6 +65,35 @@ def _statement(dialect: str, table: Table, key: list[str], cols: list[str]) -> A
     raise NotImplementedError(f"no upsert for dialect {dialect!r}")  # pragma: no cover
 
 
+_PROBES = (
+    datetime(2024, 2, 29, 23, 59, 58, 123456),
+    datetime(2024, 1, 2, 3, 4, 5),
+    datetime(999, 12, 31, 0, 0, 0, 1),
+)
+
+
+def _fast(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """SQLite stores a naive datetime as "YYYY-MM-DD HH:MM:SS.ffffff" through a Python
+    %-format; ``isoformat`` writes the same text in C. Used only when it gives exactly
+    what the type's own processor gives; anything else still goes through that."""
+    if proc is None:
+        return None
+    try:
+        same = all(proc(d) == d.isoformat(" ", "microseconds") for d in _PROBES)
+    except Exception:  # noqa: BLE001 - a processor that does not take datetimes
+        same = False
+    if not same:
+        return proc
+    naive = datetime
+
+    def process(value: Any) -> Any:
+        if type(value) is naive and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return proc(value)
+
+    return process
+
+
 def _prepare(conn: Connection, table: Table, columns: list[str], key: list[str],
              cols: list[str]) -> _Prepared | None:
     """Compile once per (database kind, table, columns). These dialect statements carry
@@ -105,7 +137,8 @@ def _prepare(conn: Connection, table: Table, columns: list[str], key: list[str],
                 names=names,
                 positional=bool(compiled.positional),
                 processors=tuple(
-                    table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
+                    _fast(table.c[n].type.dialect_impl(dialect).bind_processor(dialect))
+                    for n in names
                 ),
                 defaults=defaults,
             )
@@ -140,36 +173,51 @@ def upsert(
         conn.execute(_statement(conn.dialect.name, table, key, cols), list(rows))
         return len(rows)
     names, procs, defaults = prepared.names, prepared.processors, prepared.defaults
-    params: list[Any]
-    if prepared.positional:
-        params = [
-            tuple(
-                (p(v) if p is not None else v)
-                for n, p in zip(names, procs, strict=True)
-                for v in (row[n] if n not in defaults else row.get(n, defaults[n]),)
-            )
-            for row in rows
-        ]
+    # Bind values row by row without a generator per row: one C itemgetter call takes
+    # the row's values in bind order, then only the columns whose type converts
+    # (dates, numbers, booleans) go through their processor.
+    if defaults:
+        def take(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return tuple(row[n] if n not in defaults else row.get(n, defaults[n])
+                         for n in names)
+    elif len(names) == 1:
+        only = names[0]
+
+        def take(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return (row[only],)
     else:
-        params = [
-            {
-                n: (p(v) if p is not None else v)
-                for n, p in zip(names, procs, strict=True)
-                for v in (row[n] if n not in defaults else row.get(n, defaults[n]),)
-            }
-            for row in rows
-        ]
+        take = itemgetter(*names)
     if prepared.multi is not None:
         # SQLite: many rows per statement. executemany steps row by row and gives up
         # the GIL at each step, which fetch threads then hold for a whole switch
         # interval: one statement per chunk is several times faster under load.
         head, group, tail = prepared.multi
-        per = max(1, min(MULTI_ROWS, SQLITE_MAX_VARS // max(1, len(names))))
-        for start in range(0, len(params), per):
-            chunk = params[start : start + per]
-            sql = head + ", ".join([group] * len(chunk)) + tail
-            conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+        width = len(names)
+        converted = [(i, p) for i, p in enumerate(procs) if p is not None]
+        per = max(1, min(MULTI_ROWS, SQLITE_MAX_VARS // max(1, width)))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            # The chunk's values row after row; each converting column is then one
+            # extended slice, mapped through its processor without a loop per cell.
+            flat = list(chain.from_iterable(map(take, part)))
+            for i, p in converted:
+                flat[i::width] = list(map(p, flat[i::width]))
+            sql = head + ", ".join([group] * len(part)) + tail
+            conn.exec_driver_sql(sql, tuple(flat))
         return len(rows)
+    values: list[Any] = list(map(take, rows))
+    if any(p is not None for p in procs):
+        # Column by column: map() calls each processor without a Python loop per cell.
+        columns: list[Any] = list(zip(*values, strict=True))
+        for i, p in enumerate(procs):
+            if p is not None:
+                columns[i] = map(p, columns[i])
+        values = list(zip(*columns, strict=True))
+    params: list[Any]
+    if prepared.positional:
+        params = values
+    else:
+        params = [dict(zip(names, v, strict=True)) for v in values]
     conn.exec_driver_sql(prepared.sql, params)
     return len(rows)
 

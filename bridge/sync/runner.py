@@ -272,8 +272,10 @@ class _Sync:
         self._req0 = int(self.client.stats.requests)
         self._ret0 = int(self.client.stats.retries)
         self._start_run()
+        # Up to 8 pages a fetch thread may wait in the queue: when the store is the
+        # slower side, commits take that many pages at once (see writer.DRAIN_LIMIT).
         self.writer = StoreWriter(
-            self.engine, self.result.run_id, utcnow, capacity=2 * self.concurrency + 2
+            self.engine, self.result.run_id, utcnow, capacity=8 * self.concurrency + 2
         ).start()
         try:
             with self.progress:

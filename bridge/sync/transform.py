@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from math import isfinite
 from typing import Any
 
 from bridge.store.models import fold
@@ -33,6 +34,8 @@ _LIMITS = {
 
 
 _FOUR = Decimal("0.0001")
+# (field, its folded twin, its length limit) for the address loop.
+_ADDRESS_COLUMNS = tuple((k, f"{k}_ci", _LIMITS[k]) for k in ADDRESS_FIELDS)
 
 
 class RecordError(ValueError):
@@ -90,6 +93,15 @@ def _date(rec: dict[str, Any], key: str) -> date | None:
 
 def _money(rec: dict[str, Any], key: str) -> Decimal | None:
     value = rec.get(key)
+    if type(value) is float and isfinite(value):  # the common case, first
+        text = repr(value)
+        dot = text.find(".")
+        # Shortest repr, at most 4 decimals, no exponent: exactly what the general path
+        # below returns, without its checks.
+        if dot >= 0 and len(text) - dot <= 5 and "e" not in text:
+            return Decimal(text)
+    elif type(value) is int:
+        return Decimal(value)
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -166,16 +178,21 @@ def _address(rec: dict[str, Any], where: str) -> dict[str, Any]:
         region_name = region.get("region")
         region_code = region.get("region_code", region_code)
         region_id = region.get("region_id", region_id)
-    flat = {
-        **{k: rec.get(k) for k in ADDRESS_FIELDS},
-        "street": street_text,
-        "region": region_name,
-        "region_code": region_code,
-        "region_id": region_id,
-    }
+    flat = dict(zip(ADDRESS_FIELDS, map(rec.get, ADDRESS_FIELDS), strict=True))
+    flat["street"] = street_text
+    flat["region"] = region_name
+    flat["region_code"] = region_code
+    flat["region_id"] = region_id
     try:
-        for key in ADDRESS_FIELDS:
-            _with_ci(row, key, _text(flat, key))
+        for key, ci_key, limit in _ADDRESS_COLUMNS:
+            value = flat[key]
+            if type(value) is str and value.strip() and len(value) <= limit:
+                row[key] = value  # the common case, as _text/_with_ci would write it
+                row[ci_key] = value.casefold()
+            elif value is None:
+                row[key] = row[ci_key] = None
+            else:
+                _with_ci(row, key, _text(flat, key))
         row["region_id"] = _int(flat, "region_id")
     except RecordError as exc:
         raise RecordError(f"{where}: {exc}") from None
