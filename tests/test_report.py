@@ -7,6 +7,7 @@ decoded here with zlib (no imaging library needed).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import struct
@@ -280,7 +281,8 @@ def screenshot(page: Path, out: Path) -> None:
     assert out.exists(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr}"
 
 
-@pytest.mark.skipif(_chromium() is None, reason="chromium missing: run .ci/chromium-setup")
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
+                    reason="chromium missing: run .ci/chromium-setup (CI never skips this)")
 def test_report_renders_its_charts_in_chromium(tmp_path: Path) -> None:
     engine = _sqlite_store(tmp_path)
     seed(engine)
@@ -321,7 +323,8 @@ def test_report_renders_its_charts_in_chromium(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="chromium missing: run .ci/chromium-setup")
+@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
+                    reason="chromium missing: run .ci/chromium-setup (CI never skips this)")
 def test_report_of_real_runs_against_the_sandbox(tmp_path: Path) -> None:
     """sync + evaluate + push twice (the second as of half a year later, so that people
     leave segments too), then the report, rendered: every chart has its colours."""
