@@ -72,3 +72,27 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+def _admin_schema_path() -> Path:
+    """Magento's official 2.4.6 REST schema from the shared docs beside the repository
+    (``SEGBRIDGE_MAGENTO_SCHEMA`` names another copy)."""
+    override = os.environ.get("SEGBRIDGE_MAGENTO_SCHEMA")
+    if override:
+        return Path(override)
+    beside = Path(__file__).resolve().parents[2] / "shared/magento/admin-schema-2.4.6.json"
+    return beside if beside.exists() else Path("/work/shared/magento/admin-schema-2.4.6.json")
+
+
+@pytest.fixture(scope="session")
+def admin_schema() -> dict:
+    """The parsed schema. Missing: a failure in CI, a skip on a developer's machine."""
+    import json
+
+    path = _admin_schema_path()
+    if not path.exists():
+        message = f"Magento's admin schema is missing: {path} (set SEGBRIDGE_MAGENTO_SCHEMA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return json.loads(path.read_text())

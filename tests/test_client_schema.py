@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,17 +22,12 @@ from bridge.magento.client import ROUTES, MagentoClient
 from bridge.magento.retry import RetryPolicy
 from bridge.magento.search import SearchCriteria
 
-SCHEMA_PATH = Path("/work/shared/magento/admin-schema-2.4.6.json")
-if not SCHEMA_PATH.exists():  # a fresh clone elsewhere: the copy beside the repo
-    SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared/magento/admin-schema-2.4.6.json"
 BASE = "http://magento.test"
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    if not SCHEMA_PATH.exists():
-        pytest.fail(f"the official schema is missing: {SCHEMA_PATH}")
-    return json.loads(SCHEMA_PATH.read_text())
+def schema(admin_schema: dict[str, Any]) -> dict[str, Any]:
+    return admin_schema
 
 
 def template_regex(template: str) -> re.Pattern[str]:
