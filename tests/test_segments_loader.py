@@ -406,3 +406,102 @@ rules = [{ attribute = "sales.amount", operator = "=>", value = 1 }]
     err = capsys.readouterr().err
     assert 'mappings/bad.toml: conditions.rules[0].operator: "=>" is not an operator' in err
     assert not (tmp_path / "s.db").exists()  # nothing touched
+
+
+SLOT_SEGMENT = """
+code = "{code}"
+priority = {priority}
+[conditions]
+rules = [{{ attribute = "sales.orders_count", operator = ">", value = 1 }}]
+[group]
+code = "{group}"
+[[cms_blocks]]
+identifier = {identifier}
+content_file = "hero.html"
+"""
+
+
+def short_problems_of(d: Path) -> list[str]:
+    """problems_of with the directory taken off each file name."""
+    return [p.removeprefix(f"{d}/") for p in problems_of(d)]
+
+
+def _slot_file(d: Path, name: str, identifier: str, priority: int) -> None:
+    code = name.removesuffix(".toml")
+    write(
+        d,
+        name,
+        SLOT_SEGMENT.format(code=code, priority=priority, group=f"G {code}", identifier=identifier),
+    )
+
+
+def test_cms_slot_the_storefront_widget_would_refuse_is_rejected(tmp_path: Path) -> None:
+    """magento-module/Model/IdentifierChooser.php::validateSlot refuses a slot containing
+    "--group-" (any case) and anything outside [A-Za-z0-9_-]; blocks segbridge wrote for
+    such a slot would never be shown, so the loader refuses them first."""
+    (tmp_path / "hero.html").write_text("<p>hi</p>", encoding="utf-8")
+    _slot_file(tmp_path, "x.toml", '"a--group-1"', 1)
+    _slot_file(tmp_path, "y.toml", '"Home--GROUP-hero"', 2)
+    _slot_file(tmp_path, "z.toml", '"home\\n"', 3)  # TOML escape: a real trailing newline
+    _slot_file(tmp_path, "w.toml", '"a-group-1"', 4)  # one dash: a fine slot
+    probs = short_problems_of(tmp_path)
+    assert (
+        'x.toml: cms_blocks[0].identifier: "a--group-1" must not contain "--group-" '
+        "(segbridge appends it)" in probs
+    )
+    assert (
+        'y.toml: cms_blocks[0].identifier: "Home--GROUP-hero" must not contain '
+        '"--group-" (segbridge appends it)' in probs
+    )
+    assert (
+        'z.toml: cms_blocks[0].identifier: "home\\n" may use only letters, digits, - and _' in probs
+    )
+    assert not [p for p in probs if p.startswith("w.toml")]
+    assert all("\n" not in p for p in probs)
+
+
+def test_codes_with_a_trailing_newline_are_rejected(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "n.toml",
+        'code = "vip\\n"\n[conditions]\n'
+        'rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]\n',
+    )
+    assert short_problems_of(tmp_path) == [
+        'n.toml: code: "vip\\n": is required and must match [a-z0-9_-]+'
+    ]
+
+
+def test_group_code_limit_is_defined_once_and_shared_with_push(tmp_path: Path) -> None:
+    """One MAX_GROUP_CODE (bridge.segments.model): the loader and push cannot disagree."""
+    import ast
+
+    import bridge.push.groups
+    import bridge.push.plan
+    from bridge.segments.model import MAX_GROUP_CODE
+
+    assert MAX_GROUP_CODE == 32
+    assert bridge.push.plan.MAX_GROUP_CODE == bridge.push.groups.MAX_GROUP_CODE == 32
+    defined_in = [
+        str(f.relative_to(REPO))
+        for f in sorted((REPO / "bridge").rglob("*.py"))
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        and any(
+            isinstance(t, ast.Name) and t.id == "MAX_GROUP_CODE"
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+    ]
+    assert defined_in == ["bridge/segments/model.py"]
+    (tmp_path / "hero.html").write_text("<p>hi</p>", encoding="utf-8")
+    d_ok, d_bad = tmp_path / "ok", tmp_path / "bad"
+    for d, group in ((d_ok, "G" * MAX_GROUP_CODE), (d_bad, "G" * (MAX_GROUP_CODE + 1))):
+        d.mkdir()
+        shutil.copy(tmp_path / "hero.html", d / "hero.html")
+        write(
+            d, "g.toml", SLOT_SEGMENT.format(code="g", priority=1, group=group, identifier='"hero"')
+        )
+    assert load_segments(d_ok, CFG)[0].group.code == "G" * MAX_GROUP_CODE  # type: ignore[union-attr]
+    assert short_problems_of(d_bad) == [
+        f'g.toml: group.code: "{"G" * 33}" is longer than 32 characters (Magento\'s limit)'
+    ]

@@ -163,3 +163,38 @@ def test_folded_twins_compare_case_insensitively_but_keep_accents(engine: Engine
         if engine.dialect.name == "sqlite":
             mode = conn.execute(text("PRAGMA journal_mode")).scalar()
             assert mode == "wal"
+
+
+def test_folded_twins_count_trailing_spaces_on_every_database(engine: Engine) -> None:
+    """SPEC: the same answer on every database. MariaDB's PAD SPACE collations (e.g.
+    utf8mb4_bin) would make 'ann ' = 'ann' true there only; the twins are NO PAD."""
+    with engine.begin() as conn:
+        upsert(
+            conn,
+            Customer.__table__,
+            [
+                _customer(1, "a@x.se", firstname="Ann ", firstname_ci=fold("Ann ")),
+                _customer(2, "b@x.se", firstname="Ann", firstname_ci=fold("Ann")),
+            ],
+        )
+        upsert(
+            conn,
+            CustomerAttribute.__table__,
+            [
+                {"customer_id": 1, "code": "tier", "value": "Gold ", "value_ci": fold("Gold ")},
+                {"customer_id": 2, "code": "tier", "value": "Gold", "value_ci": fold("Gold")},
+            ],
+        )
+    with engine.connect() as conn:
+        by_param = conn.execute(select(Customer.id).where(Customer.firstname_ci == "ann")).all()
+        spaced = conn.execute(select(Customer.id).where(Customer.firstname_ci == "ann ")).all()
+        attr = conn.execute(
+            select(CustomerAttribute.customer_id).where(CustomerAttribute.value_ci == "gold")
+        ).all()
+        c1, c2 = Customer.__table__.alias(), Customer.__table__.alias()
+        same = c1.c.firstname_ci == c2.c.firstname_ci
+        pairs = conn.execute(select(c1.c.id, c2.c.id).where(same, c1.c.id < c2.c.id)).all()
+    assert by_param == [(2,)]
+    assert spaced == [(1,)]
+    assert attr == [(2,)]
+    assert pairs == []

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_GROUP_CODE = 32  # Magento's GROUP_CODE_MAX_LENGTH (PITFALLS G1)
+from bridge.segments.model import MAX_GROUP_CODE  # push.groups imports it from here
+
 NOT_LOGGED_IN = 0
 ALL_GROUPS = 32000
 

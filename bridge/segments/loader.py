@@ -25,6 +25,7 @@ from bridge.segments.attributes import (
     attribute_spec,
 )
 from bridge.segments.model import (
+    MAX_GROUP_CODE,
     OPERATORS,
     CartRuleSpec,
     CmsBlockSpec,
@@ -40,8 +41,15 @@ from bridge.segments.model import (
     walk_rules,
 )
 
-CODE_RE = re.compile(r"^[a-z0-9_-]+$")
-AGE_RE = re.compile(r"^\s*(\d+)\s*d\s*$")
+# Patterns are used with fullmatch: "^...$" with match would let a trailing "\n" through.
+CODE_RE = re.compile(r"[a-z0-9_-]+")
+AGE_RE = re.compile(r"\s*(\d+)\s*d\s*")
+# A CMS slot: the characters magento-module/Model/IdentifierChooser.php accepts
+# (SLOT_PATTERN '/^[A-Za-z0-9_-]+$/D'). The widget also refuses a slot containing
+# GROUP_MARKER (case-insensitively), because segbridge writes "<slot>--group-<id>".
+SLOT_RE = re.compile(r"[A-Za-z0-9_-]+")
+GROUP_MARKER = "--group-"
+MAX_SLOT_LENGTH = 200  # well under the widget's 237 (255 minus "--group-" and a 10-digit id)
 TOP_KEYS = (
     "code",
     "name",
@@ -73,7 +81,6 @@ RULE_KEYS = (
 )
 SIMPLE_ACTIONS = ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y")
 PRICE_OPERATORS = ("==", "!=", ">=", ">", "<=", "<", "between")
-MAX_GROUP_CODE = 32
 OPS_TEXT = " ".join(OPERATORS)
 PERIOD_HINT = 'use "90d" or { from = "2026-01-01", to = "2026-06-30" }'
 
@@ -96,7 +103,12 @@ class _Problems:
 def _q(value: Any) -> str:
     """A value as it reads in TOML, for messages."""
     if isinstance(value, str):
-        return '"' + value.replace('"', '\\"') + '"'
+        # control characters escaped, so each problem stays on one line
+        text = "".join(
+            c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
+            for c in value
+        )
+        return '"' + text.replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if not isinstance(value, (int, float)) else str(value)
@@ -122,7 +134,7 @@ def _date_value(raw: Any) -> DateValue | str:
     if isinstance(raw, date):
         return DateValue("date", day=raw)
     if isinstance(raw, str):
-        m = AGE_RE.match(raw)
+        m = AGE_RE.fullmatch(raw)
         if m:
             return DateValue("age", age=timedelta(days=int(m.group(1))))
         text = raw.strip()
@@ -247,7 +259,7 @@ def _rule_value(
 
 def _period(raw: Any, path: str, out: _Problems) -> Period | None:
     if isinstance(raw, str):
-        m = AGE_RE.match(raw)
+        m = AGE_RE.fullmatch(raw)
         if not m:
             out.add(
                 path,
@@ -557,10 +569,16 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
         ident = _str(b, "identifier", None, p, out)
         if not ident:
             out.add(p + "identifier", "is required (the slot name, e.g. home-hero)")
-        elif not re.match(r"^[A-Za-z0-9_-]+$", ident):
+        elif not SLOT_RE.fullmatch(ident):
             out.add(p + "identifier", f"{_q(ident)} may use only letters, digits, - and _")
-        elif len(ident) > 200:
-            out.add(p + "identifier", "is longer than 200 characters")
+        elif GROUP_MARKER in ident.lower():
+            # the storefront widget refuses such a slot, so its blocks would never show
+            out.add(
+                p + "identifier",
+                f"{_q(ident)} must not contain {_q(GROUP_MARKER)} (segbridge appends it)",
+            )
+        elif len(ident) > MAX_SLOT_LENGTH:
+            out.add(p + "identifier", f"is longer than {MAX_SLOT_LENGTH} characters")
         title = _str(b, "title", ident or "", p, out) or ""
         content_file = _str(b, "content_file", None, p, out)
         content = ""
@@ -689,7 +707,7 @@ def parse_segment(
     """One file's segment (None when it has problems, all reported to ``out``)."""
     _unknown_keys(data, TOP_KEYS, "", out)
     code = data.get("code")
-    if not isinstance(code, str) or not CODE_RE.match(code):
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         out.add(
             "code",
             f"{_q(code) if code is not None else 'missing'}: "

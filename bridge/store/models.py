@@ -4,8 +4,9 @@ One schema for SQLite, PostgreSQL and MariaDB. Times are naive UTC. Money is an 
 decimal. Every string a segment condition can compare has a ``*_ci`` twin holding
 ``str.casefold()`` of the value, computed in Python when the row is written, so that
 case-insensitive comparisons (SPEC §3.1: Unicode case folding, accents kept) give the
-same answer on every database; on MariaDB those twins use a binary collation so that
-accents are not folded away.
+same answer on every database; on MariaDB those twins use ``utf8mb4_nopad_bin``: binary,
+so accents are not folded away, and NO PAD, so ``'a' = 'a '`` is false there as on SQLite
+and PostgreSQL (``utf8mb4_bin`` is PAD SPACE and would ignore trailing spaces).
 """
 
 from __future__ import annotations
@@ -34,17 +35,23 @@ Money = Numeric(20, 4, asdecimal=True)
 Qty = Numeric(12, 4, asdecimal=True)
 
 
+# Binary (accents and case kept as folded in Python) and NO PAD (trailing spaces count),
+# so MariaDB compares the twins exactly like SQLite and PostgreSQL do. MariaDB >= 10.2;
+# migrations spell the same name (test_store checks migrations == models).
+CI_COLLATION = "utf8mb4_nopad_bin"
+
+
 def CiString(length: int = 255) -> String:  # noqa: N802 - reads as a type
-    """A case-folded twin column: binary collation on MariaDB/MySQL (accents kept)."""
+    """A case-folded twin column: binary NO PAD collation on MariaDB (see CI_COLLATION)."""
     return String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        mysql.VARCHAR(length, charset="utf8mb4", collation=CI_COLLATION), "mysql", "mariadb"
     )
 
 
 def CiText() -> Text:  # noqa: N802 - reads as a type
-    """A folded twin for long text (custom attribute values): binary collation on MariaDB."""
+    """A folded twin for long text (custom attribute values): as CiString, unbounded."""
     return Text().with_variant(
-        mysql.TEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        mysql.TEXT(charset="utf8mb4", collation=CI_COLLATION), "mysql", "mariadb"
     )
 
 

@@ -19,13 +19,15 @@ depends_on = None
 def _ci(length: int) -> sa.types.TypeEngine:
     """A case-folded twin column (see bridge.store.models.CiString)."""
     return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_nopad_bin"),
+        "mysql",
+        "mariadb",
     )
 
 
 def _ci_text() -> sa.types.TypeEngine:
     return sa.Text().with_variant(
-        mysql.TEXT(charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        mysql.TEXT(charset="utf8mb4", collation="utf8mb4_nopad_bin"), "mysql", "mariadb"
     )
 
 

@@ -18,7 +18,9 @@ depends_on = None
 
 def _ci(length: int) -> sa.types.TypeEngine:
     return sa.String(length).with_variant(
-        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_nopad_bin"),
+        "mysql",
+        "mariadb",
     )
 
 
