@@ -444,7 +444,8 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
                         rng.bound(f.condition, v)
                 continue
         residual.append(g)
-    # ---- keyset: (t >= u) AND (t > u OR id > i) on the (t, id) index
+    # ---- keyset bounds on the (t, id) index: after (u, i) is (t >= u) AND (t > u OR id > i);
+    # its mirror, before (u, i), is (t <= u) AND (t < u OR id < i)
     for g in list(residual):
         if len(g) != 2:
             continue
@@ -452,29 +453,21 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
         if a.field == id_field:
             a, b = b, a
         if not (a.field in spec.time_index and b.field == id_field
-                and a.condition == "gt" and b.condition == "gt"):
+                and a.condition == b.condition and a.condition in ("gt", "lt")):
             continue
         rng = ranges.get(a.field)
         u = parse_time(a.value)
-        if rng is None or rng.lo is None or rng.lo_strict or u is None or rng.lo[0] != u:
+        if rng is None or u is None:
             continue
-        rng.lo = (u, int(_mysql_int(b.value)) + 0.5)  # strictly after (u, i)
-        residual.remove(g)
-    # ---- its mirror, a keyset upper bound: (t <= u) AND (t < u OR id < i)
-    for g in list(residual):
-        if len(g) != 2:
+        after = a.condition == "gt"
+        edge, strict = (rng.lo, rng.lo_strict) if after else (rng.hi, rng.hi_strict)
+        if edge is None or strict or edge[0] != u:
             continue
-        a, b = g
-        if a.field == id_field:
-            a, b = b, a
-        if not (a.field in spec.time_index and b.field == id_field
-                and a.condition == "lt" and b.condition == "lt"):
-            continue
-        rng = ranges.get(a.field)
-        u = parse_time(a.value)
-        if rng is None or rng.hi is None or rng.hi_strict or u is None or rng.hi[0] != u:
-            continue
-        rng.hi = (u, int(_mysql_int(b.value)) - 0.5)  # strictly before (u, i)
+        key = (u, int(_mysql_int(b.value)) + (0.5 if after else -0.5))  # strictly beyond (u, i)
+        if after:
+            rng.lo = key
+        else:
+            rng.hi = key
         residual.remove(g)
     # ---- choose the driving index
     sorts = c.sorts or spec.default_sort or [SortOrder(id_field, "ASC")]
