@@ -56,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from bridge.segments.attributes import GENDERS, attribute_spec
+from bridge.segments.attributes import CUSTOMER_STRING_FIELDS, GENDERS, attribute_spec
 from bridge.segments.model import DAY, Combine, Condition, DateValue, ProductFilter, Rule, Segment
 from bridge.store import models as m
 
@@ -645,16 +645,7 @@ class _Compiler:
     def customer_leaf(self, r: Rule) -> ColumnElement[bool]:
         a, op, v = r.attribute, r.operator, r.value
         f = a[len("customer.") :]
-        if f in (
-            "email",
-            "firstname",
-            "lastname",
-            "middlename",
-            "prefix",
-            "suffix",
-            "taxvat",
-            "created_in",
-        ):
+        if f in CUSTOMER_STRING_FIELDS or f == "created_in":
             return str_compare(C.c[f + "_ci"], op, v)
         if f == "group":
             self.uses_home_group = True

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from bridge.segments.attributes import GENDER_NAMES
+from bridge.segments.attributes import CUSTOMER_STRING_FIELDS, GENDER_NAMES
 from bridge.segments.model import (
     Combine,
     Condition,
@@ -405,16 +405,7 @@ class Reference:
             return _show(val), _str_test(val, op, v)
         if a.startswith("customer."):
             f = a[len("customer.") :]
-            if f in (
-                "email",
-                "firstname",
-                "lastname",
-                "middlename",
-                "prefix",
-                "suffix",
-                "taxvat",
-                "created_in",
-            ):
+            if f in CUSTOMER_STRING_FIELDS or f == "created_in":
                 return _show(c[f]), _str_test(c[f], op, v)
             if f == "group":
                 gid = self.d.home_group_id if self.d.home_group_id is not None else c["group_id"]
