@@ -43,7 +43,7 @@ from bridge.store.models import (
     Website,
     fold,
 )
-from bridge.sync import run_sync
+from bridge.sync import offload, run_sync
 from bridge.timeutil import parse_age, parse_magento_time, utcnow
 
 pytestmark = pytest.mark.db
@@ -196,6 +196,28 @@ def assert_store_equals_shop(engine: Engine, server: SandboxServer, cfg: Config,
             w.code for w in shop.websites}
 
 
+@pytest.fixture(params=["threads", "processes"])
+def transform_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[list[int]]:
+    """Pages transformed in the fetch threads, or (as a big sync does) in worker
+    processes from the raw bodies; yields how many pages went to the workers."""
+    sent: list[int] = []
+    if request.param == "processes":
+        monkeypatch.setattr(offload, "MIN_RECORDS", 1)
+        real = offload.Offload.submit
+
+        def counting(self: offload.Offload, *args: Any) -> Any:
+            future = real(self, *args)
+            if future is not None:
+                sent.append(1)
+            return future
+
+        monkeypatch.setattr(offload.Offload, "submit", counting)
+    yield sent
+    if request.param == "processes":
+        assert sent, "no page went to the worker processes"
+
+
 def _sync(cfg: Config, engine: Engine, **kw: Any) -> Any:
     client = kw.pop("client", None) or MagentoClient(cfg.magento, read_only=True)
     try:
@@ -205,7 +227,7 @@ def _sync(cfg: Config, engine: Engine, **kw: Any) -> Any:
 
 
 def test_first_sync_equals_the_sandbox_with_one_request_per_page(
-    shop_server: SandboxServer, store: Engine, db_url: str
+    shop_server: SandboxServer, store: Engine, db_url: str, transform_in: list[int]
 ) -> None:
     cfg = _config(shop_server, db_url)
     result = _sync(cfg, store)
@@ -414,7 +436,8 @@ def test_cart_totals_are_read_when_configured(
 
 
 def test_bad_records_are_quarantined_and_the_run_goes_on(
-    shop_server: SandboxServer, store: Engine, db_url: str, tmp_path: Path
+    shop_server: SandboxServer, store: Engine, db_url: str, tmp_path: Path,
+    transform_in: list[int],
 ) -> None:
     shop = shop_server.shop
     with shop.lock:

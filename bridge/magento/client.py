@@ -162,6 +162,12 @@ class _Request:
         return f"{self.method} {self.template}"
 
 
+class ListAnswer(dict):  # type: ignore[type-arg]
+    """A decoded search result that also keeps the raw ``body`` it was decoded from."""
+
+    body: bytes | None = None
+
+
 class MagentoClient:
     """Typed calls for every route segbridge needs; see the module docstring for the rules.
 
@@ -371,6 +377,9 @@ class MagentoClient:
                     data = _NOT_JSON
             if data is not _NOT_JSON and (ctype is None or "json" in ctype.lower()):
                 self._gate.succeeded()
+                if req.params is not None and type(data) is dict:
+                    data = ListAnswer(data)  # a search result: keep its body (Items.body)
+                    data.body = resp.content
                 return data
             raise BadResponseError(
                 f"HTTP {status} answer is not JSON (Content-Type {ctype!r}): "

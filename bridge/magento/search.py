@@ -190,6 +190,13 @@ class Endpoint:
     id_field: str  # the same value's key in the JSON items
 
 
+class Items(list):  # type: ignore[type-arg]
+    """A page's items, with the answer's raw JSON ``body`` when the client kept it (the
+    sync decodes it again in another process instead of pickling the items across)."""
+
+    body: bytes | None = None
+
+
 @dataclass
 class Page:
     """One answer of a list route."""
@@ -285,7 +292,9 @@ class Paginator:
         total = data.get("total_count")
         if not isinstance(total, int):
             total = len(items)
-        return Page(number, size, total, list(items), self.endpoint.id_field)
+        page_items = Items(items)
+        page_items.body = getattr(data, "body", None)
+        return Page(number, size, total, page_items, self.endpoint.id_field)
 
     def _bisect(self, number: int, size: int) -> Page:
         """B6: a page that keeps failing with 500 is fetched as smaller pages covering the

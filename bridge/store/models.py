@@ -197,9 +197,11 @@ class Order(Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # entity_id
     increment_id: Mapped[str | None] = mapped_column(String(64))
-    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)  # None for guests
+    # customer_id and customer_email_ci lead ix_orders_segment_eval (segment_tables.py)
+    # and ix_orders_guest_email: an index of their own would only slow every write.
+    customer_id: Mapped[int | None] = mapped_column(Integer)  # None for guests
     customer_email: Mapped[str | None] = mapped_column(String(255))
-    customer_email_ci: Mapped[str | None] = mapped_column(CiString(255), index=True)
+    customer_email_ci: Mapped[str | None] = mapped_column(CiString(255))
     customer_is_guest: Mapped[bool] = mapped_column(Boolean, default=False)
     # Guest orders only: the registered customer of the same website with the same
     # email (folded), kept current by every sync whatever sync.link_guest_orders says;
@@ -220,10 +222,7 @@ class Order(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (
-        Index("ix_orders_customer_created", "customer_id", "created_at"),
-        Index("ix_orders_guest_email", "customer_email_ci", "website_id"),
-    )
+    __table_args__ = (Index("ix_orders_guest_email", "customer_email_ci", "website_id"),)
 
 
 class OrderItem(Base):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from bridge.store.models import (
@@ -37,7 +37,7 @@ from bridge.store.models import (
     OrderItem,
     Quarantine,
 )
-from bridge.store.upsert import delete_children, upsert
+from bridge.store.upsert import delete_children, upsert, upsert_bound
 from bridge.sync.transform import CART_STATE_COLUMNS, CartRows, CustomerRows, OrderRows
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,46 @@ def write_orders(conn: Connection, recs: Sequence[OrderRows]) -> None:
     upsert(conn, OrderAddress.__table__, [a for r in recs for a in r.addresses])
 
 
+@dataclass(frozen=True)
+class BoundTables:
+    """Where an entity's rows bound ahead go (see ``store.upsert.binder``): the parent
+    table first, then the child tables whose rows are replaced as a set; ``columns`` is
+    each table's row keys (None: no rows of that table)."""
+
+    tables: tuple[Table, ...]
+    parent_column: str
+    columns: tuple[tuple[str, ...] | None, ...]
+
+    def write(self, conn: Connection, recs: Sequence[BoundRecord]) -> None:
+        """Like ``write_orders``/``write_customers``, for records bound ahead."""
+        if not recs:
+            return
+        ids = [r[0] for r in recs]
+        for i, table in enumerate(self.tables):
+            if i:
+                delete_children(conn, table, self.parent_column, ids)
+            columns = self.columns[i]
+            if columns is not None:
+                upsert_bound(conn, table, columns, [row for r in recs for row in r[1][i]])
+
+
+# (parent id, per table of BoundTables the record's bound rows)
+BoundRecord = tuple[int, tuple[list[tuple[Any, ...]], ...]]
+
+BOUND_TABLES: dict[str, tuple[tuple[Table, ...], str]] = {
+    "orders": ((Order.__table__, OrderItem.__table__, OrderAddress.__table__), "order_id"),
+    "customers": ((Customer.__table__, CustomerAddress.__table__,
+                   CustomerAttribute.__table__), "customer_id"),
+}
+
+
+def record_tables(entity: str, rec: Any) -> tuple[list[dict[str, Any]], ...]:
+    """A transformed record's rows, per table of ``BOUND_TABLES[entity]``."""
+    if entity == "orders":
+        return [rec.order], rec.items, rec.addresses
+    return [rec.customer], rec.addresses, rec.attributes
+
+
 _TOTALS = (
     update(Cart.__table__)
     .where(Cart.__table__.c.id == bindparam("b_id"))
@@ -174,6 +214,9 @@ class Job:
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     done: Callable[[], None] | None = None  # called after commit (progress, counters)
     stored: int = 0
+    # Fills ``records`` and ``quarantine`` when the writer takes the job (rows made in a
+    # worker process, see bridge.sync.offload); None: they are filled already.
+    resolve: Callable[[Job], Any] | None = None
 
 
 @dataclass
@@ -297,6 +340,10 @@ class StoreWriter:
 
     def _write(self, batch: list[Any]) -> None:
         jobs = [b for b in batch if isinstance(b, Job)]
+        for job in jobs:
+            if job.resolve is not None:
+                job.resolve(job)
+                job.resolve = None
         tasks = [b for b in batch if isinstance(b, Task)]
         if jobs:
             try:
