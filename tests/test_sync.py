@@ -196,26 +196,26 @@ def assert_store_equals_shop(engine: Engine, server: SandboxServer, cfg: Config,
             w.code for w in shop.websites}
 
 
-@pytest.fixture(params=["threads", "processes"])
+@pytest.fixture(params=["threads", "worker"])
 def transform_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[list[int]]:
-    """Pages transformed in the fetch threads, or (as a big sync does) in worker
-    processes from the raw bodies; yields how many pages went to the workers."""
+    """Pages transformed and written by the writer thread, or (as in a big sync) by the
+    worker process from their raw bodies; yields the sizes of the runs it was sent."""
     sent: list[int] = []
-    if request.param == "processes":
+    if request.param == "worker":
         monkeypatch.setattr(offload, "MIN_RECORDS", 1)
-        real = offload.Offload.submit
+        real = offload.Offload._submit
 
-        def counting(self: offload.Offload, *args: Any) -> Any:
-            future = real(self, *args)
+        def counting(self: offload.Offload, ctx: Any, bodies: list[bytes]) -> Any:
+            future = real(self, ctx, bodies)
             if future is not None:
-                sent.append(1)
+                sent.append(len(bodies))
             return future
 
-        monkeypatch.setattr(offload.Offload, "submit", counting)
+        monkeypatch.setattr(offload.Offload, "_submit", counting)
     yield sent
-    if request.param == "processes":
-        assert sent, "no page went to the worker processes"
+    if request.param == "worker":
+        assert sent, "no page went to the worker process"
 
 
 def _sync(cfg: Config, engine: Engine, **kw: Any) -> Any:
@@ -476,6 +476,27 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(
         assert conn.execute(select(Customer.dob).where(Customer.id == bad_customer)).scalar()
 
 
+def test_a_record_the_store_refuses_is_quarantined_and_the_rest_stored(
+    shop_server: SandboxServer, store: Engine, db_url: str, transform_in: list[int]
+) -> None:
+    """Valid JSON the database cannot hold (a gender past any integer column): the page
+    is retried record by record, by the writer thread or in the worker process alike."""
+    shop = shop_server.shop
+    with shop.lock:
+        refused = shop.customers.ids[7]
+        shop.update_customer(refused, gender=2**70)
+    result = _sync(_config(shop_server, db_url), store)
+    assert result.status == "partial" and result.exit_code == 3
+    assert result.counts["customers"].quarantined == 1
+    assert result.counts["customers"].stored == len(shop.customers.ids) - 1
+    with store.connect() as conn:
+        q = conn.execute(select(Quarantine.__table__)).one()
+        ids = set(conn.execute(select(Customer.id)).scalars())
+    assert (q.entity, q.record_id) == ("customers", str(refused))
+    assert q.reason.startswith("the store refused it"), q.reason
+    assert ids == set(shop.customers.ids) - {refused}
+
+
 def _toml(server: SandboxServer, url: str, page_size: int = 20) -> str:
     return (
         f'[magento]\nbase_url = "{server.base_url}"\npage_size = {page_size}\n'
@@ -484,15 +505,18 @@ def _toml(server: SandboxServer, url: str, page_size: int = 20) -> str:
     )
 
 
+@pytest.mark.parametrize("worker_from", ["5000", "1"], ids=["threads", "worker"])
 def test_a_sync_killed_with_sigkill_and_run_again_loses_and_duplicates_nothing(
-    token_env: None, store: Engine, db_url: str, tmp_path: Path
+    token_env: None, store: Engine, db_url: str, tmp_path: Path, worker_from: str
 ) -> None:
     with SandboxServer(customers=400, seed=11, orders_per_customer=2.0, active_carts=0.3,
                        token="sandbox-token", latency_s=0.01) as server:
         cfg_file = tmp_path / "segbridge.toml"
         cfg_file.write_text(_toml(server, db_url, page_size=10))
         cmd = [sys.executable, "-m", "bridge", "--config", str(cfg_file), "-q", "sync"]
-        env = {**os.environ, "MAGENTO_TOKEN": "sandbox-token"}
+        # "1": every entity's pages go to the worker process (bridge.sync.offload)
+        env = {**os.environ, "MAGENTO_TOKEN": "sandbox-token",
+               "SEGBRIDGE_SYNC_WORKER_FROM": worker_from}
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60

@@ -94,12 +94,13 @@ def _fast(proc: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
     return process
 
 
-def _prepare(dialect: Any, table: Table, columns: list[str], key: list[str],
+def _prepare(conn: Connection, table: Table, columns: list[str], key: list[str],
              cols: list[str]) -> _Prepared | None:
     """Compile once per (database kind, table, columns). These dialect statements carry
     no SQLAlchemy cache key, so without this every page would be compiled afresh; and
     binding through each type's own processor keeps values exactly as SQLAlchemy would
     store them. None: not expressible this way (then the plain path is used)."""
+    dialect = conn.dialect
     cache_key = (dialect.name, dialect.paramstyle, table.name, tuple(columns), tuple(cols))
     with _PREPARED_LOCK:
         if cache_key in _PREPARED:
@@ -167,7 +168,7 @@ def upsert(
     if missing:
         raise ValueError(f"upsert into {table.name}: rows lack key column(s) {missing}")
     cols = [c for c in (update if update is not None else columns) if c not in key]
-    prepared = _prepare(conn.dialect, table, columns, key, cols)
+    prepared = _prepare(conn, table, columns, key, cols)
     if prepared is None:
         conn.execute(_statement(conn.dialect.name, table, key, cols), list(rows))
         return len(rows)
@@ -187,7 +188,22 @@ def upsert(
     else:
         take = itemgetter(*names)
     if prepared.multi is not None:
-        _execute_multi(conn, prepared, rows, take, convert=True)
+        # SQLite: many rows per statement. executemany steps row by row and gives up
+        # the GIL at each step, which fetch threads then hold for a whole switch
+        # interval: one statement per chunk is several times faster under load.
+        head, group, tail = prepared.multi
+        width = len(names)
+        converted = [(i, p) for i, p in enumerate(procs) if p is not None]
+        per = max(1, min(MULTI_ROWS, SQLITE_MAX_VARS // max(1, width)))
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            # The chunk's values row after row; each converting column is then one
+            # extended slice, mapped through its processor without a loop per cell.
+            flat = list(chain.from_iterable(map(take, part)))
+            for i, p in converted:
+                flat[i::width] = list(map(p, flat[i::width]))
+            sql = head + ", ".join([group] * len(part)) + tail
+            conn.exec_driver_sql(sql, tuple(flat))
         return len(rows)
     values: list[Any] = list(map(take, rows))
     if any(p is not None for p in procs):
@@ -203,85 +219,6 @@ def upsert(
     else:
         params = [dict(zip(names, v, strict=True)) for v in values]
     conn.exec_driver_sql(prepared.sql, params)
-    return len(rows)
-
-
-def _execute_multi(conn: Connection, prepared: _Prepared, rows: Sequence[Any],
-                   take: Callable[[Any], tuple[Any, ...]] | None, *, convert: bool) -> None:
-    """SQLite: many rows per statement. executemany steps row by row and gives up the
-    GIL at each step, which fetch threads then hold for a whole switch interval: one
-    statement per chunk is several times faster under load."""
-    assert prepared.multi is not None
-    head, group, tail = prepared.multi
-    width = len(prepared.names)
-    converted = [(i, p) for i, p in enumerate(prepared.processors) if p is not None]
-    per = max(1, min(MULTI_ROWS, SQLITE_MAX_VARS // max(1, width)))
-    for start in range(0, len(rows), per):
-        part = rows[start : start + per]
-        # The chunk's values row after row; each converting column is then one
-        # extended slice, mapped through its processor without a loop per cell.
-        flat = list(chain.from_iterable(part if take is None else map(take, part)))
-        if convert:
-            for i, p in converted:
-                flat[i::width] = list(map(p, flat[i::width]))
-        sql = head + ", ".join([group] * len(part)) + tail
-        conn.exec_driver_sql(sql, tuple(flat))
-
-
-# --- rows bound ahead of time (in another process) -------------------------------------
-#
-# A bound row is a tuple of the values the driver receives, in the statement's bind
-# order, every type processor already applied: what ``upsert`` makes of a row dict just
-# before executing. The sync's transform workers bind rows this way so that the one
-# writer only executes them (see bridge.sync.offload). Only where one statement takes
-# many positional rows (SQLite); elsewhere ``binder`` answers None and rows stay dicts.
-
-
-def _plan(dialect: Any, table: Table, columns: Sequence[str]) -> _Prepared | None:
-    key = [c.name for c in table.primary_key.columns]
-    cols = [c for c in columns if c not in key]
-    prepared = _prepare(dialect, table, list(columns), key, cols)
-    if prepared is None or prepared.multi is None or not prepared.positional:
-        return None
-    if prepared.defaults:
-        return None
-    return prepared
-
-
-def binder(dialect: Any, table: Table, columns: Sequence[str]
-           ) -> Callable[[Sequence[Mapping[str, Any]]], list[tuple[Any, ...]]] | None:
-    """A function binding row dicts (keys ``columns``, in that order) as ``upsert`` would
-    bind them for ``dialect``; None where rows cannot be bound ahead (not SQLite)."""
-    prepared = _plan(dialect, table, columns)
-    if prepared is None:
-        return None
-    names = prepared.names
-    take = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    converted = [(i, p) for i, p in enumerate(prepared.processors) if p is not None]
-
-    def bind(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        if not rows:
-            return []
-        values = list(map(take, rows))
-        if not converted:
-            return values
-        cols: list[Any] = list(zip(*values, strict=True))
-        for i, p in converted:
-            cols[i] = map(p, cols[i])
-        return list(zip(*cols, strict=True))
-
-    return bind
-
-
-def upsert_bound(conn: Connection, table: Table, columns: Sequence[str],
-                 rows: Sequence[tuple[Any, ...]]) -> int:
-    """``upsert`` for rows that ``binder`` bound: executed as they are."""
-    if not rows:
-        return 0
-    prepared = _plan(conn.dialect, table, columns)
-    if prepared is None:
-        raise ValueError(f"upsert into {table.name}: rows bound ahead need SQLite")
-    _execute_multi(conn, prepared, rows, None, convert=False)
     return len(rows)
 
 

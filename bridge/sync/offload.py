@@ -1,17 +1,20 @@
-"""Pages into rows in worker processes, for the big entities of a big sync.
+"""Pages transformed and written by a worker process, for the big entities of a big sync.
 
-Turning a page of orders into rows costs several times more CPU than fetching it, and
-the fetch threads and the writer share one interpreter lock: on a large sync that lock,
-not the network, sets the pace. So once an entity's window holds at least
-``MIN_RECORDS`` records, each page's raw JSON body (kept by the client, see
-``bridge.magento.search.Items``) goes to a small process pool that decodes it again and
-runs the same ``transform`` functions; the writer collects the rows in queue order.
-The fetch threads still decode each page themselves (the keyset paging needs its keys),
-which is cheap next to the transform.
+Turning a page of orders into rows and writing them costs several times more CPU than
+fetching it, and in one process the fetch threads and the writer share one interpreter
+lock: on a large sync that lock, not the network, sets the pace. So once an entity's
+window holds at least ``MIN_RECORDS`` records, the fetch threads keep each page's raw
+JSON body (the client keeps it, see ``bridge.magento.search.Items``) and the writer
+thread hands runs of queued pages to one worker process, which decodes them again, runs
+the same transform and writes them with the same ``StoreWriter.write_jobs`` — one
+transaction a run, a record the store refuses quarantined — and reports what it stored.
+The writer thread waits for it before anything queued later (the watermark among them),
+so the order of writes is the queue's, as without the worker.
 
-Anything unexpected — no body, a pool that broke, an answer that does not line up with
-the page — falls back to transforming in the calling thread: the rows are the same
-either way, only where the CPU is spent differs.
+One worker: the store takes one writer at a time anyway. If the worker cannot start or
+dies, the writer thread transforms and writes those pages itself: the rows are the same
+either way, only where the CPU is spent differs. An in-memory SQLite store cannot be
+shared with another process, so it never uses the worker.
 """
 
 from __future__ import annotations
@@ -24,28 +27,98 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Engine
 
-from bridge.store.upsert import binder
 from bridge.sync import transform as tf
-from bridge.sync.writer import BOUND_TABLES, record_tables
+from bridge.sync.writer import (
+    Job,
+    QuarantineEntry,
+    StoreWriter,
+    write_carts,
+    write_customers,
+    write_orders,
+)
+from bridge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-# An entity whose window holds fewer records is transformed in the fetch threads: the
-# workers' start (~0.3 s each) is not worth it for an incremental sync.
-MIN_RECORDS = 5000
-ENTITIES = ("customers", "orders")  # carts stay in-thread (their totals need the rows)
+# An entity whose window holds fewer records is written by the writer thread: starting
+# the worker (~0.5 s) is not worth it for an incremental sync. The environment variable
+# SEGBRIDGE_SYNC_WORKER_FROM changes it (a huge number: never use the worker).
+MIN_RECORDS = int(os.environ.get("SEGBRIDGE_SYNC_WORKER_FROM") or 5000)
+ENTITIES = ("customers", "orders")  # carts stay here (their totals need the rows first)
+WRITE: dict[str, Callable[..., None]] = {
+    "customers": write_customers, "orders": write_orders, "carts": write_carts,
+}
 
-Outcome = tuple[bool, Any]  # (True, rows) or (False, the quarantine reason)
+RECORD_ID: dict[str, Callable[[Any], str | None]] = {
+    "customers": lambda r: str(r.customer["id"]),
+    "orders": lambda r: str(r.order["id"]),
+    "carts": lambda r: str(r.cart["id"]),
+}
 
 
-def workers_for(cpus: int | None) -> int:
-    """One worker per core but one (the fetch threads and the writer keep that one)."""
-    return max(1, min(4, (cpus or 2) - 1))
+@dataclass(frozen=True)
+class Context:
+    """What a worker needs besides the pages (picklable)."""
+
+    entity: str
+    id_key: str  # the record id's key in the JSON items
+    attr_codes: tuple[str, ...]
+    website_of_store: dict[int, int]
+    synced_at: datetime
+    store_url: str  # with its password: it reaches the worker through a pipe, never a log
+    run_id: int | None
+
+
+def shareable(engine: Engine) -> bool:
+    """Can another process open this store? (Not an in-memory SQLite database.)"""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return True
+    return url.database not in (None, "", ":memory:") and "mode=memory" not in str(url)
+
+
+def transform_item(ctx: Context, item: Any) -> Any:
+    """One raw record → its rows; raises ``transform.RecordError`` when it can't be
+    stored (the reason is the quarantine's)."""
+    if ctx.entity == "customers":
+        return tf.customer_rows(item, ctx.attr_codes, ctx.synced_at)
+    if ctx.entity == "orders":
+        return tf.order_rows(item, ctx.website_of_store, ctx.synced_at)
+    return tf.cart_rows(item, ctx.website_of_store, ctx.synced_at)
+
+
+def fill(job: Job, ctx: Context, items: list[Any]) -> Job:
+    """Transform a page's items into ``job.records``; a record that cannot be stored
+    goes to ``job.quarantine`` with the raw record."""
+    for item in items:
+        try:
+            rows = transform_item(ctx, item)
+        except tf.RecordError as exc:
+            raw_id = item.get(ctx.id_key) if isinstance(item, dict) else None
+            job.quarantine.append(QuarantineEntry(
+                ctx.entity, None if raw_id is None else str(raw_id), str(exc), item))
+            continue
+        if rows is not None:  # None: a guest cart, not kept
+            job.records.append(rows)
+    return job
+
+
+def page_items(body: bytes) -> list[Any]:
+    data = orjson.loads(body)
+    items = data.get("items") if isinstance(data, dict) else None
+    return list(items or [])
+
+
+# --- in the worker process -------------------------------------------------------------
+
+_ENGINES: dict[str, Engine] = {}
 
 
 def _init_worker() -> None:
@@ -56,102 +129,49 @@ def _init_worker() -> None:
     gc.disable()
 
 
-def transform_item(entity: str, item: Any, ctx: tuple[Any, ...]) -> Any:
-    """One raw record → its rows (``ctx``: attribute codes, stores' websites, synced_at).
-    Raises ``transform.RecordError`` for a record that cannot be stored."""
-    attr_codes, website_of_store, synced_at = ctx[:3]
-    if entity == "customers":
-        return tf.customer_rows(item, attr_codes, synced_at)
-    if entity == "orders":
-        return tf.order_rows(item, website_of_store, synced_at)
-    return tf.cart_rows(item, website_of_store, synced_at)
+_frozen = False
 
 
-def outcomes(entity: str, items: list[Any], ctx: tuple[Any, ...]) -> list[Outcome]:
-    out: list[Outcome] = []
-    for item in items:
-        try:
-            out.append((True, transform_item(entity, item, ctx)))
-        except tf.RecordError as exc:
-            out.append((False, str(exc)))
-    return out
+def _tidy() -> None:
+    """Collect what cycles a run left (the store's connection objects make a few), cheaply:
+    what the worker imported and built for its first run is frozen out of every later
+    collection, so each walks only what is new."""
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
+    gc.collect()
 
 
-def transform_body(entity: str, body: bytes, ctx: tuple[Any, ...]) -> Transformed:
-    """In a worker: the page's body decoded again, each item transformed, and where the
-    store allows it (SQLite) the rows bound for the writer (``bind_page``)."""
-    data = orjson.loads(body)
-    items = data.get("items") if isinstance(data, dict) else None
-    done = outcomes(entity, items or [], ctx)
-    if ctx[3] == "sqlite":
-        bound = bind_page(entity, done)
-        if bound is not None:
-            return bound
-    return None, done
+def _engine(url: str) -> Engine:
+    if url not in _ENGINES:
+        from bridge.store.engine import make_engine
+
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]
 
 
-# (each table's row keys, outcomes whose rows are BoundRecords) or (None, outcomes)
-Transformed = tuple[tuple[tuple[str, ...] | None, ...] | None, list[Outcome]]
-_BINDERS: dict[tuple[str, tuple[str, ...]], Any] = {}
+Written = list[tuple[int, list[tuple[str | None, str]]]]  # per page: stored, quarantined
 
 
-def _binder(table: Any, columns: tuple[str, ...]) -> Any:
-    key = (table.name, columns)
-    if key not in _BINDERS:
-        from sqlalchemy.dialects import sqlite
-
-        _BINDERS[key] = binder(sqlite.dialect(), table, columns)
-    return _BINDERS[key]
-
-
-def bind_page(entity: str, done: list[Outcome]) -> Transformed | None:
-    """The page's rows bound table by table, as the writer will execute them; None when
-    they cannot be (then the writer gets the row dicts)."""
-    tables, _parent = BOUND_TABLES[entity]
-    per_record = [record_tables(entity, v) if ok else None for ok, v in done]
-    columns: list[tuple[str, ...] | None] = []
-    bound_tables: list[list[tuple[Any, ...]]] = []
-    for t, table in enumerate(tables):
-        rows = [row for parts in per_record if parts is not None for row in parts[t]]
-        if not rows:
-            columns.append(None)
-            bound_tables.append([])
-            continue
-        keys = tuple(rows[0])
-        if any(len(row) != len(keys) for row in rows):
-            return None
-        bind = _binder(table, keys)
-        if bind is None:
-            return None
-        try:
-            bound_tables.append(bind(rows))
-        except KeyError:  # a row with other keys
-            return None
-        columns.append(keys)
-    # Hand each record its own rows back (same order as they were flattened).
-    at = [0] * len(tables)
-    out: list[Outcome] = []
-    for (ok, value), parts in zip(done, per_record, strict=True):
-        if not ok or parts is None:
-            out.append((ok, value))
-            continue
-        mine = []
-        for t, rows in enumerate(parts):
-            mine.append(bound_tables[t][at[t]:at[t] + len(rows)])
-            at[t] += len(rows)
-        out.append((True, (rows_id(parts[0]), tuple(mine))))
-    return tuple(columns), out
+def write_pages(ctx: Context, bodies: list[bytes]) -> Written:
+    """Decode, transform and write pages as the writer thread would; per page, how many
+    records were stored and which were quarantined (already written, with reasons)."""
+    writer = StoreWriter(_engine(ctx.store_url), ctx.run_id, utcnow)
+    jobs = [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
+                 page_items(body)) for body in bodies]
+    writer.write_jobs(jobs)
+    _tidy()
+    return [(job.stored, [(q.record_id, q.reason) for q in job.quarantine]) for job in jobs]
 
 
-def rows_id(parent_rows: list[dict[str, Any]]) -> int:
-    return int(parent_rows[0]["id"])
+# --- in the sync -----------------------------------------------------------------------
 
 
 class Offload:
-    """A process pool started on first use and shut down with the sync."""
+    """The worker process, started on first use and stopped with the sync."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or workers_for(os.cpu_count())
+    def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.broken = False
@@ -161,58 +181,66 @@ class Offload:
             if self._pool is None and not self.broken:
                 try:
                     self._pool = ProcessPoolExecutor(
-                        self.workers, mp_context=multiprocessing.get_context("spawn"),
+                        1, mp_context=multiprocessing.get_context("spawn"),
                         initializer=_init_worker,
                     )
                 except (OSError, ValueError) as exc:
-                    log.warning("transform workers could not start (%s); "
-                                "transforming in the sync itself", exc)
+                    log.warning("the sync's worker process could not start (%s); "
+                                "writing from the sync itself", exc)
                     self.broken = True
             return self._pool
 
-    def submit(self, entity: str, body: bytes, ctx: tuple[Any, ...]
-               ) -> Future[Transformed] | None:
+    def start(self) -> None:
+        """Start the worker now (it imports while the first pages are fetched)."""
+        pool = self._get_pool()
+        if pool is not None:
+            pool.submit(gc.collect)
+
+    def _submit(self, ctx: Context, bodies: list[bytes]) -> Future[Written] | None:
         pool = self._get_pool()
         if pool is None:
             return None
         try:
-            return pool.submit(transform_body, entity, body, ctx)
+            return pool.submit(write_pages, ctx, bodies)
         except RuntimeError as exc:  # shut down or broken
-            log.warning("transform workers unavailable (%s); transforming in the sync", exc)
+            log.warning("the sync's worker process is gone (%s); writing here", exc)
             self.broken = True
             return None
+
+    def writer_for(self, contexts: dict[str, Context]) -> Callable[[list[Job]], list[Job]]:
+        """``StoreWriter.remote``: write runs of page jobs in the worker; the jobs it
+        could not write come back with their rows, for the writer thread."""
+
+        def remote(jobs: list[Job]) -> list[Job]:
+            ctx = contexts[jobs[0].entity]
+            bodies = [job.body for job in jobs if job.body is not None]
+            future = self._submit(ctx, bodies) if len(bodies) == len(jobs) else None
+            if future is not None:
+                try:
+                    written = future.result()
+                except Exception as exc:
+                    from concurrent.futures.process import BrokenProcessPool
+
+                    if not isinstance(exc, BrokenProcessPool):
+                        raise  # the store failed in the worker: the sync stops as here
+                    log.warning("the sync's worker process died; writing here")
+                    self.broken = True
+                else:
+                    for job, (stored, bad) in zip(jobs, written, strict=True):
+                        job.stored = stored
+                        job.quarantine = [QuarantineEntry(job.entity, rid, reason, None)
+                                          for rid, reason in bad]
+                        job.body = None
+                    return []
+            for job in jobs:
+                fill(job, ctx, page_items(job.body or b"{}"))
+                job.body = None
+            return jobs
+
+        return remote
 
     def close(self, cancel: bool = False) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=not cancel, cancel_futures=cancel)
-
-
-def resolver(
-    future: Future[Transformed] | None, entity: str, items: list[Any], ctx: tuple[Any, ...],
-) -> Callable[[], Transformed]:
-    """What the writer calls for a page's rows: the worker's, else computed here."""
-
-    def resolve() -> Transformed:
-        if future is not None:
-            try:
-                got = future.result()
-            except Exception as exc:  # noqa: BLE001 - a broken pool: do it here instead
-                log.warning("%s: a transform worker failed (%s); transforming here",
-                            entity, exc.__class__.__name__)
-            else:
-                if len(got[1]) == len(items):
-                    return got
-                log.warning("%s: a worker's page has %d records, the fetched one %d; "
-                            "transforming here", entity, len(got[1]), len(items))
-        return None, outcomes(entity, items, ctx)
-
-    return resolve
-
-
-def context(attr_codes: tuple[str, ...], website_of_store: dict[int, int],
-            synced_at: datetime, dialect: str) -> tuple[Any, ...]:
-    """What a worker needs besides the page: attribute codes, stores' websites, the
-    run's synced_at and the store's kind of database."""
-    return (attr_codes, dict(website_of_store), synced_at, dialect)

@@ -35,15 +35,7 @@ from bridge.sync import offload
 from bridge.sync import transform as tf
 from bridge.sync.keyset import ScanResult, Stream, WindowScan, item_key
 from bridge.sync.linking import link_guest_orders
-from bridge.sync.writer import (
-    BOUND_TABLES,
-    BoundTables,
-    Job,
-    QuarantineEntry,
-    StoreWriter,
-    Task,
-    WriterFailed,
-)
+from bridge.sync.writer import Job, QuarantineEntry, StoreWriter, Task, WriterFailed
 from bridge.timeutil import parse_age, utcnow
 
 log = logging.getLogger(__name__)
@@ -207,7 +199,9 @@ class _Sync:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.website_of_store: dict[int, int] = {}
         self.writer: StoreWriter | None = None
-        self.offload = offload.Offload()  # worker processes, started only if needed
+        # The worker process for big entities (bridge.sync.offload), started if needed.
+        self.offload = offload.Offload()
+        self.contexts: dict[str, offload.Context] = {}
         self._lock = threading.Lock()
 
     # -- requests (all through one limit of magento.concurrency in flight) ---------------
@@ -287,7 +281,9 @@ class _Sync:
         # slower side, commits take that many pages at once (see writer.DRAIN_LIMIT).
         self.writer = StoreWriter(
             self.engine, self.result.run_id, utcnow, capacity=8 * self.concurrency + 2
-        ).start()
+        )
+        self.writer.remote = self.offload.writer_for(self.contexts)
+        self.writer.start()
         try:
             with self.progress:
                 self._structure()
@@ -467,8 +463,15 @@ class _Sync:
 
     def _on_total(self, handler: _PageHandler, total: int) -> None:
         self.progress.total(handler.entity, total)
-        if total >= offload.MIN_RECORDS and handler.entity in offload.ENTITIES:
-            handler.use_workers(self.offload)
+        if (total >= offload.MIN_RECORDS and handler.entity in offload.ENTITIES
+                and offload.shareable(self.engine)):
+            self.contexts[handler.entity] = offload.Context(
+                handler.entity, handler.stream.id_key, handler.attr_codes,
+                dict(self.website_of_store), handler.synced_at,
+                self.engine.url.render_as_string(hide_password=False), self.result.run_id,
+            )
+            self.offload.start()
+            handler.offloaded = True
 
     def _count_writes(self, entity: str, counts: EntityCounts) -> None:
         assert self.writer is not None
@@ -555,8 +558,8 @@ class _Sync:
 def collect_between() -> Iterator[None]:
     """No automatic garbage collection while an entity's pages stream through; one full
     collection after it. Pages make millions of short-lived dicts and tuples and no
-    reference cycles, yet each automatic collection would walk every live object (the
-    queued pages among them): measured, it was a fifth of a full sync's CPU."""
+    reference cycles, yet each automatic collection walks every live object (the queued
+    pages among them): measured, a fifth of a full sync's CPU."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -565,10 +568,6 @@ def collect_between() -> Iterator[None]:
         if was:
             gc.enable()
         gc.collect()
-
-
-def _bound_id(rec: Any) -> str:
-    return str(rec[0])
 
 
 def _new_watermark(
@@ -620,11 +619,7 @@ class _PageHandler:
         self.stream = STREAMS[entity]
         self.synced_at = sync.started
         self.attr_codes = tuple(sync.config.sync.customer_attributes)
-        self.ctx = offload.context(self.attr_codes, sync.website_of_store, self.synced_at,
-                                   sync.engine.dialect.name)
-        self._bound: dict[tuple[tuple[str, ...] | None, ...],
-                          Callable[[Connection, list[Any]], None]] = {}
-        self.offload: offload.Offload | None = None
+        self.offloaded = False  # pages go to the worker process (bridge.sync.offload)
         self._lock = threading.Lock()
         self._totals_pool: ThreadPoolExecutor | None = None
         if entity == "carts" and sync.config.sync.cart_totals:
@@ -661,56 +656,21 @@ class _PageHandler:
                 self.seen.update(ids)
         n = len(items)
         body = getattr(items, "body", None)
-        if self.offload is not None and body is not None:
-            # Transformed in a worker process; the writer takes the rows in queue order.
-            resolve = offload.resolver(self.offload.submit(self.entity, body, self.ctx),
-                                       self.entity, items, self.ctx)
-            self.sync.writer.put(
-                Job(self.entity, [], lambda conn, recs: None,
-                    done=lambda: self.sync.progress.advance(self.entity, n),
-                    resolve=lambda job: self._resolved(job, items, resolve()))
-            )
+        if self.offloaded and body is not None:
+            # The worker process transforms and writes it (bridge.sync.offload).
+            self.sync.writer.put(Job(
+                self.entity, [], offload.WRITE[self.entity], offload.RECORD_ID[self.entity],
+                done=lambda: self.sync.progress.advance(self.entity, n), body=body))
             return
-        job = self._fill(Job(self.entity, [], lambda conn, recs: None), items,
-                         offload.outcomes(self.entity, items, self.ctx))
+        job = offload.fill(Job(self.entity, [], offload.WRITE[self.entity]), self.ctx, items)
         job.apply, job.record_id = self._writer_fns(job.records)
         job.done = lambda: self.sync.progress.advance(self.entity, n)
         self.sync.writer.put(job)
 
-    def _fill(self, job: Job, items: list[dict[str, Any]],
-              outcomes: list[offload.Outcome]) -> Job:
-        """The page's rows into ``job.records``; records that cannot be stored into its
-        quarantine, each with the raw record."""
-        for item, (ok, value) in zip(items, outcomes, strict=True):
-            if ok:
-                if value is not None:  # None: a guest cart, not kept
-                    job.records.append(value)
-                continue
-            raw_id = item.get(self.stream.id_key)
-            job.quarantine.append(QuarantineEntry(
-                self.entity, None if raw_id is None else str(raw_id), value, item))
-        return job
-
-    def _resolved(self, job: Job, items: list[dict[str, Any]],
-                  transformed: offload.Transformed) -> None:
-        columns, outcomes = transformed
-        self._fill(job, items, outcomes)
-        if columns is None:
-            job.apply, job.record_id = self._writer_fns(job.records)
-            return
-        # Rows bound in the worker: one BoundTables per shape, so that consecutive
-        # pages still share one bulk statement per table (the writer groups by apply).
-        write = self._bound.get(columns)
-        if write is None:
-            tables, parent = BOUND_TABLES[self.entity]
-            write = self._bound[columns] = BoundTables(tables, parent, columns).write
-        job.apply = write
-        job.record_id = _bound_id
-
-    def use_workers(self, pool: offload.Offload) -> None:
-        """From now on pages go to ``pool`` (see ``bridge.sync.offload``)."""
-        if self.entity in offload.ENTITIES:
-            self.offload = pool
+    @property
+    def ctx(self) -> offload.Context:
+        return offload.Context(self.entity, self.stream.id_key, self.attr_codes,
+                               self.sync.website_of_store, self.synced_at, "", None)
 
     def _writer_fns(
         self, records: list[Any]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
+from sqlalchemy import Connection, Engine, bindparam, insert, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from bridge.store.models import (
@@ -37,7 +37,7 @@ from bridge.store.models import (
     OrderItem,
     Quarantine,
 )
-from bridge.store.upsert import delete_children, upsert, upsert_bound
+from bridge.store.upsert import delete_children, upsert
 from bridge.sync.transform import CART_STATE_COLUMNS, CartRows, CustomerRows, OrderRows
 
 log = logging.getLogger(__name__)
@@ -127,46 +127,6 @@ def write_orders(conn: Connection, recs: Sequence[OrderRows]) -> None:
     upsert(conn, OrderAddress.__table__, [a for r in recs for a in r.addresses])
 
 
-@dataclass(frozen=True)
-class BoundTables:
-    """Where an entity's rows bound ahead go (see ``store.upsert.binder``): the parent
-    table first, then the child tables whose rows are replaced as a set; ``columns`` is
-    each table's row keys (None: no rows of that table)."""
-
-    tables: tuple[Table, ...]
-    parent_column: str
-    columns: tuple[tuple[str, ...] | None, ...]
-
-    def write(self, conn: Connection, recs: Sequence[BoundRecord]) -> None:
-        """Like ``write_orders``/``write_customers``, for records bound ahead."""
-        if not recs:
-            return
-        ids = [r[0] for r in recs]
-        for i, table in enumerate(self.tables):
-            if i:
-                delete_children(conn, table, self.parent_column, ids)
-            columns = self.columns[i]
-            if columns is not None:
-                upsert_bound(conn, table, columns, [row for r in recs for row in r[1][i]])
-
-
-# (parent id, per table of BoundTables the record's bound rows)
-BoundRecord = tuple[int, tuple[list[tuple[Any, ...]], ...]]
-
-BOUND_TABLES: dict[str, tuple[tuple[Table, ...], str]] = {
-    "orders": ((Order.__table__, OrderItem.__table__, OrderAddress.__table__), "order_id"),
-    "customers": ((Customer.__table__, CustomerAddress.__table__,
-                   CustomerAttribute.__table__), "customer_id"),
-}
-
-
-def record_tables(entity: str, rec: Any) -> tuple[list[dict[str, Any]], ...]:
-    """A transformed record's rows, per table of ``BOUND_TABLES[entity]``."""
-    if entity == "orders":
-        return [rec.order], rec.items, rec.addresses
-    return [rec.customer], rec.addresses, rec.attributes
-
-
 _TOTALS = (
     update(Cart.__table__)
     .where(Cart.__table__.c.id == bindparam("b_id"))
@@ -214,9 +174,9 @@ class Job:
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     done: Callable[[], None] | None = None  # called after commit (progress, counters)
     stored: int = 0
-    # Fills ``records`` and ``quarantine`` when the writer takes the job (rows made in a
-    # worker process, see bridge.sync.offload); None: they are filled already.
-    resolve: Callable[[Job], Any] | None = None
+    # A page that a worker process transforms and writes from its raw JSON body (see
+    # bridge.sync.offload): the writer hands runs of such jobs to ``StoreWriter.remote``.
+    body: bytes | None = None
 
 
 @dataclass
@@ -245,6 +205,9 @@ class StoreWriter:
         self.stored: dict[str, int] = {}
         self.commits = 0
         self._lock = threading.Lock()
+        # Writes runs of jobs with a ``body`` elsewhere and returns those it could not
+        # (rows filled in, to be written here); None: every job is written here.
+        self.remote: Callable[[list[Job]], list[Job]] | None = None
 
     def start(self) -> StoreWriter:
         self._thread.start()
@@ -340,11 +303,22 @@ class StoreWriter:
 
     def _write(self, batch: list[Any]) -> None:
         jobs = [b for b in batch if isinstance(b, Job)]
-        for job in jobs:
-            if job.resolve is not None:
-                job.resolve(job)
-                job.resolve = None
         tasks = [b for b in batch if isinstance(b, Task)]
+        # In queue order: a run of pages for a worker process, then one for here, …
+        for run in _runs(jobs):
+            if run[0].body is not None and self.remote is not None:
+                run = self.remote(run)
+            self.write_jobs(run)
+        for job in jobs:
+            self._finished(job)
+        for task in tasks:
+            with self.engine.begin() as conn:
+                task.run(conn)
+        self.commits += 1
+
+    def write_jobs(self, jobs: list[Job]) -> None:
+        """Write the jobs' records and quarantine in one transaction; if the store
+        refuses a record, page by page and then record by record (see the module)."""
         if jobs:
             try:
                 with self.engine.begin() as conn:
@@ -357,19 +331,13 @@ class StoreWriter:
                         for job in group:
                             write_quarantine(conn, self.run_id, self.now(), job.quarantine)
                             job.stored = len(job.records)
-            except StatementError as exc:
+            except RECORD_ERRORS as exc:
                 if not _record_level(exc):
                     raise
                 log.warning("a batch of %d page(s) failed (%s); retrying page by page",
                             len(jobs), exc.__class__.__name__)
                 for job in jobs:
                     self._one_job(job)
-            for job in jobs:
-                self._finished(job)
-        for task in tasks:
-            with self.engine.begin() as conn:
-                task.run(conn)
-        self.commits += 1
 
     def _apply(self, conn: Connection, job: Job) -> None:
         job.apply(conn, job.records)
@@ -381,7 +349,7 @@ class StoreWriter:
             with self.engine.begin() as conn:
                 self._apply(conn, job)
             return
-        except StatementError as exc:
+        except RECORD_ERRORS as exc:
             if not _record_level(exc):
                 raise
         stored = 0
@@ -391,7 +359,7 @@ class StoreWriter:
                 with self.engine.begin() as conn:
                     job.apply(conn, [record])
                 stored += 1
-            except StatementError as exc:
+            except RECORD_ERRORS as exc:
                 if not _record_level(exc):
                     raise
                 reason = f"the store refused it: {_db_reason(exc)}"
@@ -412,6 +380,17 @@ class StoreWriter:
             job.done()
 
 
+def _runs(jobs: list[Job]) -> list[list[Job]]:
+    """Consecutive jobs with a body (for a worker) and without, grouped."""
+    runs: list[list[Job]] = []
+    for job in jobs:
+        if runs and (runs[-1][0].body is None) == (job.body is None):
+            runs[-1].append(job)
+        else:
+            runs.append([job])
+    return runs
+
+
 def _same_apply(jobs: list[Job]) -> list[list[Job]]:
     """Consecutive jobs that write with the same function, grouped."""
     groups: list[list[Job]] = []
@@ -423,9 +402,14 @@ def _same_apply(jobs: list[Job]) -> list[list[Job]]:
     return groups
 
 
-def _record_level(exc: StatementError) -> bool:
+# What the driver raises for a value it cannot bind (an integer past 64 bits, a lone
+# surrogate) comes through unwrapped: one record's fault too.
+RECORD_ERRORS = (StatementError, OverflowError, UnicodeEncodeError)
+
+
+def _record_level(exc: BaseException) -> bool:
     """An error one record can cause (a value too long, a constraint), not an outage."""
-    if isinstance(exc, IntegrityError | DataError):
+    if isinstance(exc, IntegrityError | DataError | OverflowError | UnicodeEncodeError):
         return True
     return not isinstance(exc, DBAPIError)  # e.g. a value the driver cannot bind
 
