@@ -74,6 +74,7 @@ class Context:
     synced_at: datetime
     store_url: str  # with its password: it reaches the worker through a pipe, never a log
     run_id: int | None
+    money_as_float: bool = False  # the store keeps amounts as floats (SQLite)
 
 
 def shareable(engine: Engine) -> bool:
@@ -90,7 +91,8 @@ def transform_item(ctx: Context, item: Any) -> Any:
     if ctx.entity == "customers":
         return tf.customer_rows(item, ctx.attr_codes, ctx.synced_at)
     if ctx.entity == "orders":
-        return tf.order_rows(item, ctx.website_of_store, ctx.synced_at)
+        return tf.order_rows(item, ctx.website_of_store, ctx.synced_at,
+                             tf.money_float if ctx.money_as_float else None)
     return tf.cart_rows(item, ctx.website_of_store, ctx.synced_at)
 
 
@@ -130,17 +132,20 @@ def _init_worker() -> None:
 
 
 _frozen = False
+_runs = 0
 
 
 def _tidy() -> None:
     """Collect what cycles a run left (the store's connection objects make a few), cheaply:
     what the worker imported and built for its first run is frozen out of every later
     collection, so each walks only what is new."""
-    global _frozen
+    global _frozen, _runs
     if not _frozen:
         gc.freeze()
         _frozen = True
-    gc.collect()
+    _runs += 1
+    if _runs % 8 == 0:
+        gc.collect()
 
 
 def _engine(url: str) -> Engine:

@@ -469,6 +469,7 @@ class _Sync:
                 handler.entity, handler.stream.id_key, handler.attr_codes,
                 dict(self.website_of_store), handler.synced_at,
                 self.engine.url.render_as_string(hide_password=False), self.result.run_id,
+                money_as_float=self.engine.dialect.name == "sqlite",
             )
             self.offload.start()
             handler.offloaded = True

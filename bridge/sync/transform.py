@@ -8,6 +8,7 @@ quarantines it and goes on. Every string a condition compares gets its folded
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -116,6 +117,22 @@ def _money(rec: dict[str, Any], key: str) -> Decimal | None:
     if isinstance(exponent, int) and exponent < -4:  # Magento keeps 4 decimals
         return number.quantize(_FOUR)
     return number
+
+
+def money_float(rec: dict[str, Any], key: str) -> float | int | Decimal | None:
+    """``_money`` for a store that keeps amounts as binary floats anyway (SQLite, whose
+    driver gets ``float(Decimal)``): the common value, a float of at most 4 decimals, is
+    returned as it is, which is exactly what that round trip would give (repr round
+    trips); anything else takes ``_money``'s path and checks."""
+    value = rec.get(key)
+    if type(value) is float and isfinite(value):
+        text = repr(value)
+        dot = text.find(".")
+        if dot >= 0 and len(text) - dot <= 5 and "e" not in text:
+            return value
+    elif type(value) is int:
+        return value
+    return _money(rec, key)
 
 
 def _text(rec: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -293,8 +310,12 @@ class OrderRows:
 
 
 def order_rows(
-    rec: dict[str, Any], website_of_store: dict[int, int], synced_at: datetime
+    rec: dict[str, Any], website_of_store: dict[int, int], synced_at: datetime,
+    money: Callable[[dict[str, Any], str], Any] | None = None,
 ) -> OrderRows:
+    """``money``: ``money_float`` for a store that keeps amounts as floats (default:
+    amounts as Decimal)."""
+    money = money or _money
     oid = _int(rec, "entity_id", required=True)
     customer_id = _int(rec, "customer_id")
     guest_flag = _bool(rec, "customer_is_guest")
@@ -311,10 +332,10 @@ def order_rows(
         "state": _text(rec, "state"),
         "created_at": _time(rec, "created_at", required=True),
         "updated_at": _time(rec, "updated_at", required=True),
-        "base_grand_total": _money(rec, "base_grand_total"),
-        "grand_total": _money(rec, "grand_total"),
-        "subtotal": _money(rec, "subtotal"),
-        "total_qty_ordered": _money(rec, "total_qty_ordered"),
+        "base_grand_total": money(rec, "base_grand_total"),
+        "grand_total": money(rec, "grand_total"),
+        "subtotal": money(rec, "subtotal"),
+        "total_qty_ordered": money(rec, "total_qty_ordered"),
         "base_currency_code": _text(rec, "base_currency_code"),
         "deleted": False,
         "synced_at": synced_at,
@@ -341,10 +362,10 @@ def order_rows(
                 "parent_item_id": _int(item, "parent_item_id"),
                 "product_id": _int(item, "product_id"),
                 "product_type": _text(item, "product_type"),
-                "price": _money(item, "price"),
-                "base_price": _money(item, "base_price"),
-                "qty_ordered": _money(item, "qty_ordered"),
-                "row_total": _money(item, "row_total"),
+                "price": money(item, "price"),
+                "base_price": money(item, "base_price"),
+                "qty_ordered": money(item, "qty_ordered"),
+                "row_total": money(item, "row_total"),
             }
             _with_ci(irow, "sku", _text(item, "sku"))
             _with_ci(irow, "name", _text(item, "name"))
