@@ -14,6 +14,7 @@ the sort order is the index order, a page is a slice: no scan, no sort.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -656,11 +657,26 @@ def parse_fields(text: str) -> dict[str, Any]:
     return parse_list()
 
 
+@functools.lru_cache(maxsize=64)
+def fields_spec(text: str) -> dict[str, Any]:
+    """``parse_fields`` once per distinct ``fields=`` text (a sync sends the same one on
+    every page). The result is shared: do not change it."""
+    return parse_fields(text)
+
+
 def apply_fields(value: Any, spec: dict[str, Any] | None) -> Any:
+    """``value`` with only the keys ``spec`` names (nested; keys keep their order)."""
     if spec is None:
         return value
     if isinstance(value, list):
         return [apply_fields(v, spec) for v in value]
     if isinstance(value, dict):
-        return {k: apply_fields(value[k], spec[k]) for k in value if k in spec}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in spec:
+                sub = spec[k]
+                # a leaf is taken as it is, without a call per value
+                out[k] = v if sub is None or not isinstance(v, list | dict) else apply_fields(
+                    v, sub)
+        return out
     return value

@@ -28,9 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from bridge.sandbox.errors import NO_ROUTE, NOT_AUTHORIZED, ApiError
 from bridge.sandbox.routes import Call, RawJson, Route, match
-from bridge.sandbox.search import apply_fields, parse_fields, parse_php_query
+from bridge.sandbox.search import apply_fields, fields_spec, parse_php_query
 from bridge.sandbox.shop import Shop
 
 FAULT_KINDS = ("429", "503", "500", "drop", "token_expiry", "lost_answer", "edge_block")
@@ -518,8 +520,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
-        text = value if isinstance(value, RawJson) else json.dumps(value, separators=(",", ":"))
-        self._send(status, text.encode(), headers=headers)
+        # orjson: the same JSON values as json.dumps several times faster (non-ASCII
+        # text as UTF-8 rather than \u escapes, as either is valid JSON).
+        body = value.encode() if isinstance(value, RawJson) else dumps(value)
+        self._send(status, body, headers=headers)
 
     def _error(self, e: ApiError) -> None:
         if e.status == 500:
@@ -633,12 +637,21 @@ class _Handler(BaseHTTPRequestHandler):
                     dict(self.headers.items()))
         value = route.handler(call)
         if method == "GET" and isinstance(q.get("fields"), str) and q["fields"]:
-            value = apply_fields(value, parse_fields(q["fields"]))
+            value = apply_fields(value, fields_spec(q["fields"]))
         if fault == "lost_answer":
             sb.stats.fault("lost_answer")
             self._drop()
             return
         self._json(200, value)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON of an answer: orjson, or the standard library for what orjson refuses (an
+    integer past 64 bits, which PHP would send as a float anyway)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def set_settings(server: SandboxServer, **kw: Any) -> SandboxServer:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from bridge.sandbox.errors import (
     NOT_SUPPORTED,
     ApiError,
@@ -128,7 +130,11 @@ COUPON_KEYS = {"coupon_id", "rule_id", "code", "usage_limit", "usage_per_custome
                "extension_attributes"}
 
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer past 64 bits
+        return json.dumps(value, separators=(",", ":"))
 
 
 def _money(x: float) -> float:
