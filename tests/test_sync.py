@@ -568,12 +568,12 @@ def test_an_order_that_breaks_its_list_pages_is_singled_out_and_the_run_goes_on(
     list_only, always = ids[10], ids[len(ids) // 2]
 
     def poison(real: Any) -> Any:
-        def poisoned(o: Any) -> Any:
+        def poisoned(o: Any, *rest: Any) -> Any:
             caller = sys._getframe(1).f_code.co_name
-            in_list = caller in ("<listcomp>", "_search", "orders_list")
+            in_list = caller in ("<listcomp>", "_search", "orders_list", "render")
             if o.id == always or (o.id == list_only and in_list):
                 raise RuntimeError(f'Item with the same ID "{o.id}" already exists.')
-            return real(o)
+            return real(o, *rest)
 
         return poisoned
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.sandbox.errors import ApiError, no_such_entity
-from bridge.sandbox.search import Criteria, parse_criteria, run_search
+from bridge.sandbox.search import Criteria, fields_spec, parse_criteria, run_search
 
 if TYPE_CHECKING:
     from bridge.sandbox.server import SandboxServer
@@ -167,11 +167,24 @@ def _poison(call: Call, orders: list[Any]) -> None:
         raise ApiError(500, "__masked__")
 
 
+def _item_keys(fields: Any) -> frozenset[str] | None:
+    """The item keys an order list's ``fields=`` keeps (None: whole items or unknown)."""
+    if not isinstance(fields, str):
+        return None
+    order = fields_spec(fields).get("items")
+    items = order.get("items") if isinstance(order, dict) else None
+    if not isinstance(items, dict) or any(v is not None for v in items.values()):
+        return None
+    return frozenset(items)
+
+
 def orders_list(call: Call) -> Any:
     if call.query.get("fields"):
+        keys = _item_keys(call.query["fields"])
+
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])
-            return call.shop.order_json(o)
+            return call.shop.order_json(o, keys)
         return _search(call, "orders", render)
     shop = call.shop
     c = _criteria(call)
