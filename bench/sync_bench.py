@@ -18,6 +18,12 @@ Default run (the issue's figures)::
     .venv/bin/python bench/sync_bench.py
 
 Smaller, quicker: ``--customers 10000 --orders-per-customer 4``.
+
+``--replay``: the sandbox answers through a caching proxy (``replay_proxy.py``) that a
+warm-up sync fills; the measured sync then gets the same answers, after the same
+latency, without the sandbox rendering each page on this machine's cores meanwhile —
+the sync's own speed, as against a store on another machine. The incremental part is
+skipped then (a cache cannot see the shop change).
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -130,6 +138,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--store", default=None, help="store URL (default: a new SQLite file)")
     p.add_argument("--keep", action="store_true", help="keep the SQLite file")
+    p.add_argument("--replay", action="store_true",
+                   help="measure through a caching proxy filled by a warm-up sync")
     args = p.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="segbridge-bench-"))
@@ -138,7 +148,8 @@ def main() -> int:
     parent, child = ctx.Pipe()
     opts = {"customers": args.customers, "seed": args.seed,
             "orders_per_customer": args.orders_per_customer,
-            "active_carts": args.active_carts, "latency": args.latency}
+            "active_carts": args.active_carts,
+            "latency": 0.0 if args.replay else args.latency}
     sandbox = ctx.Process(target=_sandbox_main, args=(child, opts), daemon=True)
     sandbox.start()
     print(f"building the sandbox shop ({args.customers:,} customers) …", flush=True)
@@ -147,12 +158,37 @@ def main() -> int:
           f"{info['orders']:,} orders, {info['active_carts']:,} active carts of customers, "
           f"{args.latency * 1000:.0f} ms latency per answer", flush=True)
 
-    config = workdir / "segbridge.toml"
-    config.write_text(
-        f'[magento]\nbase_url = "{info["base_url"]}"\npage_size = {args.page_size}\n'
-        f"concurrency = {args.concurrency}\ntimeout_s = 120\n\n"
-        f'[store]\nurl = "{store}"\n\n[sync]\nsince = "3650d"\n'
-    )
+    base_url = info["base_url"]
+    proxy = proxy_conn = None
+    if args.replay:
+        import replay_proxy
+
+        proxy_conn, child_conn = ctx.Pipe()
+        floor = (datetime.now(UTC) - timedelta(days=4 * 365)).strftime("%Y-%m-%d %H:%M:%S")
+        up = urlsplit(base_url)
+        proxy = ctx.Process(target=replay_proxy.serve, daemon=True,
+                            args=((up.hostname, up.port), args.latency, child_conn, floor))
+        proxy.start()
+        base_url = f"http://127.0.0.1:{proxy_conn.recv()}"
+
+    def write_config(path: Path, url: str) -> Path:
+        path.write_text(
+            f'[magento]\nbase_url = "{base_url}"\npage_size = {args.page_size}\n'
+            f"concurrency = {args.concurrency}\ntimeout_s = 120\n\n"
+            f'[store]\nurl = "{url}"\n\n[sync]\nsince = "3650d"\n'
+        )
+        return path
+
+    config = write_config(workdir / "segbridge.toml", store)
+    replay_stats = None
+    if proxy_conn is not None:
+        print("warm-up sync through the caching proxy …", flush=True)
+        warm = write_config(workdir / "warm.toml", f"sqlite:///{workdir / 'warm.db'}")
+        _run_sync(warm, full=False)
+        for f in workdir.glob("warm.db*"):
+            f.unlink()
+        proxy_conn.send(("reset", None))
+        proxy_conn.recv()
     def sandbox_cpu() -> float:
         parent.send(("cpu", None))
         return float(parent.recv())
@@ -163,13 +199,21 @@ def main() -> int:
         full, wall, cpu, rss = _run_sync(config, full=False)
         s_cpu = sandbox_cpu() - s0
         load1 = os.getloadavg()[0]
-        parent.send(("touch", 0.01))
-        inc_touched = parent.recv()
-        time.sleep(1.1)
-        s0 = sandbox_cpu()
-        inc, inc_wall, inc_cpu, inc_rss = _run_sync(config, full=False)
-        inc_s_cpu = sandbox_cpu() - s0
+        inc = None
+        if proxy_conn is not None:
+            proxy_conn.send(("stats", None))
+            replay_stats = proxy_conn.recv()
+        else:
+            parent.send(("touch", 0.01))
+            inc_touched = parent.recv()
+            time.sleep(1.1)
+            s0 = sandbox_cpu()
+            inc, inc_wall, inc_cpu, inc_rss = _run_sync(config, full=False)
+            inc_s_cpu = sandbox_cpu() - s0
     finally:
+        if proxy_conn is not None and proxy is not None:
+            proxy_conn.send(("stop", None))
+            proxy.join(timeout=30)
         parent.send(("stop", None))
         try:
             parent.recv()
@@ -211,7 +255,21 @@ def main() -> int:
         print(f"  sync CPU per record fetched: {cpu / fetched * 1e6:.0f} µs "
               f"({fetched:,} customers + orders + carts)"
               + (f"; per order (all CPU ÷ orders): {cpu / orders * 1e6:.0f} µs" if orders else ""))
+    if replay_stats is not None:
+        hits, misses = replay_stats
+        print(f"  replay: {hits:,} answers from the proxy's cache, {misses:,} from the sandbox "
+              "(the sandbox's CPU above is its share of those)")
     print()
+    if inc is None:
+        print("incremental sync: not measured with --replay")
+        print()
+        print(f"machine: {_machine()}")
+        print("reproduce: " + " ".join(shlex.quote(a) for a in [
+            ".venv/bin/python", "bench/sync_bench.py", *sys.argv[1:]]))
+        if not args.keep and not args.store:
+            for f in workdir.glob("bench.db*"):
+                f.unlink()
+        return 0
     share = inc["requests"] / requests * 100
     pct = inc_touched / info["customers"]
     print(f"incremental sync after {inc_touched:,} customers ({pct:.1%}) changed")
