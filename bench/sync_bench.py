@@ -262,23 +262,18 @@ def main() -> int:
     print()
     if inc is None:
         print("incremental sync: not measured with --replay")
-        print()
-        print(f"machine: {_machine()}")
-        print("reproduce: " + " ".join(shlex.quote(a) for a in [
-            ".venv/bin/python", "bench/sync_bench.py", *sys.argv[1:]]))
-        if not args.keep and not args.store:
-            for f in workdir.glob("bench.db*"):
-                f.unlink()
-        return 0
-    share = inc["requests"] / requests * 100
-    pct = inc_touched / info["customers"]
-    print(f"incremental sync after {inc_touched:,} customers ({pct:.1%}) changed")
-    print(f"  status {inc['status']}, wall {inc_wall:.1f} s, CPU {inc_cpu:.1f} s "
-          f"(sandbox {inc_s_cpu:.1f} s), peak memory {inc_rss:.0f} MB")
-    for name in ("customers", "orders", "carts"):
-        e = inc["entities"][name]
-        print(f"  {name:<10} fetched {e['fetched']:>7,}  list requests {e['list_requests']:>5,}")
-    print(f"  requests {inc['requests']:,} = {share:.2f} % of the full sync's (target ≤ 2 %)")
+    else:
+        share = inc["requests"] / requests * 100
+        pct = inc_touched / info["customers"]
+        print(f"incremental sync after {inc_touched:,} customers ({pct:.1%}) changed")
+        print(f"  status {inc['status']}, wall {inc_wall:.1f} s, CPU {inc_cpu:.1f} s "
+              f"(sandbox {inc_s_cpu:.1f} s), peak memory {inc_rss:.0f} MB")
+        for name in ("customers", "orders", "carts"):
+            e = inc["entities"][name]
+            print(f"  {name:<10} fetched {e['fetched']:>7,}  "
+                  f"list requests {e['list_requests']:>5,}")
+        print(f"  requests {inc['requests']:,} = {share:.2f} % of the full sync's "
+              "(target ≤ 2 %)")
     print()
     print(f"machine: {_machine()}")
     print(f"store: {store.split('://')[0]}; page size {ps}; concurrency {args.concurrency}")
