@@ -245,7 +245,10 @@ class Offload:
         return remote
 
     def close(self, cancel: bool = False) -> None:
+        """Stop the worker; ``cancel``: drop the runs not started. Either way this waits
+        for a run the worker is writing, so that nothing is written after the sync (and
+        its run lock) is over."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            pool.shutdown(wait=True, cancel_futures=cancel)
