@@ -305,7 +305,7 @@ class StoreWriter:
         jobs = [b for b in batch if isinstance(b, Job)]
         tasks = [b for b in batch if isinstance(b, Task)]
         # In queue order: a run of pages for a worker process, then one for here, …
-        for run in _runs(jobs):
+        for run in _consecutive(jobs, lambda j: j.body is None):
             if run[0].body is not None and self.remote is not None:
                 run = self.remote(run)
             self.write_jobs(run)
@@ -326,7 +326,7 @@ class StoreWriter:
                         for pragma in SQLITE_WRITER_PRAGMAS:
                             conn.exec_driver_sql(pragma)
                     # Pages of one entity go in as one bulk statement per table.
-                    for group in _same_apply(jobs):
+                    for group in _consecutive(jobs, lambda j: j.apply):
                         group[0].apply(conn, [r for job in group for r in job.records])
                         for job in group:
                             write_quarantine(conn, self.run_id, self.now(), job.quarantine)
@@ -380,22 +380,11 @@ class StoreWriter:
             job.done()
 
 
-def _runs(jobs: list[Job]) -> list[list[Job]]:
-    """Consecutive jobs with a body (for a worker) and without, grouped."""
-    runs: list[list[Job]] = []
-    for job in jobs:
-        if runs and (runs[-1][0].body is None) == (job.body is None):
-            runs[-1].append(job)
-        else:
-            runs.append([job])
-    return runs
-
-
-def _same_apply(jobs: list[Job]) -> list[list[Job]]:
-    """Consecutive jobs that write with the same function, grouped."""
+def _consecutive(jobs: list[Job], key: Callable[[Job], Any]) -> list[list[Job]]:
+    """Consecutive jobs with the same ``key``, grouped (queue order kept)."""
     groups: list[list[Job]] = []
     for job in jobs:
-        if groups and groups[-1][0].apply is job.apply:
+        if groups and key(groups[-1][0]) == key(job):
             groups[-1].append(job)
         else:
             groups.append([job])
