@@ -465,12 +465,7 @@ class _Sync:
         self.progress.total(handler.entity, total)
         if (total >= offload.MIN_RECORDS and handler.entity in offload.ENTITIES
                 and offload.shareable(self.engine)):
-            self.contexts[handler.entity] = offload.Context(
-                handler.entity, handler.stream.id_key, handler.attr_codes,
-                dict(self.website_of_store), handler.synced_at,
-                self.engine.url.render_as_string(hide_password=False), self.result.run_id,
-                money_as_float=self.engine.dialect.name == "sqlite",
-            )
+            self.contexts[handler.entity] = handler.ctx
             self.offload.start()
             handler.offloaded = True
 
@@ -620,7 +615,14 @@ class _PageHandler:
         self.stream = STREAMS[entity]
         self.synced_at = sync.started
         self.attr_codes = tuple(sync.config.sync.customer_attributes)
-        self.offloaded = False  # pages go to the worker process (bridge.sync.offload)
+        engine = sync.engine
+        # What a page's transform needs, here or in the worker process (bridge.sync.offload)
+        self.ctx = offload.Context(
+            entity, self.stream.id_key, self.attr_codes, dict(sync.website_of_store),
+            self.synced_at, engine.url.render_as_string(hide_password=False),
+            sync.result.run_id, money_as_float=engine.dialect.name == "sqlite",
+        )
+        self.offloaded = False  # pages go to the worker process
         self._lock = threading.Lock()
         self._totals_pool: ThreadPoolExecutor | None = None
         if entity == "carts" and sync.config.sync.cart_totals:
@@ -657,38 +659,30 @@ class _PageHandler:
                 self.seen.update(ids)
         n = len(items)
         body = getattr(items, "body", None)
+        job = Job(self.entity, [], offload.WRITE[self.entity], offload.RECORD_ID[self.entity],
+                  done=lambda: self.sync.progress.advance(self.entity, n))
         if self.offloaded and body is not None:
-            # The worker process transforms and writes it (bridge.sync.offload).
-            self.sync.writer.put(Job(
-                self.entity, [], offload.WRITE[self.entity], offload.RECORD_ID[self.entity],
-                done=lambda: self.sync.progress.advance(self.entity, n), body=body))
-            return
-        job = offload.fill(Job(self.entity, [], offload.WRITE[self.entity]), self.ctx, items)
-        job.apply, job.record_id = self._writer_fns(job.records)
-        job.done = lambda: self.sync.progress.advance(self.entity, n)
+            job.body = body  # the worker process transforms and writes it
+        else:
+            offload.fill(job, self.ctx, items)
+            job.apply, job.record_id = self._writer_fns(job.records)
         self.sync.writer.put(job)
-
-    @property
-    def ctx(self) -> offload.Context:
-        return offload.Context(self.entity, self.stream.id_key, self.attr_codes,
-                               self.sync.website_of_store, self.synced_at, "", None)
 
     def _writer_fns(
         self, records: list[Any]
     ) -> tuple[Callable[[Connection, list[Any]], None], Callable[[Any], str | None]]:
         from bridge.sync import writer as w
 
-        if self.entity == "customers":
-            return w.write_customers, lambda r: str(r.customer["id"])
-        if self.entity == "orders":
-            return w.write_orders, lambda r: str(r.order["id"])
+        record_id = offload.RECORD_ID[self.entity]
+        if self.entity != "carts":
+            return offload.WRITE[self.entity], record_id
         totals = self._totals(records)
 
         def apply(conn: Connection, recs: list[Any]) -> None:
             ids = {r.cart["id"] for r in recs}
             w.write_carts(conn, recs, {k: v for k, v in totals.items() if k in ids})
 
-        return apply, lambda r: str(r.cart["id"])
+        return apply, record_id
 
     def _totals(self, records: list[tf.CartRows]) -> dict[int, dict[str, Any]]:
         """``sync.cart_totals``: one totals request per changed active cart, in parallel."""
