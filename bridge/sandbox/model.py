@@ -9,13 +9,25 @@ replaces the object, so an order keeps a reference to the address as it was when
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 MAGENTO_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def dumps(value: Any) -> bytes:
+    """JSON of an answer: orjson, or the standard library for what orjson refuses (an
+    integer past 64 bits, which PHP would send as a float anyway)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def fmt_time(epoch: int | None) -> str | None:

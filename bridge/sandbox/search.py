@@ -410,6 +410,17 @@ class Page:
     total_count: int
 
 
+def _offset(page: int, total: int, page_size: int, repeat_last_page: bool) -> int | None:
+    """Where ``page`` starts; past the last page, Magento 2.3 answers the last page again
+    (``repeat_last_page``) and 2.4 an empty one (None)."""
+    last = max(1, math.ceil(total / page_size))
+    if page > last:
+        if not repeat_last_page:
+            return None
+        page = last
+    return (page - 1) * page_size
+
+
 def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bool = False,
                scope: Callable[[Any], bool] | None = None) -> Page:
     """Apply criteria to a table: the page's records and the total match count."""
@@ -538,12 +549,9 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
     plain = not checks and not preds and scope is None
     if ordered and plain:
         total = db - da
-        last = max(1, math.ceil(total / page_size))
-        if page > last:
-            if not repeat_last_page:
-                return Page([], total)
-            page = last
-        off = (page - 1) * page_size
+        off = _offset(page, total, page_size, repeat_last_page)
+        if off is None:
+            return Page([], total)
         if desc:
             hi = db - off
             lo = max(da, hi - page_size)
@@ -561,12 +569,9 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
         _sort(spec, recs, sorts)
         matched = None
     total = len(matched) if matched is not None else len(recs)  # type: ignore[arg-type]
-    last = max(1, math.ceil(total / page_size))
-    if page > last:
-        if not repeat_last_page:
-            return Page([], total)
-        page = last
-    off = (page - 1) * page_size
+    off = _offset(page, total, page_size, repeat_last_page)
+    if off is None:
+        return Page([], total)
     if matched is not None:
         return Page([rows[i] for i in matched[off:off + page_size]], total)
     return Page(recs[off:off + page_size], total)  # type: ignore[index]

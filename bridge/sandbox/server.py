@@ -28,9 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from bridge.sandbox.errors import NO_ROUTE, NOT_AUTHORIZED, ApiError
+from bridge.sandbox.model import dumps
 from bridge.sandbox.routes import Call, RawJson, Route, match
 from bridge.sandbox.search import apply_fields, fields_spec, parse_php_query
 from bridge.sandbox.shop import Shop
@@ -643,15 +642,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         self._json(200, value)
-
-
-def dumps(value: Any) -> bytes:
-    """JSON of an answer: orjson, or the standard library for what orjson refuses (an
-    integer past 64 bits, which PHP would send as a float anyway)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def set_settings(server: SandboxServer, **kw: Any) -> SandboxServer:

@@ -9,15 +9,12 @@ way Magento does — except address-only changes, which leave the customer's
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from bridge.sandbox.errors import (
     NOT_SUPPORTED,
@@ -34,7 +31,7 @@ from bridge.sandbox.generator import (
     make_catalog,
     variant_of,
 )
-from bridge.sandbox.model import Address, Cart, Clock, Customer, Order, Table, fmt_time
+from bridge.sandbox.model import Address, Cart, Clock, Customer, Order, Table, dumps, fmt_time
 from bridge.sandbox.search import DATE, INT, NUM, TIME, EntitySpec, FieldDef, SortOrder
 
 
@@ -131,10 +128,7 @@ COUPON_KEYS = {"coupon_id", "rule_id", "code", "usage_limit", "usage_per_custome
 
 
 def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer past 64 bits
-        return json.dumps(value, separators=(",", ":"))
+    return dumps(value).decode()
 
 
 # Item keys that ``Shop.order_json`` can render without the rest of the item.
