@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import platform
 import shlex
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchinfo import machine  # noqa: E402
 
 from bridge.config import MagentoConfig  # noqa: E402
 from bridge.magento.auth import TokenAuth  # noqa: E402
@@ -193,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"concurrency 1 (sandbox + loopback + JSON); the sequential first page caps "
           f"concurrency c at (1 + ceil((pages - 1) / c)) rounds")
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()} "
-          f"{platform.release()}, Python {platform.python_version()}, load average "
+    print(f"machine: {machine()}; load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other work on the machine skews this)")
     print("target: at least 80 % of ideal at every concurrency: " + ("MET" if ok else "NOT MET"))
     given = argv if argv is not None else sys.argv[1:]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import shlex
@@ -37,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchinfo import machine  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 AS_OF = datetime(2026, 3, 15, 12, 0, 0)
@@ -582,29 +582,6 @@ def fresh_url(kind: str, size: int, workdir: Path, pg_url: str) -> tuple[str, An
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     return pg_url.rsplit("/", 1)[0] + "/" + name, drop
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    import sqlite3
-
-    return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores{mem}; "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-    )
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchinfo import machine  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bridge.config import parse_config  # noqa: E402
@@ -52,19 +52,6 @@ value = "@"
 [group]
 code = "Bench"
 """
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} CPU ({cpu}), "
-            f"Python {platform.python_version()}")
 
 
 def one_run(changes: int, latency_s: float, concurrency: int, store_url: str | None) -> dict:

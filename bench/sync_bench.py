@@ -33,7 +33,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from benchinfo import machine
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
@@ -83,26 +84,6 @@ def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
             server.close()
             conn.send("stopped")
             return
-
-
-def _machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
-                      if ln.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 1024 / 1024:.1f} GB RAM"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return (f"{platform.system()} {platform.release()}, {model}, {os.cpu_count()} CPUs{mem}, "
-            f"Python {platform.python_version()}")
 
 
 def _run_sync(config: Path, full: bool) -> tuple[dict[str, Any], float, float, float]:
@@ -275,7 +256,7 @@ def main() -> int:
         print(f"  requests {inc['requests']:,} = {share:.2f} % of the full sync's "
               "(target ≤ 2 %)")
     print()
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine()}")
     print(f"store: {store.split('://')[0]}; page size {ps}; concurrency {args.concurrency}")
     print("reproduce: " + " ".join(shlex.quote(a) for a in [
         ".venv/bin/python", "bench/sync_bench.py", *sys.argv[1:]]))
