@@ -6,6 +6,7 @@ truth), field by field for what conditions read.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, create_engine, func, select, text, update
 
 from bridge.config import Config, parse_config
 from bridge.magento.client import MagentoClient
@@ -196,13 +197,14 @@ def assert_store_equals_shop(engine: Engine, server: SandboxServer, cfg: Config,
             w.code for w in shop.websites}
 
 
-@pytest.fixture(params=["threads", "worker"])
+@pytest.fixture(params=["threads", "worker", "worker-gone"])
 def transform_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[list[int]]:
     """Pages transformed and written by the writer thread, or (as in a big sync) by the
-    worker process from their raw bodies; yields the sizes of the runs it was sent."""
+    worker process from their raw bodies, or handed to a worker that cannot start (the
+    writer thread then does it from the bodies); yields the sizes of the runs sent."""
     sent: list[int] = []
-    if request.param == "worker":
+    if request.param != "threads":
         monkeypatch.setattr(offload, "MIN_RECORDS", 1)
         real = offload.Offload._submit
 
@@ -213,9 +215,37 @@ def transform_in(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
             return future
 
         monkeypatch.setattr(offload.Offload, "_submit", counting)
+    if request.param == "worker-gone":
+        monkeypatch.setattr(offload.Offload, "_get_pool", lambda self: None)
     yield sent
     if request.param == "worker":
         assert sent, "no page went to the worker process"
+    if request.param == "worker-gone":
+        assert not sent
+
+
+def test_garbage_collection_is_paused_while_pages_stream_and_restored_after(
+    shop_server: SandboxServer, store: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real = offload.fill
+
+    def watching(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    monkeypatch.setattr(offload, "fill", watching)
+    assert gc.isenabled()
+    assert _sync(_config(shop_server, db_url), store).status == "ok"
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+
+def test_only_a_store_another_process_can_open_uses_the_worker(tmp_path: Path) -> None:
+    for url, shared in ((f"sqlite:///{tmp_path / 's.db'}", True), ("sqlite://", False),
+                        ("sqlite:///:memory:", False),
+                        ("postgresql+psycopg://u:p@127.0.0.1/x", True)):
+        assert offload.shareable(create_engine(url)) is shared, url
 
 
 def _sync(cfg: Config, engine: Engine, **kw: Any) -> Any:

@@ -10,8 +10,10 @@ import pytest
 
 from bridge.sync.transform import (
     RecordError,
+    _money,
     cart_rows,
     customer_rows,
+    money_float,
     order_rows,
 )
 
@@ -110,6 +112,40 @@ def test_bad_orders_say_why(change: dict[str, Any], reason: str) -> None:
     with pytest.raises(RecordError) as err:
         order_rows(_order(**change), {}, NOW)
     assert str(err.value) == reason
+
+
+@pytest.mark.parametrize("value", [
+    99.5, 123.4568, 0.1, 1e-4, 12345678.9012, 7, 0, "12.50", 1.23456789, 1e20, "x", None,
+    float("nan"),
+])
+def test_money_float_stores_what_a_decimal_would_become_as_a_float(value: Any) -> None:
+    """SQLite gets float(Decimal) from ``_money``: ``money_float`` must give the same
+    number (or raise the same reason) without building the Decimal first."""
+    rec = {"v": value}
+    try:
+        expected: Any = _money(rec, "v")
+    except RecordError as exc:
+        with pytest.raises(RecordError, match=str(exc)):
+            money_float(rec, "v")
+        return
+    got = money_float(rec, "v")
+    assert (None if got is None else float(got)) == (
+        None if expected is None else float(expected))
+    if type(value) is float and value == 99.5:
+        assert type(got) is float  # the common case skips the Decimal
+
+
+def test_order_rows_with_float_money_match_decimal_money() -> None:
+    as_decimal = order_rows(_order(), {2: 2}, NOW)
+    as_float = order_rows(_order(), {2: 2}, NOW, money_float)
+    for a, b in zip([as_decimal.order, *as_decimal.items], [as_float.order, *as_float.items],
+                    strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], Decimal):
+                assert float(a[k]) == float(b[k]), k
+            else:
+                assert a[k] == b[k], k
 
 
 def _cart(**kw: Any) -> dict[str, Any]:
