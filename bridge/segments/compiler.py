@@ -24,7 +24,7 @@ combine behave exactly as Magento's Combine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -54,6 +54,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.expression import FunctionElement
 
 from bridge.segments.attributes import CUSTOMER_STRING_FIELDS, GENDERS, attribute_spec
@@ -86,6 +87,28 @@ def _codepoint_default(element: codepoint, compiler: Any, **kw: Any) -> str:
 @compiles(codepoint, "postgresql")
 def _codepoint_pg(element: codepoint, compiler: Any, **kw: Any) -> str:
     return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
+
+
+class by_rowid(FunctionElement):  # noqa: N801 - reads as SQL
+    """The column, written ``+col`` on SQLite: no index may serve a join on it.
+
+    SQLite then scans the item or address rows and finds each order by its primary key,
+    instead of walking orders in customer order and searching the rows' order-id index
+    once per order (3× slower at 4M orders). Other databases get the plain column.
+    """
+
+    inherit_cache = True
+    type = Integer()
+
+
+@compiles(by_rowid)
+def _by_rowid_default(element: by_rowid, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)  # type: ignore[no-any-return]
+
+
+@compiles(by_rowid, "sqlite")
+def _by_rowid_sqlite(element: by_rowid, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
 
 
 def units(col: ColumnElement[Any], scale: int = 4) -> ColumnElement[Any]:
@@ -436,10 +459,10 @@ def analyze(conn: Connection, table: Table) -> None:
 class Step:
     """Create ``table`` and fill it with ``query`` (columns ``names``).
 
-    ``kind``: ``"rows"`` — per-order flags of item/address rows (they depend on nothing
-    else); ``"orders"`` — the grouped pass over orders (reads the "rows" tables; it can
-    be split by ``split_key`` ranges); ``"main"`` — the rest. On SQLite the plan runs
-    these on two connections at once (see ``bridge.segments.evaluate.ParallelSide``).
+    ``kind``: ``"orders"`` — the grouped pass over orders (it can be split by
+    ``split_key`` ranges); ``"rows"`` and ``"main"`` — steps that depend on no other
+    step but their own kind's earlier ones, run side by side first. On SQLite the plan
+    runs these on two connections at once (see ``bridge.segments.evaluate.ParallelSide``).
     """
 
     table: Table
@@ -448,12 +471,17 @@ class Step:
     kind: str = "main"
     split_key: Any = None
 
-    def run(self, conn: Connection, table: Table | None = None, where: Any = None) -> None:
+    def statements(self, table: Table | None = None, where: Any = None) -> list[Any]:
+        """The CREATE TABLE and INSERT … SELECT that fill ``table`` (default: the step's
+        own), for the rows matching ``where``."""
         t = table if table is not None else self.table
-        t.create(conn)
         q = self.query if where is None else self.query.where(where)
-        conn.execute(t.insert().from_select(self.names, q))
-        analyze(conn, t)
+        return [CreateTable(t), t.insert().from_select(self.names, q)]
+
+    def run(self, conn: Connection, table: Table | None = None, where: Any = None) -> None:
+        for stmt in self.statements(table, where):
+            conn.execute(stmt)
+        analyze(conn, table if table is not None else self.table)
 
 
 @dataclass
@@ -623,14 +651,14 @@ class _Compiler:
             f = a[len("sales.order_address.") :]
             key = (k, r.address_type or "any", f, op, _hashable(v))
             name = self.oaddr_flags.setdefault(key, f"oa{len(self.oaddr_flags)}")
-            return _is1(self.tcol("o", name))
+            return _is1(self.tcol("oa", name))
         if a.startswith("sales."):
             return self.sales_leaf(r, wid)
         if a == "product.ordered":
             k = self.order_scope(r, wid, with_period=True)
             assert r.product is not None
             name = self.item_flags.setdefault((k, r.product), f"pi{len(self.item_flags)}")
-            flag = _is1(self.tcol("o", name))
+            flag = _is1(self.tcol("pi", name))
             return flag if v else not_(flag)
         if a == "product.in_cart":
             k = self.cart_scope(wid)
@@ -764,22 +792,45 @@ class _Compiler:
         q = q.add_columns(*[exprs[n].label(n) for n in names])
         return Step(table, ["customer_id", *names], q)
 
-    def _per_order(self, key: str, rows: Table, row_preds: list[ColumnElement[bool]]) -> Step:
-        """A temp table of per-order 0/1 flags ``r<j>`` for orders with a matching row."""
-        per_order = Table(
-            f"sb_{key}_{self.tag}",
-            self.md,
-            Column("order_id", Integer, primary_key=True),
-            *[Column(f"r{j}", Integer) for j in range(len(row_preds))],
-            prefixes=["TEMPORARY"],
+    def _rows_by_customer(
+        self,
+        key: str,
+        rows: Table,
+        flags: dict[Any, str],
+        row_pred: Callable[[Any], ColumnElement[bool]],
+        kind: str,
+    ) -> Step:
+        """Temp table ``key``: per customer, a 0/1 flag per entry of ``flags``.
+
+        ``flags`` maps (order scope, row filter…) to a column name; ``row_pred(that key)``
+        is the row filter. One pass over the ``rows`` (item or order-address rows), each
+        row's order found by primary key, keeping the rows that set some flag, grouped
+        by the order's owner. The rows come in order-id order, so on SQLite the lookups
+        walk the orders table forwards; probing per-order flags from the orders pass
+        instead (which reads orders in customer order) costs a random B-tree search per
+        order and flag table: about three times the orders pass itself at 4M orders.
+        The flags are computed per row in a subquery that SQLite may not flatten
+        (``LIMIT -1``), so its GROUP BY sorts three integers a row, not the row's strings.
+        """
+        owner = self.owner()
+        sets = {name: and_(self.order_pred(fk[0]), row_pred(fk)) for fk, name in flags.items()}
+        scopes = sorted({fk[0] for fk in flags})
+        per_row = (
+            select(
+                owner.label("customer_id"),
+                *[case((cond, 1), else_=0).label(name) for name, cond in sets.items()],
+            )
+            .select_from(rows.join(O, O.c.id == by_rowid(rows.c.order_id)))
+            .where(and_(self.orders_base_filter(scopes), or_(*sets.values())))
+            .suffix_with("LIMIT -1", dialect="sqlite")
+            .subquery(f"sb_{key}_rows")
         )
-        q = (
-            select(rows.c.order_id, *[_flag(p).label(f"r{j}") for j, p in enumerate(row_preds)])
-            .where(or_(*row_preds))
-            .group_by(rows.c.order_id)
-        )
-        names = ["order_id", *[f"r{j}" for j in range(len(row_preds))]]
-        return Step(per_order, names, q, kind="rows")
+        table = self._tables[key]
+        names = [c.name for c in table.columns if c.name != "customer_id"]
+        q = select(
+            per_row.c.customer_id, *[func.max(per_row.c[n]).label(n) for n in names]
+        ).group_by(per_row.c.customer_id)
+        return Step(table, ["customer_id", *names], q, kind=kind)
 
     def build(self, wanted: Sequence[Segment]) -> CompiledPlan:
         labels: dict[str, str] = {}
@@ -789,40 +840,31 @@ class _Compiler:
             labels[seg.code] = label
             exprs.append((label, self.membership(seg)))
         owner = self.owner()
-        # 1. orders: ONE grouped pass serves every sales, product and order-address
-        # condition of every segment. Item and address filters are first reduced to
-        # per-order 0/1 flags (one pass over the rows matching any filter), which the
-        # orders pass probes by primary key.
+        # 1. product and order-address conditions: one grouped pass over the item rows
+        # and one over the order-address rows, each serving every such condition of
+        # every segment as a per-customer 0/1 flag column (see _rows_by_customer).
+        # 2. orders: ONE grouped pass serves every sales condition of every segment.
         steps: list[Step] = []
-        if "o" in self._tables:
-            src: Any = O
-            cols: dict[str, ColumnElement[Any]] = {}
-            if self.item_flags:
-                preds = _distinct([pf for (_k, pf) in self.item_flags])
-                rows = self._per_order(
-                    "oir", OI, [product_pred(OI, pf, ordered=True) for pf in preds]
+        if "pi" in self._tables:
+            steps.append(
+                self._rows_by_customer(
+                    "pi",
+                    OI,
+                    self.item_flags,
+                    lambda fk: product_pred(OI, fk[1], ordered=True),
+                    kind="rows",
                 )
-                steps.append(rows)
-                t = rows.table
-                src = src.outerjoin(t, t.c.order_id == O.c.id)
-                for (k, pf), name in self.item_flags.items():
-                    j = preds.index(pf)
-                    cols[name] = _flag(and_(self.order_pred(k), t.c[f"r{j}"] == 1))
-            if self.oaddr_flags:
-                keys = _distinct([(at, f, op, hv) for (_k, at, f, op, hv) in self.oaddr_flags])
-                row_preds = []
-                for atype, f, op, hv in keys:
-                    cond = str_compare(OA.c[f + "_ci"], op, _unhash(hv))
-                    if atype != "any":
-                        cond = and_(OA.c.address_type == atype, cond)
-                    row_preds.append(cond)
-                rows = self._per_order("oar", OA, row_preds)
-                steps.append(rows)
-                t = rows.table
-                src = src.outerjoin(t, t.c.order_id == O.c.id)
-                for (k, atype, f, op, hv), name in self.oaddr_flags.items():
-                    j = keys.index((atype, f, op, hv))
-                    cols[name] = _flag(and_(self.order_pred(k), t.c[f"r{j}"] == 1))
+            )
+        if "oa" in self._tables:
+
+            def addr_pred(fk: Any) -> ColumnElement[bool]:
+                _k, atype, f, op, hv = fk
+                cond = str_compare(OA.c[f + "_ci"], op, _unhash(hv))
+                return cond if atype == "any" else and_(OA.c.address_type == atype, cond)
+
+            steps.append(self._rows_by_customer("oa", OA, self.oaddr_flags, addr_pred, "main"))
+        if "o" in self._tables:
+            cols: dict[str, ColumnElement[Any]] = {}
             for (k, agg), name in self.order_cols.items():
                 p = self.order_pred(k)
                 if agg == "count":
@@ -837,17 +879,12 @@ class _Compiler:
                     cols[name] = func.max(case((p, O.c.created_at), else_=None))
                 elif agg == "first":
                     cols[name] = func.min(case((p, O.c.created_at), else_=None))
-            scopes = sorted(
-                {k for k, _ in self.order_cols}
-                | {k for k, _ in self.item_flags}
-                | {key[0] for key in self.oaddr_flags}
-            )
+            scopes = sorted({k for k, _ in self.order_cols})
             # Grouped on the plain column, SQLite walks ix_orders_segment_eval (a covering
             # index, in customer order): no sort and no table lookups. Linked guest
             # orders need the computed owner, which sorts instead.
             q = (
                 select(owner.label("customer_id"))
-                .select_from(src)
                 .where(self.orders_base_filter(scopes))
                 .group_by(owner)
             )
