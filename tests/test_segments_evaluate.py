@@ -12,6 +12,7 @@ import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -191,18 +192,26 @@ def _digest(found: dict[str, set[int]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("mode", ["default", "split", "one-connection"])
+@pytest.mark.parametrize("mode", ["default", "worker-processes", "one-connection"])
 def test_same_memberships_on_every_database(
     engine: Engine, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SPEC §4: same data + definitions + as-of ⇒ the same memberships on every database
-    (and on SQLite, however the work is spread over connections)."""
+    (and on SQLite, however the work is spread over connections and processes)."""
     import bridge.segments.evaluate as evaluate_module
 
-    if mode == "split":
-        monkeypatch.setattr(evaluate_module, "SPLIT_MIN_ORDERS", 0)
+    built: list[int] = []
+    if mode == "worker-processes":  # as on a big store: the work in two worker processes
+        monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
+        build = evaluate_module.ParallelSide.build
+
+        def counting_build(self: Any, *args: Any) -> None:
+            built.append(1)
+            build(self, *args)
+
+        monkeypatch.setattr(evaluate_module.ParallelSide, "build", counting_build)
     elif mode == "one-connection":
-        monkeypatch.setenv("SEGBRIDGE_EVAL_THREADS", "1")
+        monkeypatch.setenv("SEGBRIDGE_EVAL_PARALLEL", "0")
     shop = random_shop(random.Random(20260315), AS_OF, customers=150)
     with engine.begin() as conn:
         write_shop(conn, shop)
@@ -253,6 +262,8 @@ def test_same_memberships_on_every_database(
                 assert (c["id"] in found[seg.code]) == ref.segment(seg).result, (seg.code, c["id"])
     assert sum(len(v) for v in found.values()) > 50  # the shop exercises the segments
     assert _digest(found) == GOLDEN
+    if mode == "worker-processes" and engine.dialect.name == "sqlite":
+        assert built, "the worker processes were not used"
 
 
 # The memberships of the fixed generated shop above under mappings/*.toml + "mixed", as

@@ -275,8 +275,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     two connections (as it is on big stores), so that path is checked too."""
     import bridge.segments.evaluate as evaluate_module
 
-    saved = evaluate_module.SPLIT_MIN_ORDERS
-    evaluate_module.SPLIT_MIN_ORDERS = 0
+    saved = evaluate_module.SPLIT_MIN_CUSTOMERS
+    evaluate_module.SPLIT_MIN_CUSTOMERS = 0
     url, drop = conftest._fresh_database(
         conftest.test_db_kind(), tmp_path_factory.mktemp("segprop")
     )
@@ -285,7 +285,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     try:
         yield engine
     finally:
-        evaluate_module.SPLIT_MIN_ORDERS = saved
+        evaluate_module.SPLIT_MIN_CUSTOMERS = saved
         engine.dispose()
         drop()  # type: ignore[operator]
 

@@ -10,11 +10,18 @@ customers. A failure leaves the previous memberships untouched.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import tempfile
-import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import (
+    FIRST_EXCEPTION,
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,9 +49,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateTable
 
 from bridge.errors import ConfigError
-from bridge.segments.compiler import CompiledPlan, Lookups, analyze, compile_segments
+from bridge.segments.compiler import CompiledPlan, Lookups, Step, analyze, compile_segments
+from bridge.segments.lanes import run_task
 from bridge.segments.model import Segment
 from bridge.store import models as m
 from bridge.store.segment_tables import Evaluation, SegmentHistory, SegmentMember, SegmentRecord
@@ -117,41 +126,52 @@ def _wanted(segments: Sequence[Segment], only: Sequence[str] | None) -> list[Seg
 
 
 class ParallelSide:
-    """SQLite: spread the evaluation over two connections (the machine's two cores).
+    """SQLite on a big store: spread the evaluation over two worker processes.
 
     The plan's SQL is unchanged; only the connection it runs on differs. Before the
-    recording transaction begins, worker connections build every intermediate table in
-    scratch database files, in three phases of two lanes each:
+    recording transaction begins, two worker processes (``bridge.segments.lanes``: two
+    threads of one process do not get two cores' worth of SQLite) build every
+    intermediate table in scratch database files:
 
-    1. the per-order flag tables ("rows" steps) ‖ the address-book and cart tables;
-    2. the grouped pass over orders, split at the median customer ‖ the other half;
-    3. the membership SELECT ("wide") for the lower customers ‖ the upper ones.
+    1. the workers take tasks from one queue, in this order: the "rows" steps (the item
+       pass), the "main" steps (address, cart and the other passes, in order), and the
+       grouped pass over orders for the customers below the median customer id, then
+       for the rest (the orders pass reads only the store's tables, so it needs no
+       other task's output). A queue, not fixed pairs, so that no worker idles while
+       the other still has two tasks ahead;
+    2. the membership SELECT ("wide") for the lower customers ‖ the upper ones.
 
-    Each lane attaches the files it reads, and unqualified table names resolve to them
-    (SQLite searches temp, main, then attached databases). The recording connection then
-    copies the two halves of "wide" into its temporary table and records joins and
-    leaves as usual. ``SEGBRIDGE_EVAL_THREADS=1`` turns it off.
+    Each task writes its own scratch file and attaches the files it reads; unqualified
+    table names resolve to them (SQLite searches temp, main, then attached databases).
+    The recording connection then copies the two halves of "wide" into its temporary
+    table and records joins and leaves as usual. Stores with fewer than
+    ``SPLIT_MIN_CUSTOMERS`` customers run on one connection (starting the workers costs
+    more than they save), and so does any store with ``SEGBRIDGE_EVAL_PARALLEL=0``.
     """
 
     FILES = ("rows", "cust", "low", "high")
+    WORKERS = 2
 
     def __init__(self, engine: Engine, paths: dict[str, str]) -> None:
         self.engine = engine
         self.paths = paths
         self.md = MetaData()
         self.halves: list[str] = []
-        self.threads: list[threading.Thread] = []
-        self.errors: list[BaseException] = []
 
     @classmethod
     def attach(cls, conn: Connection) -> ParallelSide | None:
         """Scratch files, the two halves attached to ``conn`` (outside a transaction)."""
-        if conn.dialect.name != "sqlite" or os.environ.get("SEGBRIDGE_EVAL_THREADS") == "1":
+        if conn.dialect.name != "sqlite" or os.environ.get("SEGBRIDGE_EVAL_PARALLEL") == "0":
             return None
         if (os.cpu_count() or 1) < 2:
             return None
         db = conn.engine.url.database
         if not db or db == ":memory:" or db.startswith("file:"):
+            return None
+        customers = conn.execute(select(func.count()).select_from(m.Customer.__table__)).scalar()
+        if conn.in_transaction():
+            conn.commit()
+        if int(customers or 0) < SPLIT_MIN_CUSTOMERS:  # worker processes cost more than they save
             return None
         paths: dict[str, str] = {}
         for name in cls.FILES:
@@ -176,78 +196,91 @@ class ParallelSide:
         cols = [Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns]
         return Table(table.name, self.md, *cols, schema=alias)
 
-    def _lane(self, files: dict[str, str], work: Any) -> None:
-        """Run ``work(connection)`` in a thread on a new connection with ``files``
-        (alias -> scratch name) attached; its writes are committed at the end."""
+    def _pool(self) -> Executor:
+        """WORKERS worker processes (see ``bridge.segments.lanes``), or threads of this
+        process where processes cannot be had (they still work, only more slowly)."""
+        try:
+            return ProcessPoolExecutor(
+                self.WORKERS, mp_context=multiprocessing.get_context("spawn")
+            )
+        except (OSError, ImportError, NotImplementedError) as exc:
+            log.debug("evaluation workers in threads: %s", exc)
+            return ThreadPoolExecutor(self.WORKERS, "segbridge-eval")
 
-        def run() -> None:
-            try:
-                with self.engine.connect() as w:
-                    _tune(w)
-                    for alias, name in files.items():
-                        w.exec_driver_sql(f"ATTACH DATABASE ? AS {alias}", (self.paths[name],))
-                        w.exec_driver_sql(f"PRAGMA {alias}.journal_mode=OFF")
-                        w.exec_driver_sql(f"PRAGMA {alias}.synchronous=OFF")
-                        w.exec_driver_sql(f"PRAGMA {alias}.cache_size={CACHE}")
-                    w.commit()
-                    try:
-                        with w.begin():
-                            work(w)
-                    finally:
-                        for alias in files:
-                            w.exec_driver_sql(f"DETACH DATABASE {alias}")
-                        w.commit()
-                        _untune(w)
-            except BaseException as exc:  # re-raised by _join()
-                self.errors.append(exc)
-
-        t = threading.Thread(target=run, name=f"segbridge-eval-{len(self.threads)}")
-        self.threads.append(t)
-        t.start()
-
-    def _join(self) -> None:
-        for t in self.threads:
-            t.join()
-        self.threads = []
-        if self.errors:
-            raise self.errors[0]
+    def _run(
+        self, conn: Connection, pool: Executor, tasks: list[tuple[dict[str, str], list[Any]]]
+    ) -> None:
+        """Run ``tasks`` (scratch files to attach by alias, statements) in list order on
+        ``pool``; the first error is raised once every task has stopped or been dropped."""
+        db = os.path.abspath(str(conn.engine.url.database))
+        futures = [
+            pool.submit(
+                run_task,
+                db,
+                {alias: self.paths[name] for alias, name in files.items()},
+                [_sql_text(conn, stmt) for stmt in stmts],
+                -CACHE,
+            )
+            for files, stmts in tasks
+        ]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        for f in futures:
+            if not f.cancelled() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+        log.debug(
+            "evaluation tasks took %s s (CPU %s s)",
+            [round(f.result()[0], 2) for f in futures],
+            [round(f.result()[1], 2) for f in futures],
+        )
 
     def build(self, conn: Connection, plan: CompiledPlan, wide: _Wide) -> None:
-        """Phases 1–3 (see the class docstring), outside any transaction of ``conn``."""
+        """Steps 1–2 (see the class docstring), outside any transaction of ``conn``."""
         rows = [st for st in plan.steps if st.kind == "rows"]
         cust = [st for st in plan.steps if st.kind == "main"]
         orders = [st for st in plan.steps if st.kind == "orders"]
-        try:
-            self._lane(
-                {"sb_r": "rows"}, lambda w: [st.run(w, self._in(st.table, "sb_r")) for st in rows]
-            )
-            self._lane(
-                {"sb_c": "cust"}, lambda w: [st.run(w, self._in(st.table, "sb_c")) for st in cust]
-            )
-        finally:
-            self._join()
-        split = _median_customer(conn) if orders else None
+        split = _median_customer(conn)
         if conn.in_transaction():
             conn.commit()
         halves = [("low", None)] if split is None else [("low", "<"), ("high", ">=")]
         self.halves = [h for h, _ in halves]
 
-        def orders_half(w: Connection, half: str, op: str | None) -> None:
-            for st in orders:
+        def into(steps: list[Step], alias: str, op: str | None = None) -> list[Any]:
+            out: list[Any] = []
+            for st in steps:
                 where = None if op is None else _cmp(st.split_key, op, split)
-                st.run(w, self._in(st.table, "sb_h"), where)
+                out += st.statements(self._in(st.table, alias), where)
+            return out
 
-        def wide_half(w: Connection, half: str, op: str | None) -> None:
-            where = None if op is None else _cmp(plan_customer_id(), op, split)
-            wide.fill_into(w, plan, self._in(wide.table, "sb_h"), where)
-
-        for work in (orders_half, wide_half):
-            try:
-                for half, op in halves:
-                    files = {"sb_r": "rows", "sb_c": "cust", "sb_h": half}
-                    self._lane(files, lambda w, f=work, h=half, o=op: f(w, h, o))
-            finally:
-                self._join()
+        tasks: list[tuple[dict[str, str], list[Any]]] = []
+        if rows:
+            tasks.append(({"sb_r": "rows"}, into(rows, "sb_r")))
+        if cust:
+            tasks.append(({"sb_c": "cust"}, into(cust, "sb_c")))
+        if orders:
+            tasks += [({"sb_h": half}, into(orders, "sb_h", op)) for half, op in halves]
+        with self._pool() as pool:
+            if tasks:
+                self._run(conn, pool, tasks)
+            # every scratch file, created empty by attach(), can be attached: a task that
+            # had nothing to do leaves it empty
+            self._run(
+                conn,
+                pool,
+                [
+                    (
+                        {"sb_r": "rows", "sb_c": "cust", "sb_h": half},
+                        wide.statements(
+                            plan,
+                            self._in(wide.table, "sb_h"),
+                            None if op is None else _cmp(plan_customer_id(), op, split),
+                        ),
+                    )
+                    for half, op in halves
+                ],
+            )
 
     def copy_wide(self, conn: Connection, wide: _Wide) -> None:
         wide.table.create(conn)
@@ -277,6 +310,11 @@ class ParallelSide:
                         pass
 
 
+def _sql_text(conn: Connection, stmt: Any) -> str:
+    """``stmt`` as SQL text for ``conn``'s dialect, values inlined (for a worker process)."""
+    return str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
 def plan_customer_id() -> Any:
     return m.Customer.__table__.c.id
 
@@ -285,22 +323,18 @@ def _cmp(col: Any, op: str, value: Any) -> Any:
     return col < value if op == "<" else col >= value
 
 
-SPLIT_MIN_ORDERS = 100_000  # below this one connection is as quick
+SPLIT_MIN_CUSTOMERS = 25_000  # below this one connection is as quick
 
 
 def _median_customer(conn: Connection) -> int | None:
-    """The customer id that splits the orders in two halves (None: too few to split)."""
-    o = m.Order.__table__
-    n = conn.execute(select(func.count()).select_from(o)).scalar_one()
-    if n < SPLIT_MIN_ORDERS:
-        return None
-    return conn.execute(
-        select(o.c.customer_id)
-        .where(o.c.customer_id.is_not(None))
-        .order_by(o.c.customer_id)
-        .limit(1)
-        .offset(n // 2)
-    ).scalar()
+    """The customer id that splits the customers in two halves (None: nobody to split).
+
+    By customers, not orders: the membership SELECT, the last step and the only one that
+    waits for all the others, costs per customer; the orders pass, split at the same id,
+    takes uneven halves, which the task queue absorbs."""
+    c = m.Customer.__table__
+    n = conn.execute(select(func.count()).select_from(c)).scalar_one()
+    return conn.execute(select(c.c.id).order_by(c.c.id).limit(1).offset(n // 2)).scalar()
 
 
 class _Wide:
@@ -324,17 +358,21 @@ class _Wide:
         self, conn: Connection, plan: CompiledPlan, table: Table, where: Any = None
     ) -> None:
         """Create ``table`` and fill it from the plan's SELECT (customers matching ``where``)."""
-        table.create(conn)
+        for stmt in self.statements(plan, table, where):
+            conn.execute(stmt)
+        analyze(conn, table)
+
+    def statements(self, plan: CompiledPlan, table: Table, where: Any = None) -> list[Any]:
+        """The CREATE TABLE and INSERT … SELECT of fill_into()."""
         if not self.labels:
-            return
+            return [CreateTable(table)]
         base = plan.select if where is None else plan.select.where(where)
         sub = base.subquery()
         labels = list(self.labels.values())
         q = select(sub.c.customer_id, *[sub.c[lbl] for lbl in labels]).where(
             or_(*[sub.c[lbl] == true() for lbl in labels])
         )
-        conn.execute(table.insert().from_select(["customer_id", *labels], q))
-        analyze(conn, table)
+        return [CreateTable(table), table.insert().from_select(["customer_id", *labels], q)]
 
     def member(self, code: str) -> Any:
         return self.table.c[self.labels[code]] == true()
