@@ -49,8 +49,7 @@ class SegmentMember(Base):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     joined_at: Mapped[datetime] = mapped_column(DateTime)
     run_id: Mapped[int | None] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_segment_members_customer", "customer_id"),)
+    # no index on customer_id alone: no query reads members by customer (migration 0006)
 
 
 class SegmentHistory(Base):
@@ -65,10 +64,7 @@ class SegmentHistory(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     evaluation_id: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (
-        Index("ix_segment_history_segment_at", "segment_code", "at"),
-        Index("ix_segment_history_customer", "customer_id"),
-    )
+    __table_args__ = (Index("ix_segment_history_segment_at", "segment_code", "at"),)
 
 
 class Evaluation(Base):
