@@ -3,8 +3,9 @@
 Generates a shop straight into a store database (per 1M customers: 4M orders with one
 item and one billing address each, 250k active carts with items, addresses), then times
 ``evaluate()`` — the first run (every membership is a join) and a second run (steady
-state: nothing changed) — in a fresh child process, reporting wall time and the peak
-resident memory of that process. Generation time is reported apart.
+state: nothing changed) — in a fresh child process, reporting wall time, CPU time and the
+peak resident memory of that process and of the largest of the worker processes that a
+big SQLite evaluation starts (two at a time). Generation time is reported apart.
 
     .venv/bin/python bench/evaluate_bench.py                       # 100k, 300k, 1M on SQLite
     .venv/bin/python bench/evaluate_bench.py --sizes 100000 --dbs sqlite postgresql
@@ -547,6 +548,9 @@ def child(url: str) -> None:
     t2, c2 = time.perf_counter(), time.process_time()
     engine.dispose()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the worker processes of a parallel SQLite evaluation, ended by now: ru_maxrss is
+    # the largest one's peak, the times are all of theirs added up
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             {
@@ -556,6 +560,8 @@ def child(url: str) -> None:
                 "first_cpu_s": round(c1 - c0, 2),
                 "second_cpu_s": round(c2 - c1, 2),
                 "peak_rss_mb": round(rss_kb / 1024, 1),
+                "worker_peak_rss_mb": round(workers.ru_maxrss / 1024, 1),
+                "workers_cpu_s": round(workers.ru_utime + workers.ru_stime, 2),
                 "members": {c: r.members for c, r in first.items()},
                 "changes_second": sum(r.joined + r.left for r in second.values()),
             }
@@ -629,7 +635,9 @@ def main() -> int:
                     f"{gen['rows']['carts']:>7,} carts | generate {gen['generate_s']:>6.1f} s | "
                     f"evaluate {res['segments']} segments: first {res['first_s']:>6.2f} s "
                     f"(cpu {res['first_cpu_s']:.2f}), again {res['second_s']:>6.2f} s "
-                    f"(cpu {res['second_cpu_s']:.2f}) | peak RSS {res['peak_rss_mb']:.0f} MiB",
+                    f"(cpu {res['second_cpu_s']:.2f}) | peak RSS {res['peak_rss_mb']:.0f} MiB, "
+                    f"largest worker {res['worker_peak_rss_mb']:.0f} MiB "
+                    f"(workers' cpu, both runs {res['workers_cpu_s']:.2f} s)",
                     flush=True,
                 )
             finally:
