@@ -52,7 +52,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
 
 from bridge.errors import ConfigError
-from bridge.segments.compiler import CompiledPlan, Lookups, Step, analyze, compile_segments
+from bridge.segments.compiler import (
+    CompiledPlan,
+    Lookups,
+    Step,
+    compile_segments,
+    fill_table,
+)
 from bridge.segments.lanes import run_task
 from bridge.segments.model import Segment
 from bridge.store import models as m
@@ -358,21 +364,26 @@ class _Wide:
         self, conn: Connection, plan: CompiledPlan, table: Table, where: Any = None
     ) -> None:
         """Create ``table`` and fill it from the plan's SELECT (customers matching ``where``)."""
-        for stmt in self.statements(plan, table, where):
-            conn.execute(stmt)
-        analyze(conn, table)
+        if not self.labels:
+            conn.execute(CreateTable(table))
+            return
+        fill_table(conn, table, ["customer_id", *self.labels.values()], self._query(plan, where))
 
     def statements(self, plan: CompiledPlan, table: Table, where: Any = None) -> list[Any]:
         """The CREATE TABLE and INSERT … SELECT of fill_into()."""
         if not self.labels:
             return [CreateTable(table)]
+        names = ["customer_id", *self.labels.values()]
+        return [CreateTable(table), table.insert().from_select(names, self._query(plan, where))]
+
+    def _query(self, plan: CompiledPlan, where: Any) -> Any:
+        """The plan's SELECT, for the customers matching ``where`` in any segment."""
         base = plan.select if where is None else plan.select.where(where)
         sub = base.subquery()
         labels = list(self.labels.values())
-        q = select(sub.c.customer_id, *[sub.c[lbl] for lbl in labels]).where(
+        return select(sub.c.customer_id, *[sub.c[lbl] for lbl in labels]).where(
             or_(*[sub.c[lbl] == true() for lbl in labels])
         )
-        return [CreateTable(table), table.insert().from_select(["customer_id", *labels], q)]
 
     def member(self, code: str) -> Any:
         return self.table.c[self.labels[code]] == true()
