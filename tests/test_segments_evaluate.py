@@ -192,7 +192,9 @@ def _digest(found: dict[str, set[int]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("mode", ["default", "worker-processes", "one-connection"])
+@pytest.mark.parametrize(
+    "mode", ["default", "worker-processes", "worker-threads", "one-connection"]
+)
 def test_same_memberships_on_every_database(
     engine: Engine, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,7 +203,13 @@ def test_same_memberships_on_every_database(
     import bridge.segments.evaluate as evaluate_module
 
     built: list[int] = []
-    if mode == "worker-processes":  # as on a big store: the work in two worker processes
+    if mode == "worker-threads":  # where no process can be started: threads do the tasks
+
+        def no_processes(*args: Any, **kwargs: Any) -> None:
+            raise OSError("no processes here")
+
+        monkeypatch.setattr(evaluate_module, "ProcessPoolExecutor", no_processes)
+    if mode in ("worker-processes", "worker-threads"):  # as on a big store
         monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
         build = evaluate_module.ParallelSide.build
 
@@ -262,8 +270,42 @@ def test_same_memberships_on_every_database(
                 assert (c["id"] in found[seg.code]) == ref.segment(seg).result, (seg.code, c["id"])
     assert sum(len(v) for v in found.values()) > 50  # the shop exercises the segments
     assert _digest(found) == GOLDEN
-    if mode == "worker-processes" and engine.dialect.name == "sqlite":
-        assert built, "the worker processes were not used"
+    if mode.startswith("worker-") and engine.dialect.name == "sqlite":
+        assert built, "the workers were not used"
+
+
+def test_a_failing_worker_task_records_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task that fails in a worker process fails the evaluation with the database's
+    error, and the memberships and their history stay as they were."""
+    import sqlite3
+
+    import bridge.segments.evaluate as evaluate_module
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("worker processes serve SQLite only")
+    monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
+    with engine.begin() as conn:
+        _base(conn)
+        insert_rows(conn, m.Customer, [_customer(1, created_at=AS_OF)])
+    segs = segments_from_dicts([SPENDERS, NEW], CFG)
+    evaluate(engine, segs, AS_OF, config=CFG)
+    assert _members(engine, "new") == {1}
+    sql_text = evaluate_module._sql_text
+
+    def broken(conn: Any, stmt: Any) -> str:
+        text = sql_text(conn, stmt)
+        return text.replace("FROM customers", "FROM no_such_table") if "wide" in text else text
+
+    monkeypatch.setattr(evaluate_module, "_sql_text", broken)
+    later = AS_OF + timedelta(days=30)  # "new" would lose customer 1
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        evaluate(engine, segs, later, config=CFG)
+    assert _members(engine, "new") == {1}
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Evaluation)).all()) == 1
+        assert len(conn.execute(select(SegmentHistory)).all()) == 1
 
 
 # The memberships of the fixed generated shop above under mappings/*.toml + "mixed", as
