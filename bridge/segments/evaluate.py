@@ -377,9 +377,13 @@ class _Wide:
         return [CreateTable(table), table.insert().from_select(names, self._query(plan, where))]
 
     def _query(self, plan: CompiledPlan, where: Any) -> Any:
-        """The plan's SELECT, for the customers matching ``where`` in any segment."""
+        """The plan's SELECT, for the customers matching ``where`` in any segment.
+
+        On SQLite the subquery must not be flattened (``LIMIT -1``): flattened, every
+        segment's expression would be computed twice, in the WHERE and in the row.
+        """
         base = plan.select if where is None else plan.select.where(where)
-        sub = base.subquery()
+        sub = base.suffix_with("LIMIT -1", dialect="sqlite").subquery()
         labels = list(self.labels.values())
         return select(sub.c.customer_id, *[sub.c[lbl] for lbl in labels]).where(
             or_(*[sub.c[lbl] == true() for lbl in labels])
