@@ -174,9 +174,10 @@ class ParallelSide:
         db = conn.engine.url.database
         if not db or db == ":memory:" or db.startswith("file:"):
             return None
+        if conn.in_transaction():  # ATTACH cannot run in one, and it is not ours to end
+            return None
         customers = conn.execute(select(func.count()).select_from(m.Customer.__table__)).scalar()
-        if conn.in_transaction():
-            conn.commit()
+        conn.commit()  # the count's own transaction
         if int(customers or 0) < SPLIT_MIN_CUSTOMERS:  # worker processes cost more than they save
             return None
         paths: dict[str, str] = {}
