@@ -405,9 +405,15 @@ def compute_memberships(
     config: Any = None,
     only: Sequence[str] | None = None,
 ) -> dict[str, set[int]]:
-    """Who is in each wanted segment as of ``as_of``, without recording anything."""
+    """Who is in each wanted segment as of ``as_of``, without recording anything.
+
+    A transaction the caller has open stays open (and the work stays on ``conn``)."""
     wanted = _wanted(segments, only)
-    plan = compile_segments(segments, as_of, config, Lookups.load(conn), [s.code for s in wanted])
+    outer = conn.in_transaction()
+    lookups = Lookups.load(conn)
+    if not outer:
+        conn.commit()  # the look-ups' own transaction
+    plan = compile_segments(segments, as_of, config, lookups, [s.code for s in wanted])
     wide = _Wide(plan)
     plan.scratch = ParallelSide.attach(conn)
     try:
