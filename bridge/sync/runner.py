@@ -277,10 +277,10 @@ class _Sync:
         self._req0 = int(self.client.stats.requests)
         self._ret0 = int(self.client.stats.retries)
         self._start_run()
-        # Up to 8 pages a fetch thread may wait in the queue: when the store is the
+        # Up to 16 pages a fetch thread may wait in the queue: when the store is the
         # slower side, commits take that many pages at once (see writer.DRAIN_LIMIT).
         self.writer = StoreWriter(
-            self.engine, self.result.run_id, utcnow, capacity=8 * self.concurrency + 2
+            self.engine, self.result.run_id, utcnow, capacity=16 * self.concurrency + 2
         )
         self.writer.remote = self.offload.writer_for(self.contexts)
         self.writer.start()
