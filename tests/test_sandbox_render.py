@@ -8,7 +8,7 @@ import orjson
 from bridge.sandbox.routes import _item_keys
 from bridge.sandbox.search import apply_fields, fields_spec
 from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.shop import LEAN_ITEM_KEYS
+from bridge.sandbox.shop import LEAN_ITEM_KEYS, LEAN_ORDER_KEYS, lean_order_spec
 from bridge.sync.transform import ORDER_FIELDS
 
 
@@ -40,3 +40,65 @@ def test_fields_that_need_more_of_an_item_get_the_whole_item() -> None:
     assert _item_keys(_fields("items[sku,parent_item[sku]]")) is None
     assert _item_keys(_fields("entity_id")) is None
     assert _item_keys(None) is None
+
+
+def test_lean_orders_answer_exactly_what_trimming_the_whole_order_answers() -> None:
+    """The top level too: the sync's fields= (and smaller ones) through the lean order."""
+    with SandboxServer(customers=150, seed=5, orders_per_customer=3.0) as server:
+        shop = server.shop
+        orders = [shop.orders.get(i) for i in shop.orders.ids]
+        assert any(o.customer_id is None for o in orders)  # guests: no customer_id key
+        assert {o.status for o in orders} >= {"canceled", "closed", "complete"}
+        texts = (
+            _fields(*ORDER_FIELDS),
+            _fields("entity_id", "updated_at", "items[sku]"),
+            _fields("customer_id", "items[item_id]",
+                    "extension_attributes[shipping_assignments[shipping[address[city]]]]"),
+        )
+        for text in texts:
+            keys = _item_keys(text)
+            spec = fields_spec(text)["items"]
+            assert keys is not None and lean_order_spec(spec)
+            for o in orders:
+                lean = shop.order_json(o, keys, lean_top=True)
+                assert lean.keys() <= LEAN_ORDER_KEYS
+                whole = apply_fields(shop.order_json(o), spec)
+                assert orjson.dumps(apply_fields(lean, spec)) == orjson.dumps(whole), o.id
+
+
+def test_fields_that_need_more_of_an_order_get_the_whole_order() -> None:
+    for text in (
+        _fields("entity_id", "payment", "items[sku]"),
+        _fields("items[sku]", "extension_attributes"),
+        _fields("items[sku]", "extension_attributes[payment_additional_info]"),
+        _fields("items[sku]", "extension_attributes[shipping_assignments[items[sku]]]"),
+        _fields("items[sku]", "extension_attributes[shipping_assignments[shipping[method]]]"),
+    ):
+        assert not lean_order_spec(fields_spec(text)["items"]), text
+    with SandboxServer(customers=20, seed=5, orders_per_customer=2.0) as server:
+        shop = server.shop
+        o = shop.orders.get(shop.orders.ids[0])
+        keys = _item_keys(_fields("entity_id", "items[sku]"))
+        # lean_top without lean items is the whole order
+        assert shop.order_json(o, None, lean_top=True) == shop.order_json(o)
+        assert "payment" not in shop.order_json(o, keys, lean_top=True)
+        assert "payment" in shop.order_json(o, keys)
+
+
+def test_an_order_list_with_fields_answers_the_trimmed_whole_orders() -> None:
+    """Through HTTP: the answer to the sync's fields= and to one the lean order cannot
+    serve are both the whole orders, trimmed."""
+    import requests
+
+    with SandboxServer(customers=40, seed=5, orders_per_customer=2.0) as server:
+        shop = server.shop
+        url = server.rest_url("all") + "/V1/orders"
+        for text in (_fields(*ORDER_FIELDS),
+                     _fields("entity_id", "payment[method]", "items[sku]")):
+            got = requests.get(url, params={"searchCriteria[pageSize]": 30, "fields": text},
+                               headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+            got.raise_for_status()
+            spec = fields_spec(text)["items"]
+            expect = [apply_fields(shop.order_json(shop.orders.get(i)), spec)
+                      for i in shop.orders.ids[:30]]
+            assert got.json()["items"] == expect

@@ -116,7 +116,8 @@ def test_bad_orders_say_why(change: dict[str, Any], reason: str) -> None:
 
 @pytest.mark.parametrize("value", [
     99.5, 123.4568, 0.1, 1e-4, 12345678.9012, 7, 0, "12.50", 1.23456789, 1e20, "x", None,
-    float("nan"),
+    float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 1e-5, 0.00015, 1234.56785,
+    0.1 + 0.2, 999999999999999.9, 1e15, 1e16, -12.3456, -12.34567, 2.5e-4, True,
 ])
 def test_money_float_stores_what_a_decimal_would_become_as_a_float(value: Any) -> None:
     """SQLite gets float(Decimal) from ``_money``: ``money_float`` must give the same
@@ -180,3 +181,62 @@ def test_inactive_cart_without_items_keeps_what_is_stored() -> None:
 def test_guest_carts_are_not_kept() -> None:
     assert cart_rows(_cart(customer={"email": "g@x.se"}, customer_is_guest=True), {}, NOW) is None
     assert cart_rows(_cart(customer={}), {}, NOW) is None
+
+
+def _odd_order() -> dict[str, Any]:
+    """Every field of an order and its items in a form off the inline common case."""
+    return _order(items=[
+        {"item_id": "50", "sku": " ", "name": None, "price": "10.5", "base_price": 7,
+         "qty_ordered": 1.23456, "row_total": 1e20, "product_id": "9", "product_type": "",
+         "parent_item_id": "3"},
+        {"item_id": 51, "sku": 5, "name": "x" * 255, "price": -0.0, "base_price": None,
+         "qty_ordered": 2, "row_total": 0.1 + 0.2, "product_id": None,
+         "parent_item_id": None},
+    ], billing_address={"street": ["a", None, 5], "city": "", "region": None,
+                        "region_id": "12", "postcode": 12345, "country_id": "NO"})
+
+
+@pytest.mark.parametrize("money", [None, money_float], ids=["decimal", "float"])
+def test_order_rows_off_the_common_case_take_each_fields_parser(money: Any) -> None:
+    rows = order_rows(_odd_order(), {2: 2}, NOW, money)
+    a, b = rows.items
+    assert (a["id"], a["parent_item_id"], a["product_id"], a["product_type"]) == (50, 3, 9, "")
+    assert (a["sku"], a["sku_ci"], a["name"], a["name_ci"]) == (" ", " ", None, None)
+    assert float(a["price"]) == 10.5 and float(a["base_price"]) == 7
+    assert float(a["qty_ordered"]) == 1.2346 and float(a["row_total"]) == 1e20
+    assert (b["sku"], b["name"], b["base_price"], b["product_id"]) == ("5", "x" * 255, None,
+                                                                       None)
+    assert float(b["row_total"]) == 0.3 and float(b["qty_ordered"]) == 2
+    bill = next(x for x in rows.addresses if x["address_type"] == "billing")
+    assert bill["street"] == "a\n5" and bill["city"] == "" and bill["region_id"] == 12
+    assert bill["postcode"] == "12345" and bill["region"] is None
+
+
+@pytest.mark.parametrize("item,reason", [
+    ({"item_id": 1.5}, "items[0]: item_id: 1.5 is not a whole number"),
+    ({"item_id": 1, "sku": "x" * 256}, "items[0]: sku: longer than 255 characters"),
+    ({"item_id": 1, "name": ["x"]}, "items[0]: name: expected text, got list"),
+    ({"item_id": 1, "product_type": "p" * 33},
+     "items[0]: product_type: longer than 32 characters"),
+    ({"item_id": 1, "price": float("inf")}, "items[0]: price: inf is not a number"),
+    ({"item_id": 1, "row_total": True}, "items[0]: row_total: True is not a number"),
+    ({"item_id": 1, "parent_item_id": "p"}, "items[0]: parent_item_id: 'p' is not a whole number"),
+])
+@pytest.mark.parametrize("money", [None, money_float], ids=["decimal", "float"])
+def test_bad_order_items_say_why(item: dict[str, Any], reason: str, money: Any) -> None:
+    with pytest.raises(RecordError) as err:
+        order_rows(_order(items=[item]), {}, NOW, money)
+    assert str(err.value) == reason
+
+
+@pytest.mark.parametrize("address,reason", [
+    ({"city": "c" * 256}, "billing_address: city: longer than 255 characters"),
+    ({"region_id": "r"}, "billing_address: region_id: 'r' is not a whole number"),
+    ({"street": {"a": 1}}, "billing_address: street: longer than 1024 characters"),
+])
+def test_bad_order_addresses_say_why(address: dict[str, Any], reason: str) -> None:
+    if "street" in address:
+        address = {"street": "s" * 1025}
+    with pytest.raises(RecordError) as err:
+        order_rows(_order(billing_address=address), {}, NOW, money_float)
+    assert str(err.value) == reason

@@ -192,9 +192,12 @@ class Endpoint:
 
 class Items(list):  # type: ignore[type-arg]
     """A page's items, with the answer's raw JSON ``body`` when the client kept it (the
-    sync decodes it again in another process instead of pickling the items across)."""
+    sync decodes it again in another process instead of pickling the items across).
+    ``light``: each item holds only its id and ``updated_at`` (``Paginator.page(…,
+    keys_only=True)``); the whole items are in ``body``."""
 
     body: bytes | None = None
+    light: bool = False
 
 
 @dataclass
@@ -269,7 +272,8 @@ class Paginator:
         """The page size actually used: the requested one, lowered to a learnt store limit."""
         return self.limits.clamp(self.requested_page_size)
 
-    def _get(self, number: int, size: int, capped: bool = True) -> Page:
+    def _get(self, number: int, size: int, capped: bool = True,
+             keys_only: bool = False) -> Page:
         if capped:
             with self.stats.lock:
                 if self._cap is not None and self.stats.requests >= self._cap:
@@ -280,8 +284,12 @@ class Paginator:
             with self.stats.lock:
                 self.stats.bisect_requests += 1
         try:
-            data = self._fetch(self.endpoint.path, self.criteria.to_params(size, number),
-                               self.store_code)
+            params = self.criteria.to_params(size, number)
+            if keys_only:
+                data = self._fetch(self.endpoint.path, params, self.store_code,
+                                   keys_only=self.endpoint.id_field)
+            else:
+                data = self._fetch(self.endpoint.path, params, self.store_code)
         except ServerError:
             if not self.bisect or size == 1:
                 raise
@@ -294,6 +302,7 @@ class Paginator:
             total = len(items)
         page_items = Items(items)
         page_items.body = getattr(data, "body", None)
+        page_items.light = bool(getattr(data, "light", False))
         return Page(number, size, total, page_items, self.endpoint.id_field)
 
     def _bisect(self, number: int, size: int) -> Page:
@@ -318,15 +327,18 @@ class Paginator:
                 break  # never ask past the end of the result
         return Page(number, size, total, items, self.endpoint.id_field)
 
-    def page(self, number: int = 1) -> Page:
+    def page(self, number: int = 1, keys_only: bool = False) -> Page:
         """Fetch one page; adapts once to the store's page-size limit (``PageSizeLimitError``).
 
         This is the primitive for keyset paging: ``page(1)`` of a criteria that filters
         after the last key seen, with ``total_count`` telling how much is left.
+        ``keys_only``: the client may give items with only their id and ``updated_at``
+        (``Items.light``, the whole answer in ``Items.body``); a page that had to be
+        fetched in smaller parts (``_bisect``) has whole items and no body.
         """
         size = self.page_size
         try:
-            return self._get(number, size)
+            return self._get(number, size, keys_only=keys_only)
         except PageSizeLimitError as exc:
             limit = exc.limit
             if limit is None or limit < 1 or limit >= size or number != 1:
@@ -336,7 +348,7 @@ class Paginator:
                 "%s: the store allows at most %d items a page; using %d from now on",
                 self.endpoint.name, limit, limit,
             )
-            return self._get(number, self.page_size)
+            return self._get(number, self.page_size, keys_only=keys_only)
 
     def pages(self) -> Iterator[Page]:
         """All pages in order; pages after the first are fetched ``concurrency`` at a time."""

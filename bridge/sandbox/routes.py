@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.sandbox.errors import ApiError, no_such_entity
 from bridge.sandbox.search import Criteria, fields_spec, parse_criteria, run_search
+from bridge.sandbox.shop import lean_order_spec
 
 if TYPE_CHECKING:
     from bridge.sandbox.server import SandboxServer
@@ -181,10 +182,12 @@ def _item_keys(fields: Any) -> frozenset[str] | None:
 def orders_list(call: Call) -> Any:
     if call.query.get("fields"):
         keys = _item_keys(call.query["fields"])
+        lean_top = keys is not None and lean_order_spec(
+            fields_spec(call.query["fields"]).get("items"))
 
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])
-            return call.shop.order_json(o, keys)
+            return call.shop.order_json(o, keys, lean_top)
         return _search(call, "orders", render)
     shop = call.shop
     c = _criteria(call)

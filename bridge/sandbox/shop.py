@@ -138,6 +138,30 @@ LEAN_ITEM_KEYS = frozenset({
 })
 
 
+# Top-level order keys that ``Shop.order_json(..., lean_top=True)`` renders (with
+# ``extension_attributes`` holding only the shipping assignments' addresses).
+LEAN_ORDER_KEYS = frozenset({
+    "base_currency_code", "base_grand_total", "billing_address", "created_at",
+    "customer_email", "customer_group_id", "customer_id", "customer_is_guest", "entity_id",
+    "extension_attributes", "grand_total", "increment_id", "items", "state", "status",
+    "store_id", "subtotal", "total_qty_ordered", "updated_at",
+})
+
+
+def lean_order_spec(order_spec: Any) -> bool:
+    """Does a ``fields=`` spec of one order keep only what the lean rendering holds?"""
+    if not isinstance(order_spec, dict) or not order_spec.keys() <= LEAN_ORDER_KEYS:
+        return False
+    ext = order_spec.get("extension_attributes", {})
+    if not isinstance(ext, dict) or not ext.keys() <= {"shipping_assignments"}:
+        return False
+    sa = ext.get("shipping_assignments", {})
+    if not isinstance(sa, dict) or not sa.keys() <= {"shipping"}:
+        return False
+    shipping = sa.get("shipping", {})
+    return isinstance(shipping, dict) and shipping.keys() <= {"address"}
+
+
 def _money(x: float) -> float:
     return round(x + 0.0, 2)
 
@@ -392,10 +416,13 @@ class Shop:
             d["vat_id"] = a.vat_id
         return d
 
-    def order_json(self, o: Order, item_keys: frozenset[str] | None = None) -> dict[str, Any]:
+    def order_json(self, o: Order, item_keys: frozenset[str] | None = None,
+                   lean_top: bool = False) -> dict[str, Any]:
         """The order as GET /V1/orders/{id} answers it. ``item_keys``: the only item keys
-        the caller keeps (its ``fields=``); items may then carry just those (and others)."""
-        return self._order_dict(o, item_keys)
+        the caller keeps (its ``fields=``); items may then carry just those (and others).
+        ``lean_top``: the caller keeps only keys of ``LEAN_ORDER_KEYS`` at the top (see
+        ``lean_order_spec``); the order may then carry just those (and others)."""
+        return self._order_dict(o, item_keys, lean_top)
 
     def order_json_text(self, o: Order) -> str:
         """``json.dumps(order_json(o))`` in about half the time: the items list, which
@@ -410,8 +437,10 @@ class Shop:
                 + '}],"payment_additional_info":' + _dumps(ext["payment_additional_info"])
                 + "}}")
 
-    def _order_dict(self, o: Order, item_keys: frozenset[str] | None = None) -> dict[str, Any]:
+    def _order_dict(self, o: Order, item_keys: frozenset[str] | None = None,
+                    lean_top: bool = False) -> dict[str, Any]:
         lean = item_keys is not None and item_keys <= LEAN_ITEM_KEYS
+        lean_top = lean_top and lean
         rows = self.order_rows(o)
         m = self.order_money(o, rows)
         sv = self.store(o.store_id)
@@ -465,9 +494,37 @@ class Shop:
             by_id[item_id] = it
             items.append(it)
         status = o.status
-        paid = status in ("processing", "complete", "closed")
         bill = self.order_address_json(o, o.billing, "billing", o.id * 2 - 1)
         ship = self.order_address_json(o, o.shipping or o.billing, "shipping", o.id * 2)
+        if lean_top:
+            # The keys of LEAN_ORDER_KEYS only, with the values and in the order of the
+            # whole order below (the shipping assignment holds just its address).
+            lt: dict[str, Any] = {
+                "base_currency_code": sv.base_currency,
+                "base_grand_total": m["base_grand_total"],
+                "created_at": created,
+                "customer_email": o.email,
+                "customer_group_id": o.group_id,
+                "customer_is_guest": 1 if o.customer_id is None and o.group_id == 0 else 0,
+                "entity_id": o.id,
+                "grand_total": grand,
+                "increment_id": self.increment_id(o),
+                "state": STATUS_STATE.get(status, status),
+                "status": status,
+                "store_id": o.store_id,
+                "subtotal": _money(m["base_subtotal"] * rate),
+                "total_qty_ordered": m["qty"],
+                "updated_at": updated,
+                "items": items,
+                "billing_address": bill,
+                "extension_attributes": {
+                    "shipping_assignments": [{"shipping": {"address": ship}}],
+                },
+            }
+            if o.customer_id is not None:
+                lt["customer_id"] = o.customer_id
+            return lt
+        paid = status in ("processing", "complete", "closed")
         shipping_amt = _money(m["base_shipping"] * rate)
         d: dict[str, Any] = {
             "base_currency_code": sv.base_currency,

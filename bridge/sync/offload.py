@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -123,12 +124,28 @@ def page_items(body: bytes) -> list[Any]:
 _ENGINES: dict[str, Engine] = {}
 
 
+PARENT_CHECK_S = 0.5
+
+
 def _init_worker() -> None:
     # Ctrl-C reaches the whole process group: the sync itself decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A page's objects form no reference cycles: reference counting frees them all, and
     # automatic collections would only walk them (see runner.collect_between).
     gc.disable()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch",
+                     daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """A sync killed outright (SIGKILL) cannot stop its worker, which would wait for work
+    forever (it holds its own queue's pipe open) or finish a run after the sync, and its
+    run lock, are gone: the worker ends as soon as its parent is gone, a transaction it
+    had not committed rolled back with it."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 _frozen = False

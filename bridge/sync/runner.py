@@ -214,6 +214,10 @@ class _Sync:
     def _fetcher(self, entity: str) -> Callable[[SearchCriteria, int, int], Page]:
         def fetch(crit: SearchCriteria, size: int, number: int) -> Page:
             with self._slot():
+                if entity in self.contexts:
+                    # The worker decodes the pages whole: here only their keys are needed.
+                    return self.client.fetch_page(entity, crit, page=number, page_size=size,
+                                                  keys_only=True)
                 return self.client.fetch_page(entity, crit, page=number, page_size=size)
 
         return fetch
@@ -277,10 +281,10 @@ class _Sync:
         self._req0 = int(self.client.stats.requests)
         self._ret0 = int(self.client.stats.retries)
         self._start_run()
-        # Up to 8 pages a fetch thread may wait in the queue: when the store is the
+        # Up to 16 pages a fetch thread may wait in the queue: when the store is the
         # slower side, commits take that many pages at once (see writer.DRAIN_LIMIT).
         self.writer = StoreWriter(
-            self.engine, self.result.run_id, utcnow, capacity=8 * self.concurrency + 2
+            self.engine, self.result.run_id, utcnow, capacity=16 * self.concurrency + 2
         )
         self.writer.remote = self.offload.writer_for(self.contexts)
         self.writer.start()
@@ -664,6 +668,8 @@ class _PageHandler:
         if self.offloaded and body is not None:
             job.body = body  # the worker process transforms and writes it
         else:
+            if getattr(items, "light", False):  # only keys here: the records are the body's
+                items = offload.page_items(body or b"{}")
             offload.fill(job, self.ctx, items)
             job.apply, job.record_id = self._writer_fns(job.records)
         self.sync.writer.put(job)

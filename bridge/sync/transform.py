@@ -37,6 +37,8 @@ _LIMITS = {
 _FOUR = Decimal("0.0001")
 # (field, its folded twin, its length limit) for the address loop.
 _ADDRESS_COLUMNS = tuple((k, f"{k}_ci", _LIMITS[k]) for k in ADDRESS_FIELDS)
+_STREET, _REGION, _REGION_CODE = (ADDRESS_FIELDS.index(k) for k in ("street", "region",
+                                                                    "region_code"))
 
 
 class RecordError(ValueError):
@@ -125,14 +127,20 @@ def money_float(rec: dict[str, Any], key: str) -> float | int | Decimal | None:
     returned as it is, which is exactly what that round trip would give (repr round
     trips); anything else takes ``_money``'s path and checks."""
     value = rec.get(key)
-    if type(value) is float and isfinite(value):
-        text = repr(value)
-        dot = text.find(".")
-        if dot >= 0 and len(text) - dot <= 5 and "e" not in text:
+    if type(value) is float:
+        # Below 1e15 (which also leaves out NaN and infinities) a float equals itself
+        # rounded to 4 decimals exactly when its shortest repr has at most 4 decimals
+        # and no exponent: what _money's fast path checks, without building the text.
+        if -1e15 < value < 1e15 and round(value, 4) == value:
             return value
     elif type(value) is int:
         return value
     return _money(rec, key)
+
+
+def _floats(money: Callable[[dict[str, Any], str], Any]) -> bool:
+    """Can ``money``'s common case be taken inline (see ``money_float``)?"""
+    return money is money_float
 
 
 def _text(rec: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -182,7 +190,10 @@ def _address(rec: dict[str, Any], where: str) -> dict[str, Any]:
     row: dict[str, Any] = {}
     street = rec.get("street")
     if isinstance(street, list):
-        street_text: str | None = "\n".join(str(s) for s in street if s is not None)
+        try:
+            street_text: str | None = "\n".join(street)  # lines of text: the common case
+        except TypeError:
+            street_text = "\n".join(str(s) for s in street if s is not None)
     elif street is None:
         street_text = None
     else:
@@ -195,22 +206,19 @@ def _address(rec: dict[str, Any], where: str) -> dict[str, Any]:
         region_name = region.get("region")
         region_code = region.get("region_code", region_code)
         region_id = region.get("region_id", region_id)
-    flat = dict(zip(ADDRESS_FIELDS, map(rec.get, ADDRESS_FIELDS), strict=True))
-    flat["street"] = street_text
-    flat["region"] = region_name
-    flat["region_code"] = region_code
-    flat["region_id"] = region_id
+    values = list(map(rec.get, ADDRESS_FIELDS))
+    values[_STREET], values[_REGION], values[_REGION_CODE] = street_text, region_name, region_code
     try:
-        for key, ci_key, limit in _ADDRESS_COLUMNS:
-            value = flat[key]
-            if type(value) is str and value.strip() and len(value) <= limit:
+        for (key, ci_key, limit), value in zip(_ADDRESS_COLUMNS, values, strict=True):
+            if type(value) is str and len(value) <= limit and value.strip():
                 row[key] = value  # the common case, as _text/_with_ci would write it
                 row[ci_key] = value.casefold()
             elif value is None:
                 row[key] = row[ci_key] = None
             else:
-                _with_ci(row, key, _text(flat, key))
-        row["region_id"] = _int(flat, "region_id")
+                _with_ci(row, key, _text({key: value}, key))
+        row["region_id"] = region_id if type(region_id) is int else _int(
+            {"region_id": region_id}, "region_id")
     except RecordError as exc:
         raise RecordError(f"{where}: {exc}") from None
     return row
@@ -348,27 +356,52 @@ def order_rows(
     if not isinstance(items, list):
         raise RecordError("items: not a list")
     seen: set[int] = set()
+    floats = _floats(money)
     for n, item in enumerate(items):
         if not isinstance(item, dict):
             raise RecordError(f"items[{n}]: not an object")
         try:
-            iid = _int(item, "item_id", required=True)
+            get = item.get
+            iid = get("item_id")
+            if type(iid) is not int:
+                iid = _int(item, "item_id", required=True)
             if iid in seen:
                 continue
             seen.add(iid)  # type: ignore[arg-type]
+            # The common value of each field inline, anything else through its parser
+            # (the same value, or the same error).
+            parent, product, ptype = get("parent_item_id"), get("product_id"), get(
+                "product_type")
+            price, base_price, qty, row_total = (
+                get("price"), get("base_price"), get("qty_ordered"), get("row_total"))
             irow: dict[str, Any] = {
                 "id": iid,
                 "order_id": oid,
-                "parent_item_id": _int(item, "parent_item_id"),
-                "product_id": _int(item, "product_id"),
-                "product_type": _text(item, "product_type"),
-                "price": money(item, "price"),
-                "base_price": money(item, "base_price"),
-                "qty_ordered": money(item, "qty_ordered"),
-                "row_total": money(item, "row_total"),
+                "parent_item_id": parent if parent is None or type(parent) is int else _int(
+                    item, "parent_item_id"),
+                "product_id": product if type(product) is int else _int(item, "product_id"),
+                "product_type": ptype if type(ptype) is str and len(ptype) <= 32
+                and ptype.strip() else _text(item, "product_type"),
+                "price": price if floats and type(price) is float and -1e15 < price < 1e15
+                and round(price, 4) == price else money(item, "price"),
+                "base_price": base_price if floats and type(base_price) is float
+                and -1e15 < base_price < 1e15 and round(base_price, 4) == base_price
+                else money(item, "base_price"),
+                "qty_ordered": qty if floats and type(qty) is float and -1e15 < qty < 1e15
+                and round(qty, 4) == qty else money(item, "qty_ordered"),
+                "row_total": row_total if floats and type(row_total) is float
+                and -1e15 < row_total < 1e15 and round(row_total, 4) == row_total
+                else money(item, "row_total"),
             }
-            _with_ci(irow, "sku", _text(item, "sku"))
-            _with_ci(irow, "name", _text(item, "name"))
+            sku, name = get("sku"), get("name")
+            if type(sku) is str and len(sku) <= 255 and sku.strip():
+                irow["sku"], irow["sku_ci"] = sku, sku.casefold()
+            else:
+                _with_ci(irow, "sku", _text(item, "sku"))
+            if type(name) is str and len(name) <= 255 and name.strip():
+                irow["name"], irow["name_ci"] = name, name.casefold()
+            else:
+                _with_ci(irow, "name", _text(item, "name"))
         except RecordError as exc:
             raise RecordError(f"items[{n}]: {exc}") from None
         out.items.append(irow)

@@ -18,6 +18,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,13 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_CHARS = 100_000
 DRAIN_LIMIT = 64  # jobs (pages) committed together at most
+# Pages for the worker process (bridge.sync.offload) wait up to this long for more, so
+# that a run is about DRAIN_LIMIT pages even when the worker keeps up with the fetch
+# threads (without it a run was whatever had queued meanwhile, ~7 pages): each commit
+# writes every index page its rows dirtied, so 64-page runs cut the worker's store CPU
+# by about a quarter (measured on 80,000 orders). The wait ends early at anything that
+# is not such a page (a watermark, a flush) and when the queue is full.
+GATHER_S = 0.5
 # SQLite, set on the writer's connection (it stays set on that pooled connection). Rows
 # land on random leaf pages of each index keyed by customer id, e-mail, …, and a commit
 # writes every page it dirtied to the WAL: bigger transactions (DRAIN_LIMIT and the
@@ -285,11 +293,18 @@ class StoreWriter:
                     return
                 batch = [first]
                 stop = False
+                until = time.monotonic() + GATHER_S
                 while len(batch) < DRAIN_LIMIT and isinstance(batch[-1], Job):
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
-                        break
+                        left = until - time.monotonic()
+                        if batch[-1].body is None or self.remote is None or left <= 0:
+                            break
+                        try:
+                            nxt = self._queue.get(timeout=left)
+                        except queue.Empty:
+                            break
                     if nxt is _STOP:
                         stop = True
                         break

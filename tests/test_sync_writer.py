@@ -1,0 +1,93 @@
+"""The writer thread's runs of worker pages: gathered up to DRAIN_LIMIT, in queue order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+from bridge.sync import writer as w
+from bridge.sync.writer import Job, StoreWriter, Task
+from bridge.timeutil import utcnow
+
+
+def _writer() -> tuple[StoreWriter, list[list[str]], list[str]]:
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    writer = StoreWriter(engine, None, utcnow, capacity=200)
+    runs: list[list[str]] = []
+    order: list[str] = []
+
+    def remote(jobs: list[Job]) -> list[Job]:
+        names = [str(j.body, "ascii") for j in jobs]
+        runs.append(names)
+        order.extend(names)
+        for job in jobs:
+            job.body = None
+        return []
+
+    writer.remote = remote
+    return writer, runs, order
+
+
+def _page(name: str) -> Job:
+    job = Job("orders", [], lambda conn, recs: None)
+    job.body = name.encode("ascii")
+    return job
+
+
+def test_worker_pages_that_trickle_in_are_written_as_one_run() -> None:
+    writer, runs, _ = _writer()
+    writer.start()
+    try:
+        for n in range(10):  # one page every 20 ms: without gathering, ten runs of one
+            writer.put(_page(f"p{n}"))
+            time.sleep(0.02)
+        writer.flush()
+    finally:
+        writer.close()
+    assert runs == [[f"p{n}" for n in range(10)]]
+
+
+def test_a_run_is_at_most_drain_limit_pages_and_a_task_ends_it_early() -> None:
+    writer, runs, order = _writer()
+    seen: list[str] = []
+    for n in range(w.DRAIN_LIMIT + 5):
+        writer.put(_page(f"a{n}"))
+    writer.put(Task(lambda conn: seen.append(f"task after {len(order)}"), "mark"))
+    writer.put(_page("b0"))
+    t0 = time.monotonic()
+    writer.start()
+    writer.flush()
+    took = time.monotonic() - t0
+    writer.close()
+    assert [len(r) for r in runs[:2]] == [w.DRAIN_LIMIT, 5]
+    assert order == [f"a{n}" for n in range(w.DRAIN_LIMIT + 5)] + ["b0"]
+    assert seen == [f"task after {w.DRAIN_LIMIT + 5}"]  # the task ran in queue order
+    # the pages before the task did not wait for more: only b0's run waited for the flush
+    assert took < w.GATHER_S * 2
+
+
+def test_pages_written_here_do_not_wait() -> None:
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    writer = StoreWriter(engine, None, utcnow)
+    writes: list[int] = []
+    done = threading.Event()
+
+    def apply(conn: Any, recs: list[Any]) -> None:
+        writes.append(len(recs))
+        done.set()
+
+    writer.start()
+    try:
+        t0 = time.monotonic()
+        writer.put(Job("orders", [1, 2], apply))
+        assert done.wait(5)
+        assert time.monotonic() - t0 < w.GATHER_S / 2
+    finally:
+        writer.close()
+    assert writes == [2]
