@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import resource
@@ -533,11 +534,27 @@ def generate(
 # --- measuring (in a child process, so peak memory is this run's alone) -------------------
 
 
+class _TaskStats(logging.Handler):
+    """Collects the worker tasks' (wall, CPU, peak KiB) that a parallel SQLite
+    evaluation logs (the workers' own peak memory is only known to them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.tasks: list[tuple[float, float, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.tasks += getattr(record, "segbridge_tasks", [])
+
+
 def child(url: str) -> None:
     from bridge.config import Config
     from bridge.segments.evaluate import evaluate
     from bridge.store.engine import open_store
 
+    stats = _TaskStats()
+    ev_log = logging.getLogger("bridge.segments.evaluate")
+    ev_log.setLevel(logging.DEBUG)
+    ev_log.addHandler(stats)
     cfg = Config()
     segs = segments(cfg)
     engine = open_store(url)
@@ -548,9 +565,10 @@ def child(url: str) -> None:
     t2, c2 = time.perf_counter(), time.process_time()
     engine.dispose()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # the worker processes of a parallel SQLite evaluation, ended by now: ru_maxrss is
-    # the largest one's peak, the times are all of theirs added up
+    # the worker processes of a parallel SQLite evaluation, ended by now: their CPU
+    # added up, and the largest one's peak as it measured it
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_kb = max((k for _w, _c, k in stats.tasks), default=0)
     print(
         json.dumps(
             {
@@ -560,7 +578,7 @@ def child(url: str) -> None:
                 "first_cpu_s": round(c1 - c0, 2),
                 "second_cpu_s": round(c2 - c1, 2),
                 "peak_rss_mb": round(rss_kb / 1024, 1),
-                "worker_peak_rss_mb": round(workers.ru_maxrss / 1024, 1),
+                "worker_peak_rss_mb": round(worker_kb / 1024, 1),
                 "workers_cpu_s": round(workers.ru_utime + workers.ru_stime, 2),
                 "members": {c: r.members for c, r in first.items()},
                 "changes_second": sum(r.joined + r.left for r in second.values()),

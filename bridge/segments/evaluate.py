@@ -237,10 +237,13 @@ class ParallelSide:
         for f in futures:
             if not f.cancelled() and f.exception() is not None:
                 raise f.exception()  # type: ignore[misc]
+        stats = [f.result() for f in futures]  # (wall s, CPU s, worker peak KiB) a task
         log.debug(
-            "evaluation tasks took %s s (CPU %s s)",
-            [round(f.result()[0], 2) for f in futures],
-            [round(f.result()[1], 2) for f in futures],
+            "evaluation tasks took %s s (CPU %s s), workers' peak %s MiB",
+            [round(w, 2) for w, _c, _k in stats],
+            [round(c, 2) for _w, c, _k in stats],
+            max(k for _w, _c, k in stats) // 1024,
+            extra={"segbridge_tasks": stats},
         )
 
     def build(self, conn: Connection, plan: CompiledPlan, wide: _Wide) -> None:

@@ -17,11 +17,28 @@ import time
 from collections.abc import Sequence
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident memory (KiB). Linux's VmHWM counts from the exec,
+    where ``ru_maxrss`` would also count the parent's pages a spawned worker shared
+    before its exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def run_task(
     db_path: str, files: dict[str, str], statements: Sequence[str], cache_kib: int
-) -> tuple[float, float]:
+) -> tuple[float, float, int]:
     """Run ``statements`` in one transaction on ``db_path`` with ``files`` (alias ->
-    scratch file path) attached; returns the seconds it took and the CPU seconds.
+    scratch file path) attached; returns the seconds it took, the CPU seconds and the
+    worker's peak resident memory so far (KiB).
 
     The scratch files take no journal and no syncs: they live for one evaluation, and
     a failed one is started again from the store.
@@ -48,4 +65,4 @@ def run_task(
             raise
     finally:
         con.close()
-    return time.perf_counter() - started, time.process_time() - cpu
+    return time.perf_counter() - started, time.process_time() - cpu, peak_rss_kib()
