@@ -152,13 +152,19 @@ def test_joins_and_leaves_are_recorded(engine: Engine) -> None:
     assert rec.members == 1 and rec.last_changed_at == later and rec.last_as_of == later
 
 
-def test_removed_or_inactive_segment_members_leave(engine: Engine) -> None:
+def _one_new_customer(engine: Engine) -> list[Any]:
+    """A store with customer 1 created at AS_OF, evaluated once: 1 is in "new"."""
     with engine.begin() as conn:
         _base(conn)
         insert_rows(conn, m.Customer, [_customer(1, created_at=AS_OF)])
     segs = segments_from_dicts([SPENDERS, NEW], CFG)
     evaluate(engine, segs, AS_OF, config=CFG)
     assert _members(engine, "new") == {1}
+    return segs
+
+
+def test_removed_or_inactive_segment_members_leave(engine: Engine) -> None:
+    _one_new_customer(engine)
     only_spenders = segments_from_dicts([SPENDERS], CFG)
     # evaluating named segments leaves the others alone
     evaluate(engine, only_spenders, AS_OF, config=CFG, only=["spenders"])
@@ -286,12 +292,7 @@ def test_a_failing_worker_task_records_nothing(
     if engine.dialect.name != "sqlite":
         pytest.skip("worker processes serve SQLite only")
     monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
-    with engine.begin() as conn:
-        _base(conn)
-        insert_rows(conn, m.Customer, [_customer(1, created_at=AS_OF)])
-    segs = segments_from_dicts([SPENDERS, NEW], CFG)
-    evaluate(engine, segs, AS_OF, config=CFG)
-    assert _members(engine, "new") == {1}
+    segs = _one_new_customer(engine)
     sql_text = evaluate_module._sql_text
 
     def broken(conn: Any, stmt: Any) -> str:
