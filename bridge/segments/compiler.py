@@ -169,13 +169,21 @@ def _create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) 
     return f"CREATE TEMPORARY TABLE {prep.format_table(element.table)} ({cols}) AS {query}"
 
 
+def fill_statements(table: Table, names: Sequence[str], query: Any) -> list[Any]:
+    """The CREATE TABLE and INSERT … SELECT that fill ``table``'s ``names`` with
+    ``query``'s rows (no query: the empty table)."""
+    if query is None:
+        return [CreateTable(table)]
+    return [CreateTable(table), table.insert().from_select(list(names), query)]
+
+
 def fill_table(conn: Connection, table: Table, names: Sequence[str], query: Any) -> None:
     """Create ``table`` and fill its columns ``names`` with ``query``'s rows."""
-    if conn.dialect.name == "postgresql" and table.schema is None:
+    if query is not None and conn.dialect.name == "postgresql" and table.schema is None:
         conn.execute(CreateTempTableAs(table, names, query))
     else:
-        conn.execute(CreateTable(table))
-        conn.execute(table.insert().from_select(list(names), query))
+        for stmt in fill_statements(table, names, query):
+            conn.execute(stmt)
     analyze(conn, table)
 
 
@@ -532,16 +540,17 @@ class Step:
     kind: str = "main"
     split_key: Any = None
 
+    def _query(self, where: Any) -> Any:
+        return self.query if where is None else self.query.where(where)
+
     def statements(self, table: Table | None = None, where: Any = None) -> list[Any]:
-        """The CREATE TABLE and INSERT … SELECT that fill ``table`` (default: the step's
-        own), for the rows matching ``where``."""
+        """The statements that fill ``table`` (default: the step's own) with the rows
+        matching ``where``."""
         t = table if table is not None else self.table
-        q = self.query if where is None else self.query.where(where)
-        return [CreateTable(t), t.insert().from_select(self.names, q)]
+        return fill_statements(t, self.names, self._query(where))
 
     def run(self, conn: Connection, table: Table | None = None, where: Any = None) -> None:
-        t = table if table is not None else self.table
-        fill_table(conn, t, self.names, self.query if where is None else self.query.where(where))
+        fill_table(conn, table if table is not None else self.table, self.names, self._query(where))
 
 
 @dataclass

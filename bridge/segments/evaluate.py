@@ -49,7 +49,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
 
 from bridge.errors import ConfigError
 from bridge.segments.compiler import (
@@ -57,6 +56,7 @@ from bridge.segments.compiler import (
     Lookups,
     Step,
     compile_segments,
+    fill_statements,
     fill_table,
 )
 from bridge.segments.lanes import run_task
@@ -71,6 +71,7 @@ MEMBERS = SegmentMember.__table__
 HISTORY = SegmentHistory.__table__
 SEGMENTS = SegmentRecord.__table__
 EVALUATIONS = Evaluation.__table__
+CUSTOMERS = m.Customer.__table__
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,9 @@ class ParallelSide:
     FILES = ("rows", "cust", "low", "high")
     WORKERS = 2
 
-    def __init__(self, engine: Engine, paths: dict[str, str]) -> None:
-        self.engine = engine
+    def __init__(self, paths: dict[str, str], customers: int) -> None:
         self.paths = paths
+        self.customers = customers  # counted by attach()
         self.md = MetaData()
         self.halves: list[str] = []
 
@@ -176,16 +177,16 @@ class ParallelSide:
             return None
         if conn.in_transaction():  # ATTACH cannot run in one, and it is not ours to end
             return None
-        customers = conn.execute(select(func.count()).select_from(m.Customer.__table__)).scalar()
+        customers = int(conn.execute(select(func.count()).select_from(CUSTOMERS)).scalar_one())
         conn.commit()  # the count's own transaction
-        if int(customers or 0) < SPLIT_MIN_CUSTOMERS:  # worker processes cost more than they save
+        if customers < SPLIT_MIN_CUSTOMERS:  # worker processes cost more than they save
             return None
         paths: dict[str, str] = {}
         for name in cls.FILES:
             fd, path = tempfile.mkstemp(prefix=f"segbridge-eval-{name}-", suffix=".db")
             os.close(fd)
             paths[name] = path
-        side = cls(conn.engine, paths)
+        side = cls(paths, customers)
         try:
             for name in ("low", "high"):
                 conn.exec_driver_sql(f"ATTACH DATABASE ? AS sb_{name}", (paths[name],))
@@ -251,7 +252,7 @@ class ParallelSide:
         rows = [st for st in plan.steps if st.kind == "rows"]
         cust = [st for st in plan.steps if st.kind == "main"]
         orders = [st for st in plan.steps if st.kind == "orders"]
-        split = _median_customer(conn)
+        split = _median_customer(conn, self.customers)
         if conn.in_transaction():
             conn.commit()
         halves = [("low", None)] if split is None else [("low", "<"), ("high", ">=")]
@@ -326,7 +327,7 @@ def _sql_text(conn: Connection, stmt: Any) -> str:
 
 
 def plan_customer_id() -> Any:
-    return m.Customer.__table__.c.id
+    return CUSTOMERS.c.id
 
 
 def _cmp(col: Any, op: str, value: Any) -> Any:
@@ -336,15 +337,14 @@ def _cmp(col: Any, op: str, value: Any) -> Any:
 SPLIT_MIN_CUSTOMERS = 25_000  # below this one connection is as quick
 
 
-def _median_customer(conn: Connection) -> int | None:
-    """The customer id that splits the customers in two halves (None: nobody to split).
+def _median_customer(conn: Connection, customers: int) -> int | None:
+    """The id that splits the ``customers`` in two halves (None: nobody to split).
 
     By customers, not orders: the membership SELECT, the last step and the only one that
     waits for all the others, costs per customer; the orders pass, split at the same id,
     takes uneven halves, which the task queue absorbs."""
-    c = m.Customer.__table__
-    n = conn.execute(select(func.count()).select_from(c)).scalar_one()
-    return conn.execute(select(c.c.id).order_by(c.c.id).limit(1).offset(n // 2)).scalar()
+    c = CUSTOMERS
+    return conn.execute(select(c.c.id).order_by(c.c.id).limit(1).offset(customers // 2)).scalar()
 
 
 class _Wide:
@@ -368,24 +368,24 @@ class _Wide:
         self, conn: Connection, plan: CompiledPlan, table: Table, where: Any = None
     ) -> None:
         """Create ``table`` and fill it from the plan's SELECT (customers matching ``where``)."""
-        if not self.labels:
-            conn.execute(CreateTable(table))
-            return
-        fill_table(conn, table, ["customer_id", *self.labels.values()], self._query(plan, where))
+        fill_table(conn, table, self._names(), self._query(plan, where))
 
     def statements(self, plan: CompiledPlan, table: Table, where: Any = None) -> list[Any]:
-        """The CREATE TABLE and INSERT … SELECT of fill_into()."""
-        if not self.labels:
-            return [CreateTable(table)]
-        names = ["customer_id", *self.labels.values()]
-        return [CreateTable(table), table.insert().from_select(names, self._query(plan, where))]
+        """The statements of fill_into()."""
+        return fill_statements(table, self._names(), self._query(plan, where))
+
+    def _names(self) -> list[str]:
+        return ["customer_id", *self.labels.values()]
 
     def _query(self, plan: CompiledPlan, where: Any) -> Any:
-        """The plan's SELECT, for the customers matching ``where`` in any segment.
+        """The plan's SELECT, for the customers matching ``where`` in any segment (None:
+        no segment wanted, nobody to write).
 
         On SQLite the subquery must not be flattened (``LIMIT -1``): flattened, every
         segment's expression would be computed twice, in the WHERE and in the row.
         """
+        if not self.labels:
+            return None
         base = plan.select if where is None else plan.select.where(where)
         sub = base.suffix_with("LIMIT -1", dialect="sqlite").subquery()
         labels = list(self.labels.values())
