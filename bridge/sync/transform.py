@@ -39,6 +39,10 @@ _FOUR = Decimal("0.0001")
 _ADDRESS_COLUMNS = tuple((k, f"{k}_ci", _LIMITS[k]) for k in ADDRESS_FIELDS)
 _STREET, _REGION, _REGION_CODE = (ADDRESS_FIELDS.index(k) for k in ("street", "region",
                                                                     "region_code"))
+# Order item columns taken inline in order_rows (the common value; else the parser).
+_ITEM_MONEY = ("price", "base_price", "qty_ordered", "row_total")
+_ITEM_TEXT = tuple((k, f"{k}_ci", _LIMITS[k]) for k in ("sku", "name"))
+_PTYPE_LIMIT = _LIMITS["product_type"]
 
 
 class RecordError(ValueError):
@@ -369,39 +373,28 @@ def order_rows(
                 continue
             seen.add(iid)  # type: ignore[arg-type]
             # The common value of each field inline, anything else through its parser
-            # (the same value, or the same error).
+            # (the same value, or the same error), in the column order.
             parent, product, ptype = get("parent_item_id"), get("product_id"), get(
                 "product_type")
-            price, base_price, qty, row_total = (
-                get("price"), get("base_price"), get("qty_ordered"), get("row_total"))
             irow: dict[str, Any] = {
                 "id": iid,
                 "order_id": oid,
                 "parent_item_id": parent if parent is None or type(parent) is int else _int(
                     item, "parent_item_id"),
                 "product_id": product if type(product) is int else _int(item, "product_id"),
-                "product_type": ptype if type(ptype) is str and len(ptype) <= 32
+                "product_type": ptype if type(ptype) is str and len(ptype) <= _PTYPE_LIMIT
                 and ptype.strip() else _text(item, "product_type"),
-                "price": price if floats and type(price) is float and -1e15 < price < 1e15
-                and round(price, 4) == price else money(item, "price"),
-                "base_price": base_price if floats and type(base_price) is float
-                and -1e15 < base_price < 1e15 and round(base_price, 4) == base_price
-                else money(item, "base_price"),
-                "qty_ordered": qty if floats and type(qty) is float and -1e15 < qty < 1e15
-                and round(qty, 4) == qty else money(item, "qty_ordered"),
-                "row_total": row_total if floats and type(row_total) is float
-                and -1e15 < row_total < 1e15 and round(row_total, 4) == row_total
-                else money(item, "row_total"),
             }
-            sku, name = get("sku"), get("name")
-            if type(sku) is str and len(sku) <= 255 and sku.strip():
-                irow["sku"], irow["sku_ci"] = sku, sku.casefold()
-            else:
-                _with_ci(irow, "sku", _text(item, "sku"))
-            if type(name) is str and len(name) <= 255 and name.strip():
-                irow["name"], irow["name_ci"] = name, name.casefold()
-            else:
-                _with_ci(irow, "name", _text(item, "name"))
+            for key in _ITEM_MONEY:  # money_float's common case, without the call
+                v = get(key)
+                irow[key] = v if floats and type(v) is float and -1e15 < v < 1e15 and round(
+                    v, 4) == v else money(item, key)
+            for key, ci_key, limit in _ITEM_TEXT:
+                v = get(key)
+                if type(v) is str and len(v) <= limit and v.strip():
+                    irow[key], irow[ci_key] = v, v.casefold()
+                else:
+                    _with_ci(irow, key, _text(item, key))
         except RecordError as exc:
             raise RecordError(f"items[{n}]: {exc}") from None
         out.items.append(irow)
