@@ -570,3 +570,37 @@ def test_segment_references(shop: Engine) -> None:
         r("customer.website", "==", "base"),
         extra=(nordic_buyers, buyers),
     ) == {1, 2, 4}
+
+
+def test_sqlite_plans_item_and_membership_passes_as_intended(shop: Engine) -> None:
+    """The shapes the 1M-customer figures depend on (bench/evaluate_bench.py): the item
+    pass scans the items and finds each order by primary key, grouping rows it computed
+    in an unflattened subquery; the membership SELECT is not flattened into its "in any
+    segment" filter."""
+    from bridge.segments.compiler import Lookups, compile_segments
+    from bridge.segments.evaluate import _Wide
+
+    if shop.dialect.name != "sqlite":
+        pytest.skip("SQLite's query planner")
+    segs = segments_from_dicts(
+        [
+            {"code": "t", "conditions": {"rules": [r("product.ordered", "==", True, sku=["a"])]}},
+            {"code": "u", "conditions": {"rules": [r("sales.orders_count", ">=", 2)]}},
+        ],
+        Config(),
+    )
+    with shop.connect() as conn:
+        plan = compile_segments(segs, AS_OF, Config(), Lookups.load(conn))
+        for st in plan.steps:
+            st.run(conn)
+
+        def explain(q: Any) -> str:
+            sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            return " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+
+        items = explain(next(st for st in plan.steps if st.table.name.startswith("sb_pi_")).query)
+        assert "SCAN order_items" in items and "CO-ROUTINE" in items, items
+        assert "SEARCH orders USING INTEGER PRIMARY KEY" in items, items
+        wide = explain(_Wide(plan)._query(plan, None))
+        assert "CO-ROUTINE" in wide, wide
+        plan.drop(conn)
