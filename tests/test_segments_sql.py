@@ -574,9 +574,9 @@ def test_segment_references(shop: Engine) -> None:
 
 def test_sqlite_plans_item_and_membership_passes_as_intended(shop: Engine) -> None:
     """The shapes the 1M-customer figures depend on (bench/evaluate_bench.py): the item
-    pass scans the items and finds each order by primary key, grouping rows it computed
-    in an unflattened subquery; the membership SELECT is not flattened into its "in any
-    segment" filter."""
+    and order-address passes scan their rows and find each order by primary key, the
+    item pass grouping rows it computed in an unflattened subquery; the membership
+    SELECT is not flattened into its "in any segment" filter."""
     from bridge.segments.compiler import Lookups, compile_segments
     from bridge.segments.evaluate import _Wide
 
@@ -586,6 +586,21 @@ def test_sqlite_plans_item_and_membership_passes_as_intended(shop: Engine) -> No
         [
             {"code": "t", "conditions": {"rules": [r("product.ordered", "==", True, sku=["a"])]}},
             {"code": "u", "conditions": {"rules": [r("sales.orders_count", ">=", 2)]}},
+            {
+                "code": "v",
+                "conditions": {
+                    "rules": [
+                        r(
+                            "sales.order_address.country_id",
+                            "==",
+                            "DE",
+                            address_type="billing",
+                            period="365d",
+                            status=["complete"],
+                        )
+                    ]
+                },
+            },
         ],
         Config(),
     )
@@ -598,9 +613,17 @@ def test_sqlite_plans_item_and_membership_passes_as_intended(shop: Engine) -> No
             sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
             return " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
 
-        items = explain(next(st for st in plan.steps if st.table.name.startswith("sb_pi_")).query)
+        def step(prefix: str) -> Any:
+            return next(st for st in plan.steps if st.table.name.startswith(prefix)).query
+
+        items = explain(step("sb_pi_"))
         assert "SCAN order_items" in items and "CO-ROUTINE" in items, items
         assert "SEARCH orders USING INTEGER PRIMARY KEY" in items, items
+        # here the status list and the period would tempt the planner to walk orders
+        # and search the addresses by (order_id, address_type); +order_id keeps it off
+        addresses = explain(step("sb_oa_"))
+        assert "SCAN order_addresses" in addresses, addresses
+        assert "SEARCH orders USING INTEGER PRIMARY KEY" in addresses, addresses
         wide = explain(_Wide(plan)._query(plan, None))
         assert "CO-ROUTINE" in wide, wide
         plan.drop(conn)
