@@ -3,10 +3,14 @@ trimmed, answers: the same JSON, byte for byte."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.sandbox.routes import _item_keys
-from bridge.sandbox.search import apply_fields, fields_spec
+from bridge.sandbox.search import apply_fields, compile_fields, fields_projection, fields_spec
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.shop import LEAN_ITEM_KEYS, LEAN_ORDER_KEYS, lean_order_spec
 from bridge.sync.transform import ORDER_FIELDS
@@ -102,3 +106,59 @@ def test_an_order_list_with_fields_answers_the_trimmed_whole_orders() -> None:
             expect = [apply_fields(shop.order_json(shop.orders.get(i)), spec)
                       for i in shop.orders.ids[:30]]
             assert got.json()["items"] == expect
+
+
+def _trim(value: Any, spec: dict[str, Any] | None) -> Any:
+    """What ``fields=`` keeps, written out plainly (the reference for the compiled one)."""
+    if spec is None:
+        return value
+    if isinstance(value, list):
+        return [_trim(v, spec) for v in value]
+    if isinstance(value, dict):
+        return {k: v if spec[k] is None or not isinstance(v, list | dict) else _trim(v, spec[k])
+                for k, v in value.items() if k in spec}
+    return value
+
+
+_keys = st.sampled_from(["a", "b", "c", "items", "x"])
+_json = st.recursive(
+    st.none() | st.integers(-1000, 1000) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12,
+)
+_specs = st.recursive(st.none(), lambda inner: st.dictionaries(_keys, inner, min_size=1,
+                                                               max_size=3), max_leaves=6)
+
+
+@given(_json, _specs)
+def test_compiled_fields_keep_what_the_plain_trim_keeps(value: Any, spec: Any) -> None:
+    assert orjson.dumps(compile_fields(spec)(value)) == orjson.dumps(_trim(value, spec))
+
+
+def test_the_server_trims_a_whole_answer_with_the_fields_text() -> None:
+    text = _fields(*ORDER_FIELDS)
+    with SandboxServer(customers=40, seed=3, orders_per_customer=2.0) as server:
+        orders = [server.shop.order_json(server.shop.orders.get(i))
+                  for i in server.shop.orders.ids[:20]]
+    answer = {"items": orders, "search_criteria": {"page_size": 20}, "total_count": 77}
+    trimmed = fields_projection(text)(answer)
+    assert trimmed == _trim(answer, fields_spec(text))
+    assert set(trimmed) == {"items", "total_count"}
+    assert "tax_amount" not in trimmed["items"][0]["items"][0]
+
+
+def test_a_big_shop_is_frozen_out_of_the_cyclic_collector(monkeypatch: Any) -> None:
+    import gc
+
+    from bridge.sandbox import server as srv
+
+    gc.unfreeze()
+    with SandboxServer(customers=30):
+        assert gc.get_freeze_count() == 0  # a small shop (tests make many) is not
+    monkeypatch.setattr(srv, "FREEZE_FROM_CUSTOMERS", 30)
+    try:
+        with SandboxServer(customers=30) as server:
+            assert gc.get_freeze_count() > 0
+            assert not gc.is_tracked(server.shop) or server.shop not in gc.get_objects()
+    finally:
+        gc.unfreeze()

@@ -671,17 +671,49 @@ def fields_spec(text: str) -> dict[str, Any]:
 
 def apply_fields(value: Any, spec: dict[str, Any] | None) -> Any:
     """``value`` with only the keys ``spec`` names (nested; keys keep their order)."""
+    return compile_fields(spec)(value)
+
+
+@functools.lru_cache(maxsize=64)
+def fields_projection(text: str) -> Callable[[Any], Any]:
+    """``apply_fields`` with the spec of a ``fields=`` text, compiled once per text."""
+    return compile_fields(fields_spec(text))
+
+
+def compile_fields(spec: dict[str, Any] | None) -> Callable[[Any], Any]:
+    """A function that does ``apply_fields(value, spec)``: the spec is walked once here,
+    not at every value, and a level that names only leaves (an order item, an address)
+    is one dict comprehension."""
     if spec is None:
-        return value
-    if isinstance(value, list):
-        return [apply_fields(v, spec) for v in value]
-    if isinstance(value, dict):
+        return _same
+    leaves = frozenset(k for k, sub in spec.items() if sub is None)
+    nested = {k: compile_fields(sub) for k, sub in spec.items() if sub is not None}
+
+    def project(value: Any) -> Any:
+        if type(value) is list:
+            return [project(v) for v in value]
+        if type(value) is not dict:
+            return project_other(value)
+        if not nested:
+            return {k: v for k, v in value.items() if k in leaves}
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if k in spec:
-                sub = spec[k]
-                # a leaf is taken as it is, without a call per value
-                out[k] = v if sub is None or not isinstance(v, list | dict) else apply_fields(
-                    v, sub)
+            if k in leaves:
+                out[k] = v
+            elif k in nested:
+                # a value that is neither a list nor a dict is taken as it is
+                out[k] = nested[k](v) if isinstance(v, list | dict) else v
         return out
+
+    def project_other(value: Any) -> Any:
+        if isinstance(value, list):  # subclasses, as the plain types above
+            return [project(v) for v in value]
+        if isinstance(value, dict):
+            return project(dict(value))
+        return value
+
+    return project
+
+
+def _same(value: Any) -> Any:
     return value
