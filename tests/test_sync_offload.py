@@ -1,4 +1,5 @@
-"""The sync's worker process does not outlive a sync killed with SIGKILL."""
+"""The sync's worker processes: they do not outlive a sync killed with SIGKILL, and they
+write the runs handed to them in turn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from bridge.store.engine import open_store
+from bridge.store.models import Order, OrderItem
+from bridge.sync import offload
+from bridge.sync.writer import Job
+from bridge.timeutil import utcnow
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,3 +63,53 @@ def test_the_worker_ends_when_the_sync_is_killed() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _orders_page(first: int, count: int, total: float) -> bytes:
+    return orjson.dumps({"items": [
+        {"entity_id": i, "created_at": "2026-01-02 03:04:05", "updated_at": "2026-01-02 03:04:05",
+         "grand_total": total, "items": [{"item_id": i * 10, "sku": f"S{i}", "price": 1.5}]}
+        for i in range(first, first + count)]})
+
+
+def test_two_workers_commit_runs_in_the_order_they_were_handed_over(tmp_path: Path) -> None:
+    """A record in two runs keeps the later run's version, although the later run is
+    transformed long before the earlier one (30 pages against one record)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    ctx = offload.Context("orders", "entity_id", (), {}, utcnow(), url, None,
+                          money_as_float=True)
+    off = offload.Offload()
+    try:
+        remote = off.writer_for({"orders": ctx})
+        first = [Job("orders", [], offload.WRITE["orders"], offload.RECORD_ID["orders"],
+                     body=_orders_page(n * 100 + 1, 100, 1.0)) for n in range(30)]
+        later = [Job("orders", [], offload.WRITE["orders"], offload.RECORD_ID["orders"],
+                     body=_orders_page(7, 1, 2.0))]
+        handed = [remote(first), remote(later)]
+        assert [h.collect() for h in handed] == [[], []]  # both written by the workers
+    finally:
+        off.close()
+    assert sum(job.stored for job in first) == 3000 and later[0].stored == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(Order.grand_total).where(Order.id == 7)).scalar() == 2.0
+        assert conn.execute(select(func.count()).select_from(OrderItem)).scalar() == 3000
+
+
+def test_the_turn_passes_on_when_a_run_fails(tmp_path: Path) -> None:
+    """A run the store refuses (no schema here) still passes its turn: the next run is
+    not left waiting for it."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    ctx = offload.Context("orders", "entity_id", (), {}, utcnow(), url, None,
+                          money_as_float=True)
+    off = offload.Offload()
+    try:
+        remote = off.writer_for({"orders": ctx})
+        handed = [remote([Job("orders", [], offload.WRITE["orders"],
+                              offload.RECORD_ID["orders"], body=_orders_page(n, 1, 1.0))])
+                  for n in (1, 2)]
+        for h in handed:
+            with pytest.raises(OperationalError):
+                h.collect()
+    finally:
+        off.close()

@@ -11,10 +11,15 @@ transaction a run, a record the store refuses quarantined — and reports what i
 The writer thread waits for it before anything queued later (the watermark among them),
 so the order of writes is the queue's, as without the worker.
 
-One worker: the store takes one writer at a time anyway. If the worker cannot start or
-dies, the writer thread transforms and writes those pages itself: the rows are the same
-either way, only where the CPU is spent differs. An in-memory SQLite store cannot be
-shared with another process, so it never uses the worker.
+Two workers, taking turns: the store takes one writer at a time, so while one worker
+writes its run the other decodes and transforms the next one, then waits for its turn
+(a counter shared by the workers: run ``n`` is written only after run ``n − 1`` is
+committed, so the order of writes stays the queue's). A worker passes its turn on
+whatever way its run ends. If a worker cannot start or dies, the writer thread
+transforms and writes the runs not yet settled itself, in order (a run written twice is
+stored once): the rows are the same either way, only where the CPU is spent differs. An
+in-memory SQLite store cannot be shared with another process, so it never uses the
+workers.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sqlalchemy import Engine
 
 from bridge.sync import transform as tf
 from bridge.sync.writer import (
+    Handed,
     Job,
     QuarantineEntry,
     StoreWriter,
@@ -52,6 +58,7 @@ log = logging.getLogger(__name__)
 # the worker (~0.5 s) is not worth it for an incremental sync. The environment variable
 # SEGBRIDGE_SYNC_WORKER_FROM changes it (a huge number: never use the worker).
 MIN_RECORDS = int(os.environ.get("SEGBRIDGE_SYNC_WORKER_FROM") or 5000)
+WORKERS = 2  # one writes while the other transforms its next run
 ENTITIES = ("customers", "orders")  # carts stay here (their totals need the rows first)
 WRITE: dict[str, Callable[..., None]] = {
     "customers": write_customers, "orders": write_orders, "carts": write_carts,
@@ -127,9 +134,17 @@ _ENGINES: dict[str, Engine] = {}
 PARENT_CHECK_S = 0.5
 
 
-def _init_worker() -> None:
+# The workers' turn: the number of the next run to write, and the condition the workers
+# wait on for it (set up by the pool's initializer).
+_TURN: tuple[Any, Any] | None = None
+
+
+def _init_worker(turn: tuple[Any, Any] | None = None) -> None:
+    global _TURN
+    _TURN = turn
     # Ctrl-C reaches the whole process group: the sync itself decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _lower_priority()
     # A page's objects form no reference cycles: reference counting frees them all, and
     # automatic collections would only walk them (see runner.collect_between).
     gc.disable()
@@ -176,35 +191,80 @@ def _engine(url: str) -> Engine:
 Written = list[tuple[int, list[tuple[str | None, str]]]]  # per page: stored, quarantined
 
 
-def write_pages(ctx: Context, bodies: list[bytes]) -> Written:
-    """Decode, transform and write pages as the writer thread would; per page, how many
-    records were stored and which were quarantined (already written, with reasons)."""
-    writer = StoreWriter(_engine(ctx.store_url), ctx.run_id, utcnow)
-    jobs = [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
-                 page_items(body)) for body in bodies]
-    writer.write_jobs(jobs)
+NICE = 10
+
+
+def _lower_priority() -> None:
+    """The workers yield the CPU to the fetch threads: a fetch thread that waits for a
+    core holds up a request, and the network with it, while the workers have a queue of
+    pages to draw from (and catch up while the fetch threads wait for answers)."""
+    try:
+        os.nice(NICE)
+    except OSError:  # not allowed here: the same work, at the same priority
+        pass
+
+
+def _wait_turn(seq: int) -> None:
+    if _TURN is None:
+        return
+    cond, turn = _TURN
+    with cond:
+        while turn.value < seq:
+            cond.wait(PARENT_CHECK_S)
+
+
+def _pass_turn(seq: int) -> None:
+    if _TURN is None:
+        return
+    cond, turn = _TURN
+    with cond:
+        while turn.value < seq:  # a run that failed before its turn still waits for it
+            cond.wait(PARENT_CHECK_S)
+        turn.value = max(turn.value, seq + 1)
+        cond.notify_all()
+
+
+def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
+    """Decode, transform and write pages as the writer thread would, the writing in
+    turn ``seq``; per page, how many records were stored and which were quarantined
+    (already written, with reasons)."""
+    try:
+        writer = StoreWriter(_engine(ctx.store_url), ctx.run_id, utcnow)
+        jobs = [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
+                     page_items(body)) for body in bodies]
+        _wait_turn(seq)
+        writer.write_jobs(jobs)
+    finally:
+        _pass_turn(seq)
     _tidy()
     return [(job.stored, [(q.record_id, q.reason) for q in job.quarantine]) for job in jobs]
+
+
+def _warm() -> None:
+    """Keeps a worker busy a moment, so that the pool starts every worker at once."""
+    time.sleep(0.2)
 
 
 # --- in the sync -----------------------------------------------------------------------
 
 
 class Offload:
-    """The worker process, started on first use and stopped with the sync."""
+    """The worker processes, started on first use and stopped with the sync."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.broken = False
+        self._seq = 0  # the turn of the next run handed to the workers
 
     def _get_pool(self) -> ProcessPoolExecutor | None:
         with self._lock:
             if self._pool is None and not self.broken:
                 try:
+                    mp = multiprocessing.get_context("spawn")
                     self._pool = ProcessPoolExecutor(
-                        1, mp_context=multiprocessing.get_context("spawn"),
-                        initializer=_init_worker,
+                        WORKERS, mp_context=mp, initializer=_init_worker,
+                        initargs=((mp.Condition(), mp.Value("q", 0)),),
                     )
                 except (OSError, ValueError) as exc:
                     log.warning("the sync's worker process could not start (%s); "
@@ -213,51 +273,58 @@ class Offload:
             return self._pool
 
     def start(self) -> None:
-        """Start the worker now (it imports while the first pages are fetched)."""
+        """Start the workers now (they import while the first pages are fetched)."""
         pool = self._get_pool()
         if pool is not None:
-            pool.submit(gc.collect)
+            for _ in range(WORKERS):
+                pool.submit(_warm)
 
     def _submit(self, ctx: Context, bodies: list[bytes]) -> Future[Written] | None:
         pool = self._get_pool()
         if pool is None:
             return None
         try:
-            return pool.submit(write_pages, ctx, bodies)
+            future = pool.submit(write_pages, ctx, bodies, self._seq)
         except RuntimeError as exc:  # shut down or broken
             log.warning("the sync's worker process is gone (%s); writing here", exc)
             self.broken = True
             return None
+        self._seq += 1
+        return future
 
-    def writer_for(self, contexts: dict[str, Context]) -> Callable[[list[Job]], list[Job]]:
-        """``StoreWriter.remote``: write runs of page jobs in the worker; the jobs it
-        could not write come back with their rows, for the writer thread."""
+    def writer_for(self, contexts: dict[str, Context]) -> Callable[[list[Job]], Handed]:
+        """``StoreWriter.remote``: hand runs of page jobs to the workers; a run they could
+        not write comes back with its rows, for the writer thread."""
 
-        def remote(jobs: list[Job]) -> list[Job]:
+        def remote(jobs: list[Job]) -> Handed:
             ctx = contexts[jobs[0].entity]
             bodies = [job.body for job in jobs if job.body is not None]
             future = self._submit(ctx, bodies) if len(bodies) == len(jobs) else None
-            if future is not None:
-                try:
-                    written = future.result()
-                except Exception as exc:
-                    from concurrent.futures.process import BrokenProcessPool
 
-                    if not isinstance(exc, BrokenProcessPool):
-                        raise  # the store failed in the worker: the sync stops as here
-                    log.warning("the sync's worker process died; writing here")
-                    self.broken = True
-                else:
-                    for job, (stored, bad) in zip(jobs, written, strict=True):
-                        job.stored = stored
-                        job.quarantine = [QuarantineEntry(job.entity, rid, reason, None)
-                                          for rid, reason in bad]
-                        job.body = None
-                    return []
-            for job in jobs:
-                fill(job, ctx, page_items(job.body or b"{}"))
-                job.body = None
-            return jobs
+            def collect() -> list[Job]:
+                if future is not None:
+                    try:
+                        written = future.result()
+                    except Exception as exc:
+                        from concurrent.futures.process import BrokenProcessPool
+
+                        if not isinstance(exc, BrokenProcessPool):
+                            raise  # the store failed in the worker: the sync stops as here
+                        log.warning("a worker process of the sync died; writing here")
+                        self.broken = True
+                    else:
+                        for job, (stored, bad) in zip(jobs, written, strict=True):
+                            job.stored = stored
+                            job.quarantine = [QuarantineEntry(job.entity, rid, reason, None)
+                                              for rid, reason in bad]
+                            job.body = None
+                        return []
+                for job in jobs:
+                    fill(job, ctx, page_items(job.body or b"{}"))
+                    job.body = None
+                return jobs
+
+            return Handed(lambda: future is None or future.done(), collect)
 
         return remote
 

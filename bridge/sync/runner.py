@@ -287,6 +287,7 @@ class _Sync:
             self.engine, self.result.run_id, utcnow, capacity=16 * self.concurrency + 2
         )
         self.writer.remote = self.offload.writer_for(self.contexts)
+        self.writer.max_in_flight = offload.WORKERS
         self.writer.start()
         try:
             with self.progress:

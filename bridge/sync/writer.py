@@ -9,7 +9,10 @@ record the database refuses is quarantined with the database's reason. Anything 
 (the database is gone) stops the sync.
 
 Jobs run in queue order, so a job queued after an entity's pages (its watermark) is
-committed only after every page before it.
+committed only after every page before it. Runs of pages handed to worker processes
+(``StoreWriter.remote``) may be in flight two at a time — the workers commit them in
+the order they were handed over — and everything else waits until those before it are
+settled.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,6 +192,16 @@ class Job:
 
 
 @dataclass
+class Handed:
+    """A run of jobs handed to be written elsewhere: ``finished()`` says whether it is
+    settled there; ``collect()`` waits until it is and returns the jobs that were not
+    written (rows filled in), for the writer thread to write."""
+
+    finished: Callable[[], bool]
+    collect: Callable[[], list[Job]]
+
+
+@dataclass
 class Task:
     """Any other write (watermark, deletions, links): run in order, in its own transaction."""
 
@@ -213,9 +227,12 @@ class StoreWriter:
         self.stored: dict[str, int] = {}
         self.commits = 0
         self._lock = threading.Lock()
-        # Writes runs of jobs with a ``body`` elsewhere and returns those it could not
-        # (rows filled in, to be written here); None: every job is written here.
-        self.remote: Callable[[list[Job]], list[Job]] | None = None
+        # Hands a run of jobs with a ``body`` to be written elsewhere (see ``Handed``);
+        # None: every job is written here. At most ``max_in_flight`` runs are handed
+        # over and not yet settled.
+        self.remote: Callable[[list[Job]], Handed] | None = None
+        self.max_in_flight = 1
+        self._in_flight: deque[tuple[Handed, list[Job]]] = deque()
 
     def start(self) -> StoreWriter:
         self._thread.start()
@@ -288,8 +305,16 @@ class StoreWriter:
     def _loop(self) -> None:
         try:
             while True:
-                first = self._queue.get()
+                if self._in_flight:
+                    try:  # settle a run in flight soon after it is written (progress)
+                        first = self._queue.get(timeout=0.2)
+                    except queue.Empty:
+                        self._settle(finished_only=True)
+                        continue
+                else:
+                    first = self._queue.get()
                 if first is _STOP:
+                    self._settle()
                     return
                 batch = [first]
                 stop = False
@@ -322,14 +347,32 @@ class StoreWriter:
         # In queue order: a run of pages for a worker process, then one for here, …
         for run in _consecutive(jobs, lambda j: j.body is None):
             if run[0].body is not None and self.remote is not None:
-                run = self.remote(run)
+                self._settle(self.max_in_flight - 1)
+                self._in_flight.append((self.remote(run), run))
+                continue
+            self._settle()
             self.write_jobs(run)
-        for job in jobs:
-            self._finished(job)
+            for job in run:
+                self._finished(job)
+        if tasks:
+            self._settle()
         for task in tasks:
             with self.engine.begin() as conn:
                 task.run(conn)
         self.commits += 1
+
+    def _settle(self, keep: int = 0, finished_only: bool = False) -> None:
+        """Settle the oldest runs in flight, in the order they were handed over, until at
+        most ``keep`` are left (``finished_only``: stop at one not written yet); write
+        here what came back unwritten."""
+        while len(self._in_flight) > keep:
+            handed, run = self._in_flight[0]
+            if finished_only and not handed.finished():
+                return
+            self.write_jobs(handed.collect())
+            self._in_flight.popleft()
+            for job in run:
+                self._finished(job)
 
     def write_jobs(self, jobs: list[Job]) -> None:
         """Write the jobs' records and quarantine in one transaction; if the store
