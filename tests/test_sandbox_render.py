@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from bridge.sandbox.routes import _item_keys
 from bridge.sandbox.search import apply_fields, compile_fields, fields_projection, fields_spec
 from bridge.sandbox.server import SandboxServer
-from bridge.sandbox.shop import LEAN_ITEM_KEYS, LEAN_ORDER_KEYS, lean_order_spec
+from bridge.sandbox.shop import (
+    LEAN_ITEM_KEYS,
+    LEAN_ORDER_KEYS,
+    lean_order_exact,
+    lean_order_spec,
+)
 from bridge.sync.transform import ORDER_FIELDS
 
 
@@ -106,6 +111,7 @@ def test_an_order_list_with_fields_answers_the_trimmed_whole_orders() -> None:
             expect = [apply_fields(shop.order_json(shop.orders.get(i)), spec)
                       for i in shop.orders.ids[:30]]
             assert got.json()["items"] == expect
+            assert set(got.json()) == {"items", "total_count"}
 
 
 def _trim(value: Any, spec: dict[str, Any] | None) -> Any:
@@ -162,3 +168,29 @@ def test_a_big_shop_is_frozen_out_of_the_cyclic_collector(monkeypatch: Any) -> N
             assert not gc.is_tracked(server.shop) or server.shop not in gc.get_objects()
     finally:
         gc.unfreeze()
+
+
+def test_the_syncs_fields_take_the_lean_order_as_it_is() -> None:
+    """For the sync's fields= the lean order is already what trimming leaves, byte for
+    byte, so the server sends it untrimmed; smaller specs still get trimmed."""
+    spec = fields_spec(_fields(*ORDER_FIELDS))["items"]
+    assert lean_order_exact(spec)
+    for text in (_fields("entity_id", "items[sku]"),
+                 _fields(*ORDER_FIELDS[:-1]),  # no shipping address
+                 _fields(*ORDER_FIELDS).replace("sku,", "")):
+        assert not lean_order_exact(fields_spec(text)["items"]), text
+    keys = _item_keys(_fields(*ORDER_FIELDS))
+    with SandboxServer(customers=150, seed=5, orders_per_customer=3.0) as server:
+        shop = server.shop
+        for i in shop.orders.ids:
+            o = shop.orders.get(i)
+            lean = shop.order_json(o, keys, lean_top=True)
+            assert orjson.dumps(lean) == orjson.dumps(apply_fields(shop.order_json(o), spec))
+
+
+def test_an_address_asked_for_whole_gets_the_whole_order() -> None:
+    for text in (_fields("items[sku]", "billing_address"),
+                 _fields("items[sku]", "billing_address[email]"),
+                 _fields("items[sku]", "extension_attributes[shipping_assignments[shipping["
+                         "address[parent_id]]]]")):
+        assert not lean_order_spec(fields_spec(text)["items"]), text

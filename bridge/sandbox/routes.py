@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.sandbox.errors import ApiError, no_such_entity
-from bridge.sandbox.search import Criteria, fields_spec, parse_criteria, run_search
-from bridge.sandbox.shop import lean_order_spec
+from bridge.sandbox.search import (
+    Criteria,
+    fields_projection,
+    fields_spec,
+    parse_criteria,
+    run_search,
+)
+from bridge.sandbox.shop import LEAN_ITEM_KEYS, lean_order_exact, lean_order_spec
 
 if TYPE_CHECKING:
     from bridge.sandbox.server import SandboxServer
@@ -161,6 +167,10 @@ class RawJson(str):
     """An answer already encoded as JSON text (sent as is unless ``fields=`` trims it)."""
 
 
+class Trimmed(dict):  # type: ignore[type-arg]
+    """An answer the route already trimmed to its ``fields=`` (sent as it is)."""
+
+
 def _poison(call: Call, orders: list[Any]) -> None:
     bad = call.server.faults.poison_order_ids
     if bad and any(o.id in bad for o in orders):
@@ -181,14 +191,19 @@ def _item_keys(fields: Any) -> frozenset[str] | None:
 
 def orders_list(call: Call) -> Any:
     if call.query.get("fields"):
-        keys = _item_keys(call.query["fields"])
-        lean_top = keys is not None and lean_order_spec(
-            fields_spec(call.query["fields"]).get("items"))
+        text = call.query["fields"]
+        keys = _item_keys(text)
+        spec = fields_spec(text).get("items")
+        lean_top = keys is not None and keys <= LEAN_ITEM_KEYS and lean_order_spec(spec)
 
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])
             return call.shop.order_json(o, keys, lean_top)
-        return _search(call, "orders", render)
+        answer = _search(call, "orders", render)
+        if lean_top and lean_order_exact(spec):
+            # the lean orders are what trimming would leave of them: only the top is
+            return Trimmed(fields_projection(text, trimmed="items")(answer))
+        return answer
     shop = call.shop
     c = _criteria(call)
     with shop.lock:

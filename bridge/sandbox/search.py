@@ -675,9 +675,13 @@ def apply_fields(value: Any, spec: dict[str, Any] | None) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def fields_projection(text: str) -> Callable[[Any], Any]:
-    """``apply_fields`` with the spec of a ``fields=`` text, compiled once per text."""
-    return compile_fields(fields_spec(text))
+def fields_projection(text: str, trimmed: str | None = None) -> Callable[[Any], Any]:
+    """``apply_fields`` with the spec of a ``fields=`` text, compiled once per text;
+    ``trimmed``: a top-level key whose value is already trimmed (taken as it is)."""
+    spec = fields_spec(text)
+    if trimmed is not None and trimmed in spec:
+        spec = {**spec, trimmed: None}
+    return compile_fields(spec)
 
 
 def compile_fields(spec: dict[str, Any] | None) -> Callable[[Any], Any]:

@@ -131,10 +131,19 @@ def _dumps(value: Any) -> str:
     return dumps(value).decode()
 
 
-# Item keys that ``Shop.order_json`` can render without the rest of the item.
+# Item keys that ``Shop.order_json`` can render without the rest of the item: what the
+# sync asks for (bridge.sync.transform.ORDER_FIELDS), so that its answer is the lean
+# rendering as it is, without trimming (see ``lean_order_exact``).
 LEAN_ITEM_KEYS = frozenset({
-    "base_price", "created_at", "item_id", "name", "order_id", "parent_item_id", "price",
-    "product_id", "product_type", "qty_ordered", "row_total", "sku", "store_id", "updated_at",
+    "base_price", "item_id", "name", "parent_item_id", "price", "product_id",
+    "product_type", "qty_ordered", "row_total", "sku",
+})
+
+# Address keys of a lean order's billing and shipping address (the same: what the sync
+# asks for).
+LEAN_ADDRESS_KEYS = frozenset({
+    "city", "company", "country_id", "firstname", "lastname", "postcode", "region",
+    "region_code", "region_id", "street", "telephone", "vat_id",
 })
 
 
@@ -148,9 +157,15 @@ LEAN_ORDER_KEYS = frozenset({
 })
 
 
+def _address_spec(spec: Any) -> bool:
+    return isinstance(spec, dict) and spec.keys() <= LEAN_ADDRESS_KEYS
+
+
 def lean_order_spec(order_spec: Any) -> bool:
     """Does a ``fields=`` spec of one order keep only what the lean rendering holds?"""
     if not isinstance(order_spec, dict) or not order_spec.keys() <= LEAN_ORDER_KEYS:
+        return False
+    if "billing_address" in order_spec and not _address_spec(order_spec["billing_address"]):
         return False
     ext = order_spec.get("extension_attributes", {})
     if not isinstance(ext, dict) or not ext.keys() <= {"shipping_assignments"}:
@@ -159,7 +174,30 @@ def lean_order_spec(order_spec: Any) -> bool:
     if not isinstance(sa, dict) or not sa.keys() <= {"shipping"}:
         return False
     shipping = sa.get("shipping", {})
-    return isinstance(shipping, dict) and shipping.keys() <= {"address"}
+    if not isinstance(shipping, dict) or not shipping.keys() <= {"address"}:
+        return False
+    return "address" not in shipping or _address_spec(shipping["address"])
+
+
+def _leaves(spec: Any, keys: frozenset[str]) -> bool:
+    return (isinstance(spec, dict) and spec.keys() >= keys
+            and all(spec[k] is None for k in keys))
+
+
+def lean_order_exact(order_spec: Any) -> bool:
+    """Does a ``fields=`` spec of one order keep all of the lean rendering (which it can
+    serve, ``lean_order_spec``)? Trimming a lean order to it then changes nothing."""
+    if not lean_order_spec(order_spec) or not _leaves(order_spec, LEAN_ORDER_KEYS - {
+            "items", "billing_address", "extension_attributes"}):
+        return False
+    try:
+        address = order_spec["extension_attributes"]["shipping_assignments"]["shipping"][
+            "address"]
+    except (KeyError, TypeError):
+        return False
+    return (_leaves(order_spec["items"], LEAN_ITEM_KEYS)
+            and _leaves(order_spec["billing_address"], LEAN_ADDRESS_KEYS)
+            and _leaves(address, LEAN_ADDRESS_KEYS))
 
 
 def _money(x: float) -> float:
@@ -416,6 +454,26 @@ class Shop:
             d["vat_id"] = a.vat_id
         return d
 
+    def lean_address_json(self, a: Address) -> dict[str, Any]:
+        """``order_address_json`` with the keys of ``LEAN_ADDRESS_KEYS`` only (same order)."""
+        d: dict[str, Any] = {"city": a.city}
+        if a.company:
+            d["company"] = a.company
+        d["country_id"] = a.country_id
+        d["firstname"] = a.firstname
+        d["lastname"] = a.lastname
+        d["postcode"] = a.postcode
+        if a.region is not None:
+            d["region"] = a.region[1]
+            d["region_code"] = a.region[0]
+            if a.region[2]:
+                d["region_id"] = a.region[2]
+        d["street"] = list(a.street)
+        d["telephone"] = a.telephone
+        if a.vat_id:
+            d["vat_id"] = a.vat_id
+        return d
+
     def order_json(self, o: Order, item_keys: frozenset[str] | None = None,
                    lean_top: bool = False) -> dict[str, Any]:
         """The order as GET /V1/orders/{id} answers it. ``item_keys``: the only item keys
@@ -454,11 +512,10 @@ class Shop:
             if lean:
                 # the same values, in the same key order, of the keys a trimmed answer
                 # can keep (most of an item's 40 keys are money that costs a rounding)
-                it = {"base_price": price, "created_at": created, "item_id": item_id,
-                      "name": name, "order_id": o.id, "price": _money(price * rate),
-                      "product_id": pid, "product_type": ptype, "qty_ordered": qty,
-                      "row_total": _money(row_total * rate), "sku": sku,
-                      "store_id": o.store_id, "updated_at": updated}
+                it = {"base_price": price, "item_id": item_id, "name": name,
+                      "price": _money(price * rate), "product_id": pid,
+                      "product_type": ptype, "qty_ordered": qty,
+                      "row_total": _money(row_total * rate), "sku": sku}
                 if parent is not None:
                     it["parent_item_id"] = parent
                 items.append(it)
@@ -494,8 +551,12 @@ class Shop:
             by_id[item_id] = it
             items.append(it)
         status = o.status
-        bill = self.order_address_json(o, o.billing, "billing", o.id * 2 - 1)
-        ship = self.order_address_json(o, o.shipping or o.billing, "shipping", o.id * 2)
+        if lean_top:
+            bill = self.lean_address_json(o.billing)
+            ship = self.lean_address_json(o.shipping or o.billing)
+        else:
+            bill = self.order_address_json(o, o.billing, "billing", o.id * 2 - 1)
+            ship = self.order_address_json(o, o.shipping or o.billing, "shipping", o.id * 2)
         if lean_top:
             # The keys of LEAN_ORDER_KEYS only, with the values and in the order of the
             # whole order below (the shipping assignment holds just its address).
