@@ -201,6 +201,7 @@ class _Sync:
         self.writer: StoreWriter | None = None
         # The worker process for big entities (bridge.sync.offload), started if needed.
         self.offload = offload.Offload()
+        self._written: list[tuple[str, EntityCounts]] = []  # entities whose writes to count
         self.contexts: dict[str, offload.Context] = {}
         self._lock = threading.Lock()
 
@@ -304,11 +305,16 @@ class _Sync:
                 if self.wanted & {"customers", "orders"}:
                     self.writer.call(link_guest_orders, "link guest orders")
                 self.writer.call(self._resolve_quarantine, "resolve quarantine")
+                for entity, counts in self._written:  # everything queued is written now
+                    self._count_writes(entity, counts)
+                    self.progress.finish(entity)
             self.writer.close()
             self.offload.close()
         except BaseException as exc:
             self.writer.abandon()
             self.offload.close(cancel=True)
+            for entity, counts in self._written:  # what was written before it failed
+                self._count_writes(entity, counts)
             msg = f"{exc.__class__.__name__}: {exc}"
             self.result.errors.append(msg)
             try:
@@ -461,10 +467,11 @@ class _Sync:
                 values["last_full_at"] = started
             upsert(conn, SyncState.__table__, [values])
 
+        # No waiting for the entity's writes here: the next entity's pages are fetched
+        # while the store catches up (the queue keeps them in order, the watermark after
+        # the pages it covers). run() counts the writes once everything is written.
         self.writer.put(Task(save_state, f"{entity} watermark"))
-        self.writer.flush()
-        self._count_writes(entity, counts)
-        self.progress.finish(entity)
+        self._written.append((entity, counts))
 
     def _on_total(self, handler: _PageHandler, total: int) -> None:
         self.progress.total(handler.entity, total)
@@ -494,7 +501,8 @@ class _Sync:
         that only left the window because it changed during the run is not marked.
         """
         assert self.writer is not None
-        self.writer.flush()
+        # Without waiting for the pages still queued: each of their records is in ``seen``
+        # whether or not it is committed yet, so the candidates are the same either way.
         model: Any = {"customers": Customer, "orders": Order, "carts": Cart}[entity]
         table = model.__table__
         q = select(table.c.id).where(table.c.deleted.is_(False))
