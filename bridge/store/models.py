@@ -197,8 +197,8 @@ class Order(Base):
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # entity_id
     increment_id: Mapped[str | None] = mapped_column(String(64))
-    # customer_id and customer_email_ci lead ix_orders_segment_eval (segment_tables.py)
-    # and ix_orders_guest_email: an index of their own would only slow every write.
+    # customer_id leads ix_orders_segment_eval (segment_tables.py): an index of its own
+    # would only slow every write. Nothing reads orders by e-mail (migration 0007).
     customer_id: Mapped[int | None] = mapped_column(Integer)  # None for guests
     customer_email: Mapped[str | None] = mapped_column(String(255))
     customer_email_ci: Mapped[str | None] = mapped_column(CiString(255))
@@ -221,8 +221,6 @@ class Order(Base):
     base_currency_code: Mapped[str | None] = mapped_column(String(8))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    __table_args__ = (Index("ix_orders_guest_email", "customer_email_ci", "website_id"),)
 
 
 class OrderItem(Base):
