@@ -1,6 +1,8 @@
 """Sync benchmark: a full sync of a big sandbox shop, then an incremental one.
 
-The sandbox runs in its own process (with injected latency per answer); each sync runs
+The sandbox runs in its own process (with injected latency per answer, and its handler
+threads handing the interpreter lock over every millisecond: ``serve_in_this_process``
+in bridge/sandbox/server.py says why); each sync runs
 as ``python -m bridge --json sync`` in another process, so its wall time and peak
 memory (``ru_maxrss`` from ``wait4``) are the sync's alone.
 
@@ -52,7 +54,9 @@ TOKEN = "bench-token"
 def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
     """The sandbox process: build the shop, serve it, answer commands on ``conn``."""
     sys.path.insert(0, str(REPO))
-    from bridge.sandbox.server import SandboxServer
+    from bridge.sandbox.server import SandboxServer, serve_in_this_process
+
+    serve_in_this_process()
 
     started = time.monotonic()
     server = SandboxServer(

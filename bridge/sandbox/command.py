@@ -11,7 +11,9 @@ from typing import Any
 
 def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
     """Generate the shop, print how to point segbridge at it, serve until interrupted."""
-    from bridge.sandbox.server import SandboxServer
+    from bridge.sandbox.server import SandboxServer, serve_in_this_process
+
+    serve_in_this_process()
 
     host = getattr(args, "host", "127.0.0.1") or "127.0.0.1"
     t0 = time.perf_counter()
