@@ -429,33 +429,20 @@ class Shop:
 
     def order_address_json(self, o: Order, a: Address, kind: str, entity_id: int
                            ) -> dict[str, Any]:
-        d: dict[str, Any] = {"address_type": kind, "city": a.city}
-        if a.company:
-            d["company"] = a.company
-        d["country_id"] = a.country_id
+        d = self.lean_address_json(a)
+        d["address_type"] = kind
         if a.id and o.customer_id is not None:
             d["customer_address_id"] = a.id
         if o.customer_id is not None:
             d["customer_id"] = o.customer_id
         d["email"] = o.email
         d["entity_id"] = entity_id
-        d["firstname"] = a.firstname
-        d["lastname"] = a.lastname
         d["parent_id"] = o.id
-        d["postcode"] = a.postcode
-        if a.region is not None:
-            d["region"] = a.region[1]
-            d["region_code"] = a.region[0]
-            if a.region[2]:
-                d["region_id"] = a.region[2]
-        d["street"] = list(a.street)
-        d["telephone"] = a.telephone
-        if a.vat_id:
-            d["vat_id"] = a.vat_id
-        return d
+        return dict(sorted(d.items()))  # Magento's order: the keys alphabetically
 
     def lean_address_json(self, a: Address) -> dict[str, Any]:
-        """``order_address_json`` with the keys of ``LEAN_ADDRESS_KEYS`` only (same order)."""
+        """An order address with the keys of ``LEAN_ADDRESS_KEYS`` only, alphabetically
+        (as Magento's whole address has them)."""
         d: dict[str, Any] = {"city": a.city}
         if a.company:
             d["company"] = a.company
