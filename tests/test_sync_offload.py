@@ -113,3 +113,13 @@ def test_the_turn_passes_on_when_a_run_fails(tmp_path: Path) -> None:
                 h.collect()
     finally:
         off.close()
+
+
+def test_the_workers_run_at_a_lower_priority_than_the_sync() -> None:
+    off = offload.Offload()
+    try:
+        pool = off._get_pool()
+        assert pool is not None
+        assert pool.submit(os.nice, 0).result(timeout=60) >= os.nice(0) + offload.NICE
+    finally:
+        off.close()

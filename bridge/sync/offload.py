@@ -1,15 +1,16 @@
-"""Pages transformed and written by a worker process, for the big entities of a big sync.
+"""Pages transformed and written by worker processes, for the big entities of a big sync.
 
 Turning a page of orders into rows and writing them costs several times more CPU than
 fetching it, and in one process the fetch threads and the writer share one interpreter
 lock: on a large sync that lock, not the network, sets the pace. So once an entity's
 window holds at least ``MIN_RECORDS`` records, the fetch threads keep each page's raw
 JSON body (the client keeps it, see ``bridge.magento.search.Items``) and the writer
-thread hands runs of queued pages to one worker process, which decodes them again, runs
-the same transform and writes them with the same ``StoreWriter.write_jobs`` — one
-transaction a run, a record the store refuses quarantined — and reports what it stored.
-The writer thread waits for it before anything queued later (the watermark among them),
-so the order of writes is the queue's, as without the worker.
+thread hands runs of queued pages to worker processes, which decode them again, run the
+same transform and write them with the same ``StoreWriter.write_jobs`` — one transaction
+a run, a record the store refuses quarantined — and report what they stored. The writer
+thread settles the runs in the order it handed them over, and before anything queued
+later (the watermark among them), so the order of writes is the queue's, as without the
+workers.
 
 Two workers, taking turns: the store takes one writer at a time, so while one worker
 writes its run the other decodes and transforms the next one, then waits for its turn
@@ -214,12 +215,13 @@ def _wait_turn(seq: int) -> None:
 
 
 def _pass_turn(seq: int) -> None:
+    """Hand the turn on after run ``seq`` — once it has had it: a run that failed before
+    its turn still waits for it, so that the runs before it are written first."""
     if _TURN is None:
         return
+    _wait_turn(seq)
     cond, turn = _TURN
     with cond:
-        while turn.value < seq:  # a run that failed before its turn still waits for it
-            cond.wait(PARENT_CHECK_S)
         turn.value = max(turn.value, seq + 1)
         cond.notify_all()
 

@@ -199,7 +199,7 @@ class _Sync:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self.website_of_store: dict[int, int] = {}
         self.writer: StoreWriter | None = None
-        # The worker process for big entities (bridge.sync.offload), started if needed.
+        # The worker processes for big entities (bridge.sync.offload), started if needed.
         self.offload = offload.Offload()
         self._written: list[tuple[str, EntityCounts]] = []  # entities whose writes to count
         self.contexts: dict[str, offload.Context] = {}
