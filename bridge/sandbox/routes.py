@@ -20,7 +20,7 @@ from bridge.sandbox.search import (
     parse_criteria,
     run_search,
 )
-from bridge.sandbox.shop import LEAN_ITEM_KEYS, lean_order_exact, lean_order_spec
+from bridge.sandbox.shop import lean_order_exact, lean_order_spec
 
 if TYPE_CHECKING:
     from bridge.sandbox.server import SandboxServer
@@ -194,7 +194,7 @@ def orders_list(call: Call) -> Any:
         text = call.query["fields"]
         keys = _item_keys(text)
         spec = fields_spec(text).get("items")
-        lean_top = keys is not None and keys <= LEAN_ITEM_KEYS and lean_order_spec(spec)
+        lean_top = keys is not None and lean_order_spec(spec)
 
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])

@@ -185,11 +185,15 @@ def _leaves(spec: Any, keys: frozenset[str]) -> bool:
 
 
 def lean_order_exact(order_spec: Any) -> bool:
-    """Does a ``fields=`` spec of one order keep all of the lean rendering (which it can
-    serve, ``lean_order_spec``)? Trimming a lean order to it then changes nothing."""
+    """Is a ``fields=`` spec of one order exactly the lean rendering: one it can serve
+    (``lean_order_spec``, with items of ``LEAN_ITEM_KEYS`` only) that keeps all of it?
+    Trimming a lean order to it then changes nothing."""
     if not lean_order_spec(order_spec) or not _leaves(order_spec, LEAN_ORDER_KEYS - {
             "items", "billing_address", "extension_attributes"}):
         return False
+    items = order_spec.get("items")
+    if not isinstance(items, dict) or not items.keys() <= LEAN_ITEM_KEYS:
+        return False  # items with more: they are rendered whole, and need trimming
     try:
         address = order_spec["extension_attributes"]["shipping_assignments"]["shipping"][
             "address"]
@@ -539,12 +543,6 @@ class Shop:
             items.append(it)
         status = o.status
         if lean_top:
-            bill = self.lean_address_json(o.billing)
-            ship = self.lean_address_json(o.shipping or o.billing)
-        else:
-            bill = self.order_address_json(o, o.billing, "billing", o.id * 2 - 1)
-            ship = self.order_address_json(o, o.shipping or o.billing, "shipping", o.id * 2)
-        if lean_top:
             # The keys of LEAN_ORDER_KEYS only, with the values and in the order of the
             # whole order below (the shipping assignment holds just its address).
             lt: dict[str, Any] = {
@@ -564,14 +562,17 @@ class Shop:
                 "total_qty_ordered": m["qty"],
                 "updated_at": updated,
                 "items": items,
-                "billing_address": bill,
+                "billing_address": self.lean_address_json(o.billing),
                 "extension_attributes": {
-                    "shipping_assignments": [{"shipping": {"address": ship}}],
+                    "shipping_assignments": [{"shipping": {
+                        "address": self.lean_address_json(o.shipping or o.billing)}}],
                 },
             }
             if o.customer_id is not None:
                 lt["customer_id"] = o.customer_id
             return lt
+        bill = self.order_address_json(o, o.billing, "billing", o.id * 2 - 1)
+        ship = self.order_address_json(o, o.shipping or o.billing, "shipping", o.id * 2)
         paid = status in ("processing", "complete", "closed")
         shipping_amt = _money(m["base_shipping"] * rate)
         d: dict[str, Any] = {
