@@ -114,6 +114,46 @@ def test_an_order_list_with_fields_answers_the_trimmed_whole_orders() -> None:
             assert set(got.json()) == {"items", "total_count"}
 
 
+def test_the_kept_lean_orders_answer_byte_for_byte_and_follow_every_change() -> None:
+    """The sync's order pages are joins of kept texts: the same bytes as the whole orders
+    trimmed, the top level included; an order that changes (through the shop, or a slot
+    set by hand, or its lines changed in place) is rendered again."""
+    import requests
+
+    text = _fields(*ORDER_FIELDS)
+    spec = fields_spec(text)
+
+    def page(server: SandboxServer) -> bytes:
+        got = requests.get(server.rest_url("all") + "/V1/orders",
+                           params={"searchCriteria[pageSize]": 25, "fields": text},
+                           headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+        got.raise_for_status()
+        return got.content
+
+    def expected(server: SandboxServer) -> bytes:
+        shop = server.shop
+        whole = {"items": [shop.order_json(shop.orders.get(i)) for i in shop.orders.ids[:25]],
+                 "search_criteria": orjson.loads(page(server))["search_criteria"]
+                 if "search_criteria" in spec else None,
+                 "total_count": len(shop.orders.ids)}
+        return orjson.dumps(_trim(whole, spec))
+
+    with SandboxServer(customers=40, seed=5, orders_per_customer=2.0) as server:
+        shop = server.shop
+        assert page(server) == expected(server)
+        first, second = (shop.orders.get(i) for i in shop.orders.ids[:2])
+        shop.set_order_status(first.id, "closed")
+        second.email = "changed@example.org"
+        made = shop.add_order(first.customer_id, items=[("SB-1000", 2)])
+        assert made.id not in shop.orders.ids[:25]
+        body = page(server)
+        assert body == expected(server)
+        assert b'"status":"closed"' in body and b"changed@example.org" in body
+        made.lines.append(made.lines[0])  # in place: the kept text is stale, not reused
+        assert shop.lean_order_text(made) == orjson.dumps(
+            apply_fields(shop.order_json(made), spec["items"])).decode()
+
+
 def _trim(value: Any, spec: dict[str, Any] | None) -> Any:
     """What ``fields=`` keeps, written out plainly (the reference for the compiled one)."""
     if spec is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.sandbox.errors import ApiError, no_such_entity
+from bridge.sandbox.model import dumps
 from bridge.sandbox.search import (
     Criteria,
     fields_projection,
@@ -164,11 +165,8 @@ def group_permissions(call: Call) -> Any:
 # orders and carts ---------------------------------------------------------------------
 
 class RawJson(str):
-    """An answer already encoded as JSON text (sent as is unless ``fields=`` trims it)."""
-
-
-class Trimmed(dict):  # type: ignore[type-arg]
-    """An answer the route already trimmed to its ``fields=`` (sent as it is)."""
+    """An answer already encoded as JSON text, and already trimmed to its ``fields=``
+    (sent as it is)."""
 
 
 def _poison(call: Call, orders: list[Any]) -> None:
@@ -195,15 +193,13 @@ def orders_list(call: Call) -> Any:
         keys = _item_keys(text)
         spec = fields_spec(text).get("items")
         lean_top = keys is not None and lean_order_spec(spec)
+        if lean_top and lean_order_exact(spec):
+            return _lean_orders(call, text)
 
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])
             return call.shop.order_json(o, keys, lean_top)
-        answer = _search(call, "orders", render)
-        if lean_top and lean_order_exact(spec):
-            # the lean orders are what trimming would leave of them: only the top is
-            return Trimmed(fields_projection(text, trimmed="items")(answer))
-        return answer
+        return _search(call, "orders", render)
     shop = call.shop
     c = _criteria(call)
     with shop.lock:
@@ -214,6 +210,25 @@ def orders_list(call: Call) -> Any:
     return RawJson('{"items":[' + ",".join(texts) + '],"search_criteria":'
                    + json.dumps(c.echo(), separators=(",", ":"))
                    + ',"total_count":' + str(page.total_count) + "}")
+
+
+def _lean_orders(call: Call, fields: str) -> RawJson:
+    """An order list whose ``fields=`` is exactly the lean rendering (the sync's): each
+    order's lean text as the shop keeps it, which is what trimming would leave of the
+    order; only the top of the answer is trimmed."""
+    shop = call.shop
+    c = _criteria(call)
+    with shop.lock:
+        page = run_search(call.server.specs["orders"], shop.orders, c,
+                          call.server.repeat_last_page)
+        _poison(call, page.items)
+        texts = [shop.lean_order_text(o) for o in page.items]
+    top = fields_projection(fields, trimmed="items")(
+        {"items": [], "search_criteria": c.echo(), "total_count": page.total_count})
+    body = dumps(top).decode()
+    if "items" in top:  # the first key: '{"items":[]' opens the text
+        body = '{"items":[' + ",".join(texts) + "]" + body[len('{"items":[]'):]
+    return RawJson(body)
 
 
 def order_get(call: Call) -> Any:

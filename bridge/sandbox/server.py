@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from bridge.sandbox.errors import NO_ROUTE, NOT_AUTHORIZED, ApiError
 from bridge.sandbox.model import dumps
-from bridge.sandbox.routes import Call, RawJson, Route, Trimmed, match
+from bridge.sandbox.routes import Call, RawJson, Route, match
 from bridge.sandbox.search import fields_projection, parse_php_query
 from bridge.sandbox.shop import Shop
 
@@ -659,7 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
                     dict(self.headers.items()))
         value = route.handler(call)
         if (method == "GET" and isinstance(q.get("fields"), str) and q["fields"]
-                and not isinstance(value, Trimmed)):
+                and not isinstance(value, RawJson)):
             value = fields_projection(q["fields"])(value)
         if fault == "lost_answer":
             sb.stats.fault("lost_answer")

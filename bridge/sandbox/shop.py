@@ -204,6 +204,18 @@ def lean_order_exact(order_spec: Any) -> bool:
             and _leaves(address, LEAN_ADDRESS_KEYS))
 
 
+_ORDER_SLOTS = Order.__slots__
+
+
+def _order_state(o: Order) -> tuple[Any, ...]:
+    """Every slot of an order, its lines copied (a list could change in place)."""
+    state = [getattr(o, k) for k in _ORDER_SLOTS]
+    lines = o.lines
+    if lines is not None:
+        state[_ORDER_SLOTS.index("lines")] = tuple(lines)
+    return tuple(state)
+
+
 def _money(x: float) -> float:
     return round(x + 0.0, 2)
 
@@ -267,6 +279,8 @@ class Shop:
         self.default_group_id = DEFAULT_GROUP_ID
         self.customers = Table(("updated_at", "created_at"))
         self.orders = Table(("updated_at", "created_at"))
+        # order id → (the order's state, its lean JSON): see lean_order_text
+        self._lean_texts: dict[int, tuple[tuple[Any, ...], str]] = {}
         self.carts = Table(("updated_at", "created_at"))
         self.blocks = Table(())
         self.rules = Table(())
@@ -472,6 +486,25 @@ class Shop:
         ``lean_top``: the caller keeps only keys of ``LEAN_ORDER_KEYS`` at the top (see
         ``lean_order_spec``); the order may then carry just those (and others)."""
         return self._order_dict(o, item_keys, lean_top)
+
+    def lean_order_text(self, o: Order) -> str:
+        """``dumps(order_json(o, LEAN_ITEM_KEYS, lean_top=True))``, kept until the order
+        changes: a page of the sync's orders is then a join of texts, not a rendering of
+        every order on every request. The key is every slot of the order (addresses are
+        replaced, never changed in place; the catalog and the store views are fixed)."""
+        state = _order_state(o)
+        kept = self._lean_texts.get(o.id)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        text = _dumps(self._order_dict(o, LEAN_ITEM_KEYS, lean_top=True))
+        self._lean_texts[o.id] = (state, text)
+        return text
+
+    def warm_lean_orders(self) -> None:
+        """Render every order's lean text now (a bench does it before it measures)."""
+        with self.lock:
+            for o in self.orders.values():
+                self.lean_order_text(o)
 
     def order_json_text(self, o: Order) -> str:
         """``json.dumps(order_json(o))`` in about half the time: the items list, which
