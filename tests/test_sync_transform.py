@@ -101,6 +101,27 @@ def test_order_rows_guest_money_items_and_both_addresses() -> None:
         ("billing", "Oslo"), ("shipping", "Bergen")}
 
 
+def test_an_order_shipped_to_its_billing_address_has_two_equal_rows() -> None:
+    """The shipping row is the billing row's copy when the two addresses are equal (and
+    each is a row of its own, changed apart); an address that differs in one field, or
+    a bad one, is read on its own."""
+    same = {"city": "Oslo", "country_id": "NO", "street": ["Gate 1", "Oppg. B"],
+            "region": "Oslo", "region_id": 7, "firstname": "Åse"}
+    ship = {"shipping_assignments": [{"shipping": {"address": dict(same)}}]}
+    rows = order_rows(_order(billing_address=dict(same), extension_attributes=ship), {}, NOW)
+    bill, shipped = rows.addresses
+    assert bill["address_type"] == "billing" and shipped["address_type"] == "shipping"
+    assert {**bill, "address_type": "shipping"} == shipped and bill is not shipped
+    assert shipped["firstname_ci"] == "åse" and shipped["street"] == "Gate 1\nOppg. B"
+    assert list(bill) == list(shipped)  # the same columns, in the same order
+    other = {"shipping_assignments": [{"shipping": {"address": {**same, "city": "Bergen"}}}]}
+    rows = order_rows(_order(billing_address=dict(same), extension_attributes=other), {}, NOW)
+    assert [a["city"] for a in rows.addresses] == ["Oslo", "Bergen"]
+    bad = {"shipping_assignments": [{"shipping": {"address": {**same, "city": ["x"]}}}]}
+    with pytest.raises(RecordError, match="shipping_assignments.shipping.address: city"):
+        order_rows(_order(billing_address=dict(same), extension_attributes=bad), {}, NOW)
+
+
 @pytest.mark.parametrize("change,reason", [
     ({"entity_id": None}, "missing entity_id"),
     ({"base_grand_total": "12,50"}, "base_grand_total: '12,50' is not a number"),

@@ -399,9 +399,10 @@ def order_rows(
             raise RecordError(f"items[{n}]: {exc}") from None
         out.items.append(irow)
     billing = rec.get("billing_address")
+    bill_row: dict[str, Any] | None = None
     if billing:
-        arow = _address(billing, "billing_address")
-        arow.update(order_id=oid, address_type="billing")
+        bill_row = _address(billing, "billing_address")
+        arow = {**bill_row, "order_id": oid, "address_type": "billing"}
         out.addresses.append(arow)
     ext = rec.get("extension_attributes") or {}
     assignments = ext.get("shipping_assignments") if isinstance(ext, dict) else None
@@ -410,7 +411,9 @@ def order_rows(
             shipping = assignment.get("shipping") if isinstance(assignment, dict) else None
             address = shipping.get("address") if isinstance(shipping, dict) else None
             if address:
-                arow = _address(address, "shipping_assignments.shipping.address")
+                # Most orders ship to the billing address: the same fields, the same row.
+                arow = dict(bill_row) if bill_row is not None and address == billing else (
+                    _address(address, "shipping_assignments.shipping.address"))
                 arow.update(order_id=oid, address_type="shipping")
                 out.addresses.append(arow)
                 break
