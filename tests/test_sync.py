@@ -608,7 +608,7 @@ def test_an_order_that_breaks_its_list_pages_is_singled_out_and_the_run_goes_on(
         return poisoned
 
     # every way the sandbox renders an order (lists and GET /orders/{id})
-    for name in ("order_json", "order_json_text"):
+    for name in ("order_json", "order_json_text", "lean_order_text"):
         if hasattr(shop, name):
             setattr(shop, name, poison(getattr(shop, name)))
     cfg = _config(shop_server, db_url, since="3650d")
