@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, func, inspect, select, text, update
 
 from bridge.config import Config, parse_config
 from bridge.magento.client import MagentoClient
 from bridge.sandbox.model import fmt_time
 from bridge.sandbox.server import SandboxServer
+from bridge.store import bulk
 from bridge.store.engine import open_store
 from bridge.store.models import (
     Cart,
@@ -686,3 +687,69 @@ def test_asked_to_stop_between_entities_leaves_the_rest_untouched(
     again = _sync(cfg, store)
     assert again.status == "ok"
     assert_store_equals_shop(store, shop_server, cfg, again.started_at - parse_age("730d"))
+
+
+SYNCED_TABLES = [name for tables in bulk.ENTITY_TABLES.values() for name in tables]
+
+
+def _index_names(bind: Engine | Connection) -> set[str]:
+    inspector = inspect(bind)
+    return {str(ix["name"]) for t in SYNCED_TABLES for ix in inspector.get_indexes(t)}
+
+
+def test_a_first_load_writes_without_its_indexes_and_ends_with_all_of_them(
+    shop_server: SandboxServer, store: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big first sync writes each entity's rows into its tables without their secondary
+    indexes and builds them after the last row; it ends with every index the migrations
+    made. A sync into tables that hold rows drops none."""
+    monkeypatch.setattr(offload, "MIN_RECORDS", 1)  # every entity is "big"
+    before = _index_names(store)
+    secondary = {str(ix.name) for ix in bulk.secondary_indexes(SYNCED_TABLES)}
+    assert secondary and secondary <= before
+    builds: list[tuple[set[str], set[str], int]] = []  # built, present then, orders then
+    real = bulk.build_indexes
+
+    def watching(conn: Connection, indexes: Any) -> None:
+        indexes = list(indexes)
+        if indexes:
+            builds.append(({str(ix.name) for ix in indexes}, _index_names(conn),
+                           conn.execute(select(func.count()).select_from(Order)).scalar_one()))
+        real(conn, indexes)
+
+    monkeypatch.setattr(bulk, "build_indexes", watching)
+    assert _sync(_config(shop_server, db_url, since="3650d"), store).status == "ok"
+    by_entity = {frozenset(str(ix.name) for ix in bulk.secondary_indexes(tables))
+                 for tables in bulk.ENTITY_TABLES.values()}
+    assert {frozenset(built) for built, _, _ in builds} == by_entity
+    for built, present, _ in builds:
+        assert not built & present  # the rows went in without them
+    orders_build = next(b for b in builds if "ix_orders_segment_eval" in b[0])
+    with store.connect() as conn:
+        stored_orders = conn.execute(select(func.count()).select_from(Order)).scalar_one()
+    assert stored_orders > 0 and orders_build[2] == stored_orders  # built after the last
+    assert _index_names(store) == before
+
+    builds.clear()
+    shop_server.shop.touch(customers=0.1, orders=0.1, carts=0.1, seed=3)
+    time.sleep(1.1)
+    assert _sync(_config(shop_server, db_url, since="3650d"), store, full=True).status == "ok"
+    assert builds == [] and _index_names(store) == before
+
+
+def test_indexes_a_first_load_left_out_are_built_by_the_next_sync(
+    shop_server: SandboxServer, store: Engine, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first load killed before it built its indexes again: the next sync starts by
+    building what is missing (it reads and writes the same either way)."""
+    before = _index_names(store)
+    with store.begin() as conn:
+        dropped = {str(ix.name) for ix in bulk.defer_indexes(conn, "orders")}
+    assert "ix_orders_segment_eval" in dropped and not dropped & _index_names(store)
+    caplog.set_level("WARNING", logger="bridge.store.bulk")
+    assert _sync(_config(shop_server, db_url), store).status == "ok"
+    assert _index_names(store) == before
+    assert "indexes were missing" in caplog.text and "ix_orders_segment_eval" in caplog.text
+    with store.begin() as conn:  # the table holds rows now: nothing is dropped
+        assert bulk.defer_indexes(conn, "orders") == []
+    assert _index_names(store) == before

@@ -18,6 +18,7 @@ from bridge.config import Config
 from bridge.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from bridge.magento.errors import MagentoError
 from bridge.magento.search import Page, SearchCriteria
+from bridge.store import bulk
 from bridge.store.models import (
     Cart,
     Customer,
@@ -204,6 +205,10 @@ class _Sync:
         self._written: list[tuple[str, EntityCounts]] = []  # entities whose writes to count
         self.contexts: dict[str, offload.Context] = {}
         self._lock = threading.Lock()
+        # Entities whose first load writes without their secondary indexes (bridge.store.
+        # bulk): asked for by the scan, dropped and built again by the writer, in order.
+        self._deferring: set[str] = set()
+        self._deferred: dict[str, list[Any]] = {}
 
     # -- requests (all through one limit of magento.concurrency in flight) ---------------
 
@@ -292,6 +297,7 @@ class _Sync:
         self.writer.start()
         try:
             with self.progress:
+                self.writer.call(bulk.restore_indexes, "restore indexes")
                 self._structure()
                 for entity in RECORD_ENTITIES:
                     if entity not in self.wanted:
@@ -454,6 +460,9 @@ class _Sync:
                     log.warning("%s", msg)
         finally:
             handler.close()
+            if entity in self._deferring:  # after every page of the entity, in the queue
+                self.writer.put(Task(lambda conn: bulk.build_indexes(
+                    conn, self._deferred.pop(entity, [])), f"{entity}: build indexes"))
 
         new_wm = _new_watermark(watermark, result, hi, moves_watermark)
         counts.watermark = new_wm.isoformat(sep=" ") if new_wm else None
@@ -475,6 +484,17 @@ class _Sync:
 
     def _on_total(self, handler: _PageHandler, total: int) -> None:
         self.progress.total(handler.entity, total)
+        entity = handler.entity
+        if total >= offload.MIN_RECORDS and entity in bulk.ENTITY_TABLES:
+            # queued before the entity's first page: its indexes go (if its table is
+            # empty) before any of its rows are written
+            assert self.writer is not None
+
+            def defer(conn: Connection) -> None:
+                self._deferred[entity] = bulk.defer_indexes(conn, entity)
+
+            self._deferring.add(entity)
+            self.writer.put(Task(defer, f"{entity}: defer indexes"))
         if (total >= offload.MIN_RECORDS and handler.entity in offload.ENTITIES
                 and offload.shareable(self.engine)):
             self.contexts[handler.entity] = handler.ctx
