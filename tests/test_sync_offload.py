@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bridge.store.engine import open_store
-from bridge.store.models import Order, OrderItem
+from bridge.store.models import Order, OrderAddress, OrderItem
 from bridge.sync import offload
-from bridge.sync.writer import Job
+from bridge.sync.writer import Job, StoreWriter
 from bridge.timeutil import utcnow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,3 +125,89 @@ def test_the_workers_run_at_a_lower_priority_than_the_sync() -> None:
         assert pool.submit(os.nice, 0).result(timeout=60) >= os.nice(0) + offload.NICE
     finally:
         off.close()
+
+
+NOW = datetime(2026, 3, 4, 5, 6, 7)
+
+
+def _addressed_page(first: int, count: int, total: float) -> bytes:
+    page = orjson.loads(_orders_page(first, count, total))
+    for n, order in enumerate(page["items"]):
+        address = {"city": f"Lund {total}", "street": ["Gata 1"], "firstname": "Åsa"}
+        order["billing_address"] = address
+        order["extension_attributes"] = {"shipping_assignments": [{"shipping": {
+            "address": address if n % 2 else {**address, "city": "Malmö"}}}]}
+    return orjson.dumps(page)
+
+
+def _jobs(ctx: offload.Context, pages: list[bytes]) -> list[Job]:
+    return [offload.fill(Job("orders", [], offload.WRITE["orders"],
+                             offload.RECORD_ID["orders"]), ctx, offload.page_items(p))
+            for p in pages]
+
+
+def _stored(engine: Any) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t)).all())
+                for t in (Order.__table__, OrderItem.__table__, OrderAddress.__table__)}
+
+
+def test_a_run_bound_ahead_stores_exactly_what_it_stores_written_directly(
+        tmp_path: Path) -> None:
+    """A worker binds its run's statements before its turn; written through them, the
+    store holds exactly what the same run written directly holds — over orders already
+    stored (updated, their items and addresses replaced) and new ones. Binding alone
+    writes nothing."""
+    pages = [_addressed_page(1, 50, 1.0), _addressed_page(30, 40, 2.5)]
+    stored = []
+    for name in ("direct", "bound"):
+        url = f"sqlite:///{tmp_path / name}.db"
+        engine = open_store(url)
+        ctx = offload.Context("orders", "entity_id", (), {}, NOW, url, None,
+                              money_as_float=True)
+        writer = StoreWriter(engine, None, utcnow)
+        writer.write_jobs(_jobs(ctx, [_addressed_page(20, 20, 9.0)]))
+        before = _stored(engine)
+        jobs = _jobs(ctx, pages)
+        bound = writer.bind_jobs(jobs) if name == "bound" else None
+        if name == "bound":
+            assert bound and _stored(engine) == before
+        writer.write_jobs(jobs, bound)
+        assert [job.stored for job in jobs] == [50, 40]
+        stored.append(_stored(engine))
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert len(stored[0]["orders"]) == 69 and len(stored[0]["order_addresses"]) == 138
+
+
+def test_a_write_that_needs_a_live_connection_is_not_bound_ahead(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    seen: list[int] = []
+
+    def reads(conn: Any, recs: list[Any]) -> None:
+        seen.append(conn.execute(select(func.count()).select_from(Order)).scalar_one())
+
+    writer = StoreWriter(engine, None, utcnow)
+    jobs = [Job("orders", [object()], reads)]
+    assert writer.bind_jobs(jobs) is None and seen == []
+    writer.write_jobs(jobs, None)  # written as it is bound, on the connection
+    assert seen == [0] and jobs[0].stored == 1
+
+
+def test_a_worker_binds_its_run_before_it_waits_for_its_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = open_store(url)
+    ctx = offload.Context("orders", "entity_id", (), {}, NOW, url, None, money_as_float=True)
+    steps: list[str] = []
+    real_bind = StoreWriter.bind_jobs
+
+    def bind(self: StoreWriter, jobs: list[Job]) -> Any:
+        steps.append("bind")
+        return real_bind(self, jobs)
+
+    monkeypatch.setattr(StoreWriter, "bind_jobs", bind)
+    monkeypatch.setattr(offload, "_wait_turn", lambda seq: steps.append(f"turn {seq}"))
+    written = offload.write_pages(ctx, [_addressed_page(1, 5, 1.0)], 3)
+    assert steps[:2] == ["bind", "turn 3"] and written == [(5, [])]
+    assert len(_stored(engine)["orders"]) == 5

@@ -222,6 +222,34 @@ def upsert(
     return len(rows)
 
 
+class Unbindable(Exception):
+    """A write asked its ``Recorder`` for more than driver-level statements."""
+
+
+class Recorder:
+    """A stand-in for a connection that keeps the driver-level statements a write sends
+    (``exec_driver_sql``) instead of running them: the write's Python work — its values
+    taken from the rows, converted and bound — is done now, and ``replay`` sends the
+    same statements, in the same order, on a real connection later (a sync worker binds
+    its run while the other one holds the store). A write that needs anything else of a
+    connection (an expression statement, a result) raises ``Unbindable``."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+        self.statements: list[tuple[str, Any]] = []
+
+    def exec_driver_sql(self, sql: str, params: Any = None) -> None:
+        self.statements.append((sql, params))
+
+    def __getattr__(self, name: str) -> Any:
+        raise Unbindable(name)
+
+
+def replay(conn: Connection, statements: Iterable[tuple[str, Any]]) -> None:
+    for sql, params in statements:
+        conn.exec_driver_sql(sql, params)
+
+
 def delete_children(
     conn: Connection, table: Table, parent_column: str, parent_ids: Iterable[Any]
 ) -> None:

@@ -234,8 +234,9 @@ def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
         writer = StoreWriter(_engine(ctx.store_url), ctx.run_id, utcnow)
         jobs = [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
                      page_items(body)) for body in bodies]
+        bound = writer.bind_jobs(jobs)  # the Python part of the write, before the turn
         _wait_turn(seq)
-        writer.write_jobs(jobs)
+        writer.write_jobs(jobs, bound)
     finally:
         _pass_turn(seq)
     _tidy()

@@ -42,7 +42,7 @@ from bridge.store.models import (
     OrderItem,
     Quarantine,
 )
-from bridge.store.upsert import delete_children, upsert
+from bridge.store.upsert import Recorder, Unbindable, delete_children, replay, upsert
 from bridge.sync.transform import CART_STATE_COLUMNS, CartRows, CustomerRows, OrderRows
 
 log = logging.getLogger(__name__)
@@ -374,21 +374,36 @@ class StoreWriter:
             for job in run:
                 self._finished(job)
 
-    def write_jobs(self, jobs: list[Job]) -> None:
-        """Write the jobs' records and quarantine in one transaction; if the store
-        refuses a record, page by page and then record by record (see the module)."""
+    def bind_jobs(self, jobs: list[Job]) -> list[tuple[str, Any]] | None:
+        """The statements that write the jobs' records, bound now, for ``write_jobs``
+        (a sync worker binds its run before its turn to write); None when a write needs
+        a live connection (``write_jobs`` then binds as it writes)."""
+        recorder = Recorder(self.engine.dialect)
+        try:
+            for group in _consecutive(jobs, lambda j: j.apply):
+                group[0].apply(recorder, [r for job in group for r in job.records])  # type: ignore[arg-type]
+        except Unbindable:
+            return None
+        return recorder.statements
+
+    def write_jobs(self, jobs: list[Job], bound: list[tuple[str, Any]] | None = None) -> None:
+        """Write the jobs' records (through ``bound``, their ``bind_jobs`` statements,
+        if given) and quarantine in one transaction; if the store refuses a record, page
+        by page and then record by record (see the module)."""
         if jobs:
             try:
                 with self.engine.begin() as conn:
                     if conn.dialect.name == "sqlite":
                         for pragma in SQLITE_WRITER_PRAGMAS:
                             conn.exec_driver_sql(pragma)
-                    # Pages of one entity go in as one bulk statement per table.
-                    for group in _consecutive(jobs, lambda j: j.apply):
-                        group[0].apply(conn, [r for job in group for r in job.records])
-                        for job in group:
-                            write_quarantine(conn, self.run_id, self.now(), job.quarantine)
-                            job.stored = len(job.records)
+                    if bound is not None:
+                        replay(conn, bound)
+                    else:  # pages of one entity go in as one bulk statement per table
+                        for group in _consecutive(jobs, lambda j: j.apply):
+                            group[0].apply(conn, [r for job in group for r in job.records])
+                    for job in jobs:
+                        write_quarantine(conn, self.run_id, self.now(), job.quarantine)
+                        job.stored = len(job.records)
             except RECORD_ERRORS as exc:
                 if not _record_level(exc):
                     raise
