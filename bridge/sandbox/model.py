@@ -188,11 +188,17 @@ class Cart:
         "reserved_order_id", "billing",
     )
 
+    changes = 0  # how many times any cart's slot was set (Table.stamp)
+
     def __init__(self, **kw: Any) -> None:
         for k in Cart.__slots__:
             setattr(self, k, kw.get(k))
         if self.lines is None:
             self.lines = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        Cart.changes += 1
 
 
 class Table:
@@ -202,8 +208,15 @@ class Table:
     ``(getattr(rec, attr), rec.id)``; bisect with ``key=`` keeps them small (one int a row).
     """
 
-    def __init__(self, time_attrs: tuple[str, ...] = ("updated_at", "created_at")) -> None:
+    def __init__(self, time_attrs: tuple[str, ...] = ("updated_at", "created_at"),
+                 record_changes: Callable[[], int] | None = None) -> None:
         self.rows: dict[int, Any] = {}
+        # Counts the changes to which records it holds and to its indexes; with
+        # ``record_changes`` (a count of the changes to any of its records) it has a
+        # ``stamp`` that any change moves (search.run_search keeps answers under it).
+        self.version = 0
+        self._record_changes = record_changes
+        self.scan_cache: dict[Any, tuple[Any, list[int]]] = {}
         self.ids: list[int] = []
         self.time_attrs = time_attrs
         self.by_time: dict[str, list[int]] = {a: [] for a in time_attrs}
@@ -237,8 +250,15 @@ class Table:
     def next_id(self) -> int:
         return (self.ids[-1] + 1) if self.ids else 1
 
+    def stamp(self) -> tuple[int, int] | None:
+        """Moves with any change to the table or its records; None: not tracked."""
+        if self._record_changes is None:
+            return None
+        return (self.version, self._record_changes())
+
     def load_sorted(self, records: list[Any]) -> None:
         """Bulk load records (any order); rebuilds every index at once."""
+        self.version += 1
         for r in records:
             self.rows[r.id] = r
         self.ids = sorted(self.rows)
@@ -248,6 +268,7 @@ class Table:
     def add(self, rec: Any) -> None:
         if rec.id in self.rows:
             raise KeyError(f"duplicate id {rec.id}")
+        self.version += 1
         self.rows[rec.id] = rec
         if not self.ids or rec.id > self.ids[-1]:
             self.ids.append(rec.id)
@@ -269,6 +290,7 @@ class Table:
         """Change an indexed time attribute, keeping its index sorted."""
         if getattr(rec, attr) == value:
             return
+        self.version += 1
         self._remove_from_time(rec, attr)
         setattr(rec, attr, value)
         bisect.insort(self.by_time[attr], rec.id, key=self._keys[attr])
@@ -277,6 +299,7 @@ class Table:
         rec = self.rows.get(i)
         if rec is None:
             return None
+        self.version += 1
         for a in self.time_attrs:
             self._remove_from_time(rec, a)
         del self.rows[i]

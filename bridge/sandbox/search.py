@@ -204,6 +204,7 @@ def parse_criteria(query: dict[str, Any], max_page_size: int | None) -> Criteria
 class FieldDef:
     getter: Callable[[Any], Any]
     kind: str = STR
+    plain: bool = False  # the getter reads slots of the record only (no list inside it)
 
 
 @dataclass
@@ -559,6 +560,19 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
         else:
             ids = didx[da + off: min(db, da + off + page_size)]
         return Page([rows[i] for i in ids], total)
+    kept = _kept_matches(spec, table, dattr, didx, residual, ok) if (
+        ordered and preds and not checks and scope is None) else None
+    if kept is not None:
+        # the positions in the driving index of every record that passes the filters:
+        # this range's are a slice of them
+        a, b = bisect.bisect_left(kept, da), bisect.bisect_left(kept, db)
+        total = b - a
+        off = _offset(page, total, page_size, repeat_last_page)
+        if off is None:
+            return Page([], total)
+        sel = kept[max(a, b - off - page_size):b - off][::-1] if desc else kept[
+            a + off:min(b, a + off + page_size)]
+        return Page([rows[didx[p]] for p in sel], total)
     if ordered:
         rng_ids: Iterable[int] = (reversed(didx[da:db]) if desc else didx[da:db])
         matched = [i for i in rng_ids if ok(rows[i])]
@@ -575,6 +589,31 @@ def run_search(spec: EntitySpec, table: Table, c: Criteria, repeat_last_page: bo
     if matched is not None:
         return Page([rows[i] for i in matched[off:off + page_size]], total)
     return Page(recs[off:off + page_size], total)  # type: ignore[index]
+
+
+def _kept_matches(spec: EntitySpec, table: Table, attr: Any, idx: list[int],
+                  residual: list[list[Filter]], ok: Callable[[Any], bool]) -> list[int] | None:
+    """The positions in ``idx`` (a driving index of ``table``) of the records that pass
+    the ``residual`` filters, kept on the table until it or any of its records changes
+    (``Table.stamp``): a keyset scan asks the same filters of every page, each over the
+    rest of the range. None: the table is not tracked, or a filter reads more than the
+    records' slots (a list inside one can change in place, unseen)."""
+    stamp = table.stamp()
+    if stamp is None or not all(spec.fields[f.field].plain for g in residual for f in g):
+        return None
+    if idx is not table.ids and idx is not table.by_time.get(attr):
+        return None  # a list made for this request (ids asked for by value)
+    key = (attr, tuple(tuple((f.field, f.condition, repr(f.value)) for f in g)
+                       for g in residual))
+    kept = table.scan_cache.get(key)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    rows = table.rows
+    positions = [p for p, i in enumerate(idx) if ok(rows[i])]
+    cache = {k: v for k, v in table.scan_cache.items() if v[0] == stamp}
+    table.scan_cache = cache if len(cache) < 8 else {}
+    table.scan_cache[key] = (stamp, positions)
+    return positions
 
 
 def _range_check(spec: EntitySpec, fname: str, rng: _Range) -> Callable[[Any], bool]:

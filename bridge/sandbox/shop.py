@@ -281,7 +281,9 @@ class Shop:
         self.orders = Table(("updated_at", "created_at"))
         # order id → (the order's state, its lean JSON): see lean_order_text
         self._lean_texts: dict[int, tuple[tuple[Any, ...], str]] = {}
-        self.carts = Table(("updated_at", "created_at"))
+        # carts are searched with a filter no index answers (the sync's customer_id gt 0):
+        # their matches are kept while no cart changes (Table.stamp, Cart.changes)
+        self.carts = Table(("updated_at", "created_at"), record_changes=lambda: Cart.changes)
         self.blocks = Table(())
         self.rules = Table(())
         self.coupons = Table(())
@@ -1766,20 +1768,22 @@ def _specs(shop: Shop) -> dict[str, EntitySpec]:
     orders = EntitySpec("orders", of, "entity_id",
                         {"updated_at": "updated_at", "created_at": "created_at"})
 
+    # plain: reads slots of the cart only (its matches can be kept, see Table.stamp);
+    # items_count and items_qty read its list of lines
     qf: dict[str, FieldDef] = {
-        "entity_id": FieldDef(lambda q: q.id, INT),
-        "customer_id": FieldDef(lambda q: q.customer_id, INT),
-        "customer_email": FieldDef(lambda q: q.email),
-        "customer_group_id": FieldDef(lambda q: q.group_id, INT),
-        "customer_is_guest": FieldDef(lambda q: int(q.customer_id is None), INT),
-        "is_active": FieldDef(lambda q: int(bool(q.is_active)), INT),
+        "entity_id": FieldDef(lambda q: q.id, INT, plain=True),
+        "customer_id": FieldDef(lambda q: q.customer_id, INT, plain=True),
+        "customer_email": FieldDef(lambda q: q.email, plain=True),
+        "customer_group_id": FieldDef(lambda q: q.group_id, INT, plain=True),
+        "customer_is_guest": FieldDef(lambda q: int(q.customer_id is None), INT, plain=True),
+        "is_active": FieldDef(lambda q: int(bool(q.is_active)), INT, plain=True),
         "items_count": FieldDef(lambda q: len(q.lines), INT),
         "items_qty": FieldDef(lambda q: sum(ln[4] for ln in q.lines), NUM),
-        "store_id": FieldDef(lambda q: q.store_id, INT),
-        "created_at": FieldDef(lambda q: q.created_at, TIME),
-        "updated_at": FieldDef(lambda q: q.updated_at, TIME),
-        "converted_at": FieldDef(lambda q: q.converted_at, TIME),
-        "reserved_order_id": FieldDef(lambda q: q.reserved_order_id),
+        "store_id": FieldDef(lambda q: q.store_id, INT, plain=True),
+        "created_at": FieldDef(lambda q: q.created_at, TIME, plain=True),
+        "updated_at": FieldDef(lambda q: q.updated_at, TIME, plain=True),
+        "converted_at": FieldDef(lambda q: q.converted_at, TIME, plain=True),
+        "reserved_order_id": FieldDef(lambda q: q.reserved_order_id, plain=True),
     }
     carts = EntitySpec("carts", qf, "entity_id",
                        {"updated_at": "updated_at", "created_at": "created_at"})
