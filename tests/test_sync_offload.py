@@ -211,3 +211,32 @@ def test_a_worker_binds_its_run_before_it_waits_for_its_turn(
     written = offload.write_pages(ctx, [_addressed_page(1, 5, 1.0)], 3)
     assert steps[:2] == ["bind", "turn 3"] and written == [(5, [])]
     assert len(_stored(engine)["orders"]) == 5
+
+
+@pytest.mark.parametrize("every", [1, 10**9])
+def test_a_worker_checkpoints_after_its_turn_not_in_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int) -> None:
+    """A worker's commit copies nothing into the database file (it would, within the
+    turn, once the WAL is long enough); the worker checkpoints after it passed its turn,
+    every CHECKPOINT_EVERY runs of its own."""
+    path = tmp_path / "s.db"
+    url = f"sqlite:///{path}"
+    engine = open_store(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    size = path.stat().st_size
+    ctx = offload.Context("orders", "entity_id", (), {}, NOW, url, None, money_as_float=True)
+    steps: list[str] = []
+    monkeypatch.setattr(offload, "CHECKPOINT_EVERY", every)
+    monkeypatch.setattr(offload, "_pass_turn", lambda seq: steps.append("turn passed"))
+    real = offload._checkpoint
+    monkeypatch.setattr(offload, "_checkpoint",
+                        lambda e: (steps.append("checkpoint"), real(e))[1])
+    offload.write_pages(ctx, [_addressed_page(1, 200, 1.0)], 0)
+    assert steps == ["turn passed", "checkpoint"]
+    assert Path(f"{path}-wal").stat().st_size > 0
+    if every == 1:
+        assert path.stat().st_size > size  # the orders are in the database file now
+    else:
+        assert path.stat().st_size == size  # still only in the WAL

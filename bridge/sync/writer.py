@@ -67,6 +67,10 @@ SQLITE_WRITER_PRAGMAS = (
     "PRAGMA cache_size=-32768",  # KiB: 32 MiB
     "PRAGMA wal_autocheckpoint=10000",  # pages: about 40 MB of WAL between checkpoints
 )
+# A sync worker's: its commits never checkpoint, as a commit that crosses the threshold
+# would inside the worker's turn; the worker checkpoints after its turn instead (see
+# bridge.sync.offload).
+SQLITE_WORKER_PRAGMAS = ("PRAGMA cache_size=-32768", "PRAGMA wal_autocheckpoint=0")
 
 
 class WriterFailed(RuntimeError):
@@ -216,8 +220,10 @@ class StoreWriter:
     """Owns the only write connection during a sync."""
 
     def __init__(self, engine: Engine, run_id: int | None, now: Callable[[], datetime],
-                 capacity: int = 8) -> None:
+                 capacity: int = 8, sqlite_pragmas: tuple[str, ...] = SQLITE_WRITER_PRAGMAS
+                 ) -> None:
         self.engine = engine
+        self.sqlite_pragmas = sqlite_pragmas
         self.run_id = run_id
         self.now = now
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(2, capacity))
@@ -394,7 +400,7 @@ class StoreWriter:
             try:
                 with self.engine.begin() as conn:
                     if conn.dialect.name == "sqlite":
-                        for pragma in SQLITE_WRITER_PRAGMAS:
+                        for pragma in self.sqlite_pragmas:
                             conn.exec_driver_sql(pragma)
                     if bound is not None:
                         replay(conn, bound)
