@@ -65,9 +65,10 @@ def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
         latency_s=opts["latency"], token=TOKEN,
     )
     shop = server.shop
-    # Every order's lean text rendered now, not while the sync is timed: a store on
-    # another machine renders on its own cores (Shop.lean_order_text).
-    shop.warm_lean_orders()
+    # Every customer's and order's text rendered now, not while the sync is timed: a
+    # store on another machine renders on its own cores (Shop.customer_text,
+    # Shop.lean_order_text).
+    shop.warm_texts()
 
     def counts() -> dict[str, int]:
         with shop.lock:

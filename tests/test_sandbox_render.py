@@ -235,3 +235,36 @@ def test_an_address_asked_for_whole_gets_the_whole_order() -> None:
                  _fields("items[sku]", "extension_attributes[shipping_assignments[shipping["
                          "address[parent_id]]]]")):
         assert not lean_order_spec(fields_spec(text)["items"]), text
+
+
+def test_kept_customer_texts_answer_byte_for_byte_and_follow_every_change() -> None:
+    """The customers' pages (no fields=) are joins of kept texts: the same bytes as the
+    customers rendered afresh; a customer changed (by the shop's touch, which replaces
+    addresses and custom attributes, or a slot set by hand) is rendered again."""
+    import requests
+
+    with SandboxServer(customers=40, seed=5, orders_per_customer=1.0) as server:
+        shop = server.shop
+
+        def page() -> bytes:
+            got = requests.get(server.rest_url("all") + "/V1/customers/search",
+                               params={"searchCriteria[pageSize]": 40},
+                               headers={"Authorization": f"Bearer {server.token}"},
+                               timeout=30)
+            got.raise_for_status()
+            return got.content
+
+        def expected(body: bytes) -> bytes:
+            return orjson.dumps({
+                "items": [shop.customer_json(shop.customers.get(i))
+                          for i in shop.customers.ids[:40]],
+                "search_criteria": orjson.loads(body)["search_criteria"],
+                "total_count": len(shop.customers.ids)})
+
+        first = page()
+        assert first == expected(first)
+        touched = shop.touch(customers=0.2, addresses=0.2, seed=9)
+        assert touched["customers"] and touched["addresses"]
+        shop.customers.get(shop.customers.ids[3]).lastname = "Byhand"
+        second = page()
+        assert second == expected(second) and second != first and b"Byhand" in second

@@ -205,6 +205,7 @@ def lean_order_exact(order_spec: Any) -> bool:
 
 
 _ORDER_SLOTS = Order.__slots__
+_CUSTOMER_SLOTS = Customer.__slots__
 
 
 def _order_state(o: Order) -> tuple[Any, ...]:
@@ -279,8 +280,10 @@ class Shop:
         self.default_group_id = DEFAULT_GROUP_ID
         self.customers = Table(("updated_at", "created_at"))
         self.orders = Table(("updated_at", "created_at"))
-        # order id → (the order's state, its lean JSON): see lean_order_text
+        # order id → (the order's state, its lean JSON): see lean_order_text; customer
+        # id → (the customer's state, its JSON): see customer_text
         self._lean_texts: dict[int, tuple[tuple[Any, ...], str]] = {}
+        self._customer_texts: dict[int, tuple[tuple[Any, ...], str]] = {}
         # carts are searched with a filter no index answers (the sync's customer_id gt 0):
         # their matches are kept while no cart changes (Table.stamp, Cart.changes)
         self.carts = Table(("updated_at", "created_at"), record_changes=lambda: Cart.changes)
@@ -392,6 +395,18 @@ class Shop:
             d["custom_attributes"] = [{"attribute_code": k, "value": v} for k, v in c.custom]
         return d
 
+    def customer_text(self, c: Customer) -> str:
+        """``dumps(customer_json(c))``, kept until the customer changes: every slot is
+        the key (its addresses and custom attributes are tuples, replaced and never
+        changed in place; an address is replaced by a copy, never changed)."""
+        state = tuple(getattr(c, k) for k in _CUSTOMER_SLOTS)
+        kept = self._customer_texts.get(c.id)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        text = _dumps(self.customer_json(c))
+        self._customer_texts[c.id] = (state, text)
+        return text
+
     def order_rows(self, o: Order) -> list[tuple[int, int | None, str, str, float, float, str,
                                                   int]]:
         """(item_id, parent_item_id, sku, name, price, qty, product_type, product_id)."""
@@ -502,9 +517,12 @@ class Shop:
         self._lean_texts[o.id] = (state, text)
         return text
 
-    def warm_lean_orders(self) -> None:
-        """Render every order's lean text now (a bench does it before it measures)."""
+    def warm_texts(self) -> None:
+        """Render every customer's text and every order's lean text now (a bench does it
+        before it measures)."""
         with self.lock:
+            for c in self.customers.values():
+                self.customer_text(c)
             for o in self.orders.values():
                 self.lean_order_text(o)
 
