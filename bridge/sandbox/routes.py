@@ -7,7 +7,6 @@ the JSON value to send; errors are raised as ``ApiError``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,6 +69,30 @@ def _criteria(call: Call) -> Criteria:
     return parse_criteria(call.query, call.server.max_page_size)
 
 
+def _joined(call: Call, kind: str, text_of: Callable[[Any], str], fields: str | None = None,
+            check: Callable[[list[Any]], None] | None = None) -> RawJson:
+    """A search answer made of each record's JSON text (``text_of``), joined: what
+    ``_search`` answers, without a dict of every record to encode. ``fields``: the texts
+    are already what it keeps of each record; the top of the answer is trimmed to it.
+    ``check`` sees the page's records first (and may refuse them)."""
+    shop = call.shop
+    c = _criteria(call)
+    with shop.lock:
+        page = run_search(call.server.specs[kind], getattr(shop, kind), c,
+                          call.server.repeat_last_page)
+        if check is not None:
+            check(page.items)
+        texts = [text_of(r) for r in page.items]
+    top: dict[str, Any] = {"items": [], "search_criteria": c.echo(),
+                           "total_count": page.total_count}
+    if fields is not None:
+        top = fields_projection(fields, trimmed="items")(top)
+    body = dumps(top).decode()
+    if "items" in top:  # the first key: '{"items":[]' opens the text
+        body = '{"items":[' + ",".join(texts) + "]" + body[len('{"items":[]'):]
+    return RawJson(body)
+
+
 def _search(call: Call, kind: str, render: Callable[[Any], dict[str, Any]],
             criteria: Criteria | None = None, scope: Callable[[Any], bool] | None = None
             ) -> dict[str, Any]:
@@ -90,16 +113,7 @@ def _search(call: Call, kind: str, render: Callable[[Any], dict[str, Any]],
 def customers_search(call: Call) -> Any:
     if call.query.get("fields"):
         return _search(call, "customers", call.shop.customer_json)
-    # the whole customers, as the shop keeps their texts (the sync's pages)
-    shop = call.shop
-    c = _criteria(call)
-    with shop.lock:
-        page = run_search(call.server.specs["customers"], shop.customers, c,
-                          call.server.repeat_last_page)
-        texts = [shop.customer_text(r) for r in page.items]
-    return RawJson('{"items":[' + ",".join(texts) + '],"search_criteria":'
-                   + dumps(c.echo()).decode() + ',"total_count":' + str(page.total_count)
-                   + "}")
+    return _joined(call, "customers", call.shop.customer_text)  # the sync's pages
 
 
 def customer_get(call: Call) -> Any:
@@ -205,41 +219,16 @@ def orders_list(call: Call) -> Any:
         spec = fields_spec(text).get("items")
         lean_top = keys is not None and lean_order_spec(spec)
         if lean_top and lean_order_exact(spec):
-            return _lean_orders(call, text)
+            # the sync's fields=: each order's lean text is what trimming would leave
+            return _joined(call, "orders", call.shop.lean_order_text, text,
+                           lambda orders: _poison(call, orders))
 
         def render(o: Any) -> dict[str, Any]:
             _poison(call, [o])
             return call.shop.order_json(o, keys, lean_top)
         return _search(call, "orders", render)
-    shop = call.shop
-    c = _criteria(call)
-    with shop.lock:
-        page = run_search(call.server.specs["orders"], shop.orders, c,
-                          call.server.repeat_last_page)
-        _poison(call, page.items)
-        texts = [shop.order_json_text(o) for o in page.items]
-    return RawJson('{"items":[' + ",".join(texts) + '],"search_criteria":'
-                   + json.dumps(c.echo(), separators=(",", ":"))
-                   + ',"total_count":' + str(page.total_count) + "}")
-
-
-def _lean_orders(call: Call, fields: str) -> RawJson:
-    """An order list whose ``fields=`` is exactly the lean rendering (the sync's): each
-    order's lean text as the shop keeps it, which is what trimming would leave of the
-    order; only the top of the answer is trimmed."""
-    shop = call.shop
-    c = _criteria(call)
-    with shop.lock:
-        page = run_search(call.server.specs["orders"], shop.orders, c,
-                          call.server.repeat_last_page)
-        _poison(call, page.items)
-        texts = [shop.lean_order_text(o) for o in page.items]
-    top = fields_projection(fields, trimmed="items")(
-        {"items": [], "search_criteria": c.echo(), "total_count": page.total_count})
-    body = dumps(top).decode()
-    if "items" in top:  # the first key: '{"items":[]' opens the text
-        body = '{"items":[' + ",".join(texts) + "]" + body[len('{"items":[]'):]
-    return RawJson(body)
+    return _joined(call, "orders", call.shop.order_json_text,
+                   check=lambda orders: _poison(call, orders))
 
 
 def order_get(call: Call) -> Any:
