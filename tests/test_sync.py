@@ -753,3 +753,33 @@ def test_indexes_a_first_load_left_out_are_built_by_the_next_sync(
     with store.begin() as conn:  # the table holds rows now: nothing is dropped
         assert bulk.defer_indexes(conn, "orders") == []
     assert _index_names(store) == before
+
+
+@pytest.mark.parametrize("cart_totals", [False, True])
+def test_carts_go_to_the_workers_unless_their_totals_are_read(
+    shop_server: SandboxServer, store: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch,
+    cart_totals: bool,
+) -> None:
+    """With sync.cart_totals the writer thread reads each active cart's totals for its rows
+    before it writes them, so carts stay with it; without, they are big pages like the
+    others. Either way the store ends with the sandbox's active carts."""
+    if not offload.shareable(store):
+        pytest.skip("an in-memory store never uses the workers")
+    monkeypatch.setattr(offload, "MIN_RECORDS", 1)
+    sent: list[str] = []
+    real = offload.Offload._submit
+
+    def counting(self: offload.Offload, ctx: Any, bodies: list[bytes]) -> Any:
+        sent.append(ctx.entity)
+        return real(self, ctx, bodies)
+
+    monkeypatch.setattr(offload.Offload, "_submit", counting)
+    cfg = _config(shop_server, db_url, since="3650d", cart_totals=cart_totals)
+    assert _sync(cfg, store).status == "ok"
+    assert ("carts" in sent) is not cart_totals and {"customers", "orders"} <= set(sent)
+    shop = shop_server.shop
+    with shop.lock:
+        active = {q.id for q in shop.carts.values() if q.is_active and q.customer_id}
+    with store.connect() as conn:
+        stored = set(conn.execute(select(Cart.id).where(Cart.is_active.is_(True))).scalars())
+    assert stored == active

@@ -495,8 +495,9 @@ class _Sync:
 
             self._deferring.add(entity)
             self.writer.put(Task(defer, f"{entity}: defer indexes"))
-        if (total >= offload.MIN_RECORDS and handler.entity in offload.ENTITIES
-                and offload.shareable(self.engine)):
+        if (total >= offload.MIN_RECORDS and offload.shareable(self.engine) and (
+                entity in offload.ENTITIES
+                or (entity == "carts" and not self.config.sync.cart_totals))):
             self.contexts[handler.entity] = handler.ctx
             self.offload.start()
             handler.offloaded = True
