@@ -783,3 +783,22 @@ def test_carts_go_to_the_workers_unless_their_totals_are_read(
     with store.connect() as conn:
         stored = set(conn.execute(select(Cart.id).where(Cart.is_active.is_(True))).scalars())
     assert stored == active
+
+
+def test_indexes_are_built_on_a_connection_that_read_the_schema_before_they_went(
+    store: Engine,
+) -> None:
+    """The writer's tasks take turns on pooled connections: the one that builds the
+    indexes may have read the schema before another one dropped them (SQLite then still
+    sees them when it parses CREATE INDEX)."""
+    before = _index_names(store)
+    with store.connect() as late, store.connect() as early:
+        early.execute(select(func.count()).select_from(Order)).scalar_one()  # reads it
+        early.commit()
+        with late.begin():
+            dropped = bulk.defer_indexes(late, "orders")
+        assert dropped
+        with early.begin():
+            bulk.build_indexes(early, dropped)
+            assert bulk.restore_indexes(early) == []
+    assert _index_names(store) == before

@@ -43,7 +43,17 @@ def secondary_indexes(table_names: Iterable[str]) -> list[Index]:
                   key=lambda ix: str(ix.name))
 
 
+def _current(conn: Connection, table_name: str) -> None:
+    """Make the connection read the schema as it is now. SQLite keeps each connection's
+    copy of the schema and checks it when a statement reads or writes the database, but
+    not when it parses CREATE INDEX or PRAGMA index_list: on a connection that last read
+    it before another one dropped an index, the index still "exists"."""
+    conn.execute(select(literal(1)).select_from(Base.metadata.tables[table_name]).limit(1))
+
+
 def _present(conn: Connection, table_names: Iterable[str]) -> set[str]:
+    table_names = list(table_names)
+    _current(conn, table_names[0])
     inspector = inspect(conn)
     return {str(ix["name"]) for name in table_names for ix in inspector.get_indexes(name)}
 
@@ -65,6 +75,9 @@ def defer_indexes(conn: Connection, entity: str) -> list[Index]:
 
 
 def build_indexes(conn: Connection, indexes: Iterable[Index]) -> None:
+    indexes = list(indexes)
+    if indexes:
+        _current(conn, str(indexes[0].table.name))  # type: ignore[union-attr]
     for ix in indexes:
         ix.create(conn)
 
