@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -204,17 +204,23 @@ def lean_order_exact(order_spec: Any) -> bool:
             and _leaves(address, LEAN_ADDRESS_KEYS))
 
 
-_ORDER_SLOTS = Order.__slots__
-_CUSTOMER_SLOTS = Customer.__slots__
+def _slot_state(rec: Any) -> tuple[Any, ...]:
+    """Every slot of a record, a list copied (it could change in place; tuples, and the
+    addresses in them, are replaced, never changed)."""
+    return tuple(tuple(v) if type(v) is list else v
+                 for v in map(rec.__getattribute__, type(rec).__slots__))
 
 
-def _order_state(o: Order) -> tuple[Any, ...]:
-    """Every slot of an order, its lines copied (a list could change in place)."""
-    state = [getattr(o, k) for k in _ORDER_SLOTS]
-    lines = o.lines
-    if lines is not None:
-        state[_ORDER_SLOTS.index("lines")] = tuple(lines)
-    return tuple(state)
+def _kept_text(kept: dict[int, tuple[tuple[Any, ...], str]], rec: Any,
+               render: Callable[[], Any]) -> str:
+    """``dumps(render())`` for ``rec``, kept in ``kept`` until any slot of it changes."""
+    state = _slot_state(rec)
+    old = kept.get(rec.id)
+    if old is not None and old[0] == state:
+        return old[1]
+    text = _dumps(render())
+    kept[rec.id] = (state, text)
+    return text
 
 
 def _money(x: float) -> float:
@@ -399,13 +405,7 @@ class Shop:
         """``dumps(customer_json(c))``, kept until the customer changes: every slot is
         the key (its addresses and custom attributes are tuples, replaced and never
         changed in place; an address is replaced by a copy, never changed)."""
-        state = tuple(getattr(c, k) for k in _CUSTOMER_SLOTS)
-        kept = self._customer_texts.get(c.id)
-        if kept is not None and kept[0] == state:
-            return kept[1]
-        text = _dumps(self.customer_json(c))
-        self._customer_texts[c.id] = (state, text)
-        return text
+        return _kept_text(self._customer_texts, c, lambda: self.customer_json(c))
 
     def order_rows(self, o: Order) -> list[tuple[int, int | None, str, str, float, float, str,
                                                   int]]:
@@ -509,13 +509,8 @@ class Shop:
         changes: a page of the sync's orders is then a join of texts, not a rendering of
         every order on every request. The key is every slot of the order (addresses are
         replaced, never changed in place; the catalog and the store views are fixed)."""
-        state = _order_state(o)
-        kept = self._lean_texts.get(o.id)
-        if kept is not None and kept[0] == state:
-            return kept[1]
-        text = _dumps(self._order_dict(o, LEAN_ITEM_KEYS, lean_top=True))
-        self._lean_texts[o.id] = (state, text)
-        return text
+        return _kept_text(self._lean_texts, o,
+                          lambda: self._order_dict(o, LEAN_ITEM_KEYS, lean_top=True))
 
     def warm_texts(self) -> None:
         """Render every customer's text and every order's lean text now (a bench does it
