@@ -386,8 +386,7 @@ class StoreWriter:
         a live connection (``write_jobs`` then binds as it writes)."""
         recorder = Recorder(self.engine.dialect)
         try:
-            for group in _consecutive(jobs, lambda j: j.apply):
-                group[0].apply(recorder, [r for job in group for r in job.records])  # type: ignore[arg-type]
+            _apply_all(recorder, jobs)  # type: ignore[arg-type]
         except Unbindable:
             return None
         return recorder.statements
@@ -404,9 +403,8 @@ class StoreWriter:
                             conn.exec_driver_sql(pragma)
                     if bound is not None:
                         replay(conn, bound)
-                    else:  # pages of one entity go in as one bulk statement per table
-                        for group in _consecutive(jobs, lambda j: j.apply):
-                            group[0].apply(conn, [r for job in group for r in job.records])
+                    else:
+                        _apply_all(conn, jobs)
                     for job in jobs:
                         write_quarantine(conn, self.run_id, self.now(), job.quarantine)
                         job.stored = len(job.records)
@@ -457,6 +455,12 @@ class StoreWriter:
                 )
         if job.done:
             job.done()
+
+
+def _apply_all(conn: Connection, jobs: list[Job]) -> None:
+    """The jobs' records: the pages of one entity as one bulk statement per table."""
+    for group in _consecutive(jobs, lambda j: j.apply):
+        group[0].apply(conn, [r for job in group for r in job.records])
 
 
 def _consecutive(jobs: list[Job], key: Callable[[Job], Any]) -> list[list[Job]]:
