@@ -168,18 +168,17 @@ def _watch_parent(parent: int) -> None:
 
 
 _frozen = False
-_runs = 0
+_runs = 0  # runs this worker wrote
 
 
 def _tidy() -> None:
     """Collect what cycles a run left (the store's connection objects make a few), cheaply:
     what the worker imported and built for its first run is frozen out of every later
     collection, so each walks only what is new."""
-    global _frozen, _runs
+    global _frozen
     if not _frozen:
         gc.freeze()
         _frozen = True
-    _runs += 1
     if _runs % 8 == 0:
         gc.collect()
 
@@ -233,6 +232,7 @@ def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
     """Decode, transform and write pages as the writer thread would, the writing in
     turn ``seq``; per page, how many records were stored and which were quarantined
     (already written, with reasons)."""
+    global _runs
     engine = _engine(ctx.store_url)
     try:
         writer = StoreWriter(engine, ctx.run_id, utcnow, sqlite_pragmas=SQLITE_WORKER_PRAGMAS)
@@ -243,6 +243,7 @@ def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
         writer.write_jobs(jobs, bound)
     finally:
         _pass_turn(seq)
+    _runs += 1
     _checkpoint(engine)
     _tidy()
     return [(job.stored, [(q.record_id, q.reason) for q in job.quarantine]) for job in jobs]
@@ -253,13 +254,10 @@ def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
 # wal_autocheckpoint): after its turn, while the other worker writes (a PASSIVE
 # checkpoint waits for no one and blocks no one).
 CHECKPOINT_EVERY = 4
-_written_runs = 0
 
 
 def _checkpoint(engine: Engine) -> None:
-    global _written_runs
-    _written_runs += 1
-    if engine.dialect.name != "sqlite" or _written_runs % CHECKPOINT_EVERY:
+    if engine.dialect.name != "sqlite" or _runs % CHECKPOINT_EVERY:
         return
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
