@@ -61,9 +61,8 @@ log = logging.getLogger(__name__)
 # SEGBRIDGE_SYNC_WORKER_FROM changes it (a huge number: never use the worker).
 MIN_RECORDS = int(os.environ.get("SEGBRIDGE_SYNC_WORKER_FROM") or 5000)
 WORKERS = 2  # one writes while the other transforms its next run
-# Always; carts too when sync.cart_totals is off (with it, the writer thread reads the
-# totals of the rows' active carts before it writes them): see runner._on_total.
-ENTITIES = ("customers", "orders")
+# Carts too, unless the sync reads their totals for the rows (runner._on_total).
+ENTITIES = ("customers", "orders", "carts")
 WRITE: dict[str, Callable[..., None]] = {
     "customers": write_customers, "orders": write_orders, "carts": write_carts,
 }

@@ -205,9 +205,8 @@ class _Sync:
         self._written: list[tuple[str, EntityCounts]] = []  # entities whose writes to count
         self.contexts: dict[str, offload.Context] = {}
         self._lock = threading.Lock()
-        # Entities whose first load writes without their secondary indexes (bridge.store.
-        # bulk): asked for by the scan, dropped and built again by the writer, in order.
-        self._deferring: set[str] = set()
+        # The secondary indexes an entity's first load dropped (bridge.store.bulk), by the
+        # writer, to build again after its last page.
         self._deferred: dict[str, list[Any]] = {}
 
     # -- requests (all through one limit of magento.concurrency in flight) ---------------
@@ -460,9 +459,9 @@ class _Sync:
                     log.warning("%s", msg)
         finally:
             handler.close()
-            if entity in self._deferring:  # after every page of the entity, in the queue
-                self.writer.put(Task(lambda conn: bulk.build_indexes(
-                    conn, self._deferred.pop(entity, [])), f"{entity}: build indexes"))
+            # after every page of the entity, in the queue (none dropped: nothing to do)
+            self.writer.put(Task(lambda conn: bulk.build_indexes(
+                conn, self._deferred.pop(entity, [])), f"{entity}: build indexes"))
 
         new_wm = _new_watermark(watermark, result, hi, moves_watermark)
         counts.watermark = new_wm.isoformat(sep=" ") if new_wm else None
@@ -493,11 +492,9 @@ class _Sync:
             def defer(conn: Connection) -> None:
                 self._deferred[entity] = bulk.defer_indexes(conn, entity)
 
-            self._deferring.add(entity)
             self.writer.put(Task(defer, f"{entity}: defer indexes"))
-        if (total >= offload.MIN_RECORDS and offload.shareable(self.engine) and (
-                entity in offload.ENTITIES
-                or (entity == "carts" and not self.config.sync.cart_totals))):
+        if (total >= offload.MIN_RECORDS and offload.shareable(self.engine)
+                and entity in offload.ENTITIES and not handler.reads_totals):
             self.contexts[handler.entity] = handler.ctx
             self.offload.start()
             handler.offloaded = True
@@ -663,6 +660,13 @@ class _PageHandler:
             self._totals_pool = ThreadPoolExecutor(
                 sync.concurrency, thread_name_prefix="cart-totals"
             )
+
+    @property
+    def reads_totals(self) -> bool:
+        """Carts with ``sync.cart_totals``: each page's rows need the totals this sync
+        reads from Magento before they are written, so its pages stay with the writer
+        thread."""
+        return self._totals_pool is not None
 
     def close(self) -> None:
         if self._totals_pool is not None:
