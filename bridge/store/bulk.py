@@ -43,17 +43,19 @@ def secondary_indexes(table_names: Iterable[str]) -> list[Index]:
                   key=lambda ix: str(ix.name))
 
 
-def _current(conn: Connection, table_name: str) -> None:
-    """Make the connection read the schema as it is now. SQLite keeps each connection's
-    copy of the schema and checks it when a statement reads or writes the database, but
-    not when it parses CREATE INDEX or PRAGMA index_list: on a connection that last read
-    it before another one dropped an index, the index still "exists"."""
-    conn.execute(select(literal(1)).select_from(Base.metadata.tables[table_name]).limit(1))
+def _holds_rows(conn: Connection, table_name: str) -> bool:
+    """Does the table hold a row? Reading it also makes the connection see the schema as
+    it is now. SQLite keeps each connection's copy of the schema and checks it when a
+    statement reads or writes the database, but not when it parses CREATE INDEX or
+    PRAGMA index_list: on a connection that last read it before another one dropped an
+    index, the index still "exists"."""
+    table = Base.metadata.tables[table_name]
+    return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None
 
 
 def _present(conn: Connection, table_names: Iterable[str]) -> set[str]:
     table_names = list(table_names)
-    _current(conn, table_names[0])
+    _holds_rows(conn, table_names[0])  # the schema as it is now
     inspector = inspect(conn)
     return {str(ix["name"]) for name in table_names for ix in inspector.get_indexes(name)}
 
@@ -62,8 +64,7 @@ def defer_indexes(conn: Connection, entity: str) -> list[Index]:
     """Drop the secondary indexes of ``entity``'s tables if its table is empty; the ones
     dropped, for ``build_indexes`` (none: the table holds rows, or they are gone)."""
     names = ENTITY_TABLES[entity]
-    main = Base.metadata.tables[names[0]]
-    if conn.execute(select(literal(1)).select_from(main).limit(1)).first() is not None:
+    if _holds_rows(conn, names[0]):
         return []
     present = _present(conn, names)
     dropped = [ix for ix in secondary_indexes(names) if ix.name in present]
@@ -77,7 +78,7 @@ def defer_indexes(conn: Connection, entity: str) -> list[Index]:
 def build_indexes(conn: Connection, indexes: Iterable[Index]) -> None:
     indexes = list(indexes)
     if indexes:
-        _current(conn, str(indexes[0].table.name))  # type: ignore[union-attr]
+        _holds_rows(conn, str(indexes[0].table.name))  # type: ignore[union-attr]
     for ix in indexes:
         ix.create(conn)
 
