@@ -194,22 +194,36 @@ def test_a_write_that_needs_a_live_connection_is_not_bound_ahead(tmp_path: Path)
     assert seen == [0] and jobs[0].stored == 1
 
 
+@pytest.mark.parametrize("path", ["lean", "general"])
 def test_a_worker_binds_its_run_before_it_waits_for_its_turn(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Usual orders are bound by the lean path (bridge.sync.lean), others by the jobs'
+    own writes: either way before the turn."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     engine = open_store(url)
     ctx = offload.Context("orders", "entity_id", (), {}, NOW, url, None, money_as_float=True)
     steps: list[str] = []
-    real_bind = StoreWriter.bind_jobs
+    real_bind, real_lean = StoreWriter.bind_jobs, offload._lean_bound
 
     def bind(self: StoreWriter, jobs: list[Job]) -> Any:
-        steps.append("bind")
+        steps.append("bind general")
         return real_bind(self, jobs)
 
+    def bind_lean(*args: Any) -> Any:
+        bound = real_lean(*args)
+        if bound is not None:
+            steps.append("bind lean")
+        return bound
+
     monkeypatch.setattr(StoreWriter, "bind_jobs", bind)
+    monkeypatch.setattr(offload, "_lean_bound", bind_lean)
     monkeypatch.setattr(offload, "_wait_turn", lambda seq: steps.append(f"turn {seq}"))
-    written = offload.write_pages(ctx, [_addressed_page(1, 5, 1.0)], 3)
-    assert steps[:2] == ["bind", "turn 3"] and written == [(5, [])]
+    page = _addressed_page(1, 5, 1.0)
+    if path == "general":  # an amount as text: the general parser's
+        page = page.replace(b'"grand_total":1.0', b'"grand_total":"1.0"', 1)
+        assert b'"1.0"' in page
+    written = offload.write_pages(ctx, [page], 3)
+    assert steps == [f"bind {path}", "turn 3"] and written == [(5, [])]
     assert len(_stored(engine)["orders"]) == 5
 
 

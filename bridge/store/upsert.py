@@ -150,43 +150,36 @@ def _prepare(conn: Connection, table: Table, columns: list[str], key: list[str],
 def upsert(
     conn: Connection,
     table: Table,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     *,
     update: Iterable[str] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> int:
     """Insert ``rows`` into ``table``; rows whose primary key exists are updated.
 
     ``update`` names the columns to overwrite on a conflict (default: every column in the
     rows except the key). With an empty ``update`` existing rows are left untouched.
-    All rows must have the same keys. Returns the number of rows sent.
+    All rows must have the same keys. ``columns``: the rows are tuples of these columns,
+    in this order, instead of mappings (the same statements either way). Returns the
+    number of rows sent.
     """
     if not rows:
         return 0
     key = [c.name for c in table.primary_key.columns]
-    columns = list(rows[0].keys())
+    as_tuples = columns is not None
+    columns = list(columns) if columns is not None else list(rows[0].keys())
     missing = [k for k in key if k not in columns]
     if missing:
         raise ValueError(f"upsert into {table.name}: rows lack key column(s) {missing}")
     cols = [c for c in (update if update is not None else columns) if c not in key]
     prepared = _prepare(conn, table, columns, key, cols)
     if prepared is None:
+        if as_tuples:
+            rows = [dict(zip(columns, row, strict=True)) for row in rows]
         conn.execute(_statement(conn.dialect.name, table, key, cols), list(rows))
         return len(rows)
-    names, procs, defaults = prepared.names, prepared.processors, prepared.defaults
-    # Bind values row by row without a generator per row: one C itemgetter call takes
-    # the row's values in bind order, then only the columns whose type converts
-    # (dates, numbers, booleans) go through their processor.
-    if defaults:
-        def take(row: Mapping[str, Any]) -> tuple[Any, ...]:
-            return tuple(row[n] if n not in defaults else row.get(n, defaults[n])
-                         for n in names)
-    elif len(names) == 1:
-        only = names[0]
-
-        def take(row: Mapping[str, Any]) -> tuple[Any, ...]:
-            return (row[only],)
-    else:
-        take = itemgetter(*names)
+    names, procs = prepared.names, prepared.processors
+    take = _taker(names, prepared.defaults, columns if as_tuples else None)
     if prepared.multi is not None:
         # SQLite: many rows per statement. executemany steps row by row and gives up
         # the GIL at each step, which fetch threads then hold for a whole switch
@@ -199,20 +192,20 @@ def upsert(
             part = rows[start : start + per]
             # The chunk's values row after row; each converting column is then one
             # extended slice, mapped through its processor without a loop per cell.
-            flat = list(chain.from_iterable(map(take, part)))
+            flat = list(chain.from_iterable(part if take is None else map(take, part)))
             for i, p in converted:
                 flat[i::width] = list(map(p, flat[i::width]))
             sql = head + ", ".join([group] * len(part)) + tail
             conn.exec_driver_sql(sql, tuple(flat))
         return len(rows)
-    values: list[Any] = list(map(take, rows))
+    values: list[Any] = list(rows if take is None else map(take, rows))
     if any(p is not None for p in procs):
         # Column by column: map() calls each processor without a Python loop per cell.
-        columns: list[Any] = list(zip(*values, strict=True))
+        by_column: list[Any] = list(zip(*values, strict=True))
         for i, p in enumerate(procs):
             if p is not None:
-                columns[i] = map(p, columns[i])
-        values = list(zip(*columns, strict=True))
+                by_column[i] = map(p, by_column[i])
+        values = list(zip(*by_column, strict=True))
     params: list[Any]
     if prepared.positional:
         params = values
@@ -220,6 +213,33 @@ def upsert(
         params = [dict(zip(names, v, strict=True)) for v in values]
     conn.exec_driver_sql(prepared.sql, params)
     return len(rows)
+
+
+def _taker(names: tuple[str, ...], defaults: dict[str, Any],
+           columns: list[str] | None) -> Callable[[Any], tuple[Any, ...]] | None:
+    """What takes a row's values in bind order (``names``), without a generator per row:
+    one C itemgetter call where it can; then only the columns whose type converts (dates,
+    numbers, booleans) go through their processor. ``columns``: the rows are tuples in
+    that order (None: mappings). None: tuples already in bind order, taken as they are."""
+    if columns is not None:
+        at = {c: i for i, c in enumerate(columns)}
+        if any(n not in at for n in names):
+            def take_default(row: Any) -> tuple[Any, ...]:
+                return tuple(row[at[n]] if n in at else defaults[n] for n in names)
+            return take_default
+        order = [at[n] for n in names]
+        if order == list(range(len(columns))):
+            return None
+        return itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+    if defaults:
+        def take(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return tuple(row[n] if n not in defaults else row.get(n, defaults[n])
+                         for n in names)
+        return take
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return itemgetter(*names)
 
 
 class Unbindable(Exception):

@@ -41,15 +41,20 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from bridge.store.upsert import Recorder, Unbindable, replay
+from bridge.sync import lean
 from bridge.sync import transform as tf
 from bridge.sync.writer import (
+    RECORD_ERRORS,
     SQLITE_WORKER_PRAGMAS,
     Handed,
     Job,
     QuarantineEntry,
     StoreWriter,
+    record_level,
     write_carts,
     write_customers,
+    write_order_tables,
     write_orders,
 )
 from bridge.timeutil import utcnow
@@ -235,17 +240,66 @@ def write_pages(ctx: Context, bodies: list[bytes], seq: int = 0) -> Written:
     engine = _engine(ctx.store_url)
     try:
         writer = StoreWriter(engine, ctx.run_id, utcnow, sqlite_pragmas=SQLITE_WORKER_PRAGMAS)
-        jobs = [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
-                     page_items(body)) for body in bodies]
-        bound = writer.bind_jobs(jobs)  # the Python part of the write, before the turn
+        # The Python part of the write, before the turn: the lean path's statements for a
+        # run of usual orders, else the jobs' own.
+        lean_run = _lean_bound(ctx, bodies, writer)
+        jobs: list[Job] = []
+        bound = None
+        if lean_run is None:
+            jobs = _jobs(ctx, bodies)
+            bound = writer.bind_jobs(jobs)
         _wait_turn(seq)
-        writer.write_jobs(jobs, bound)
+        written = _write_lean(writer, *lean_run) if lean_run is not None else None
+        if written is None:
+            if lean_run is not None:  # the store refused a record: the general path finds it
+                jobs = _jobs(ctx, bodies)
+            writer.write_jobs(jobs, bound)
+            written = [(job.stored, [(q.record_id, q.reason) for q in job.quarantine])
+                       for job in jobs]
     finally:
         _pass_turn(seq)
     _runs += 1
     _checkpoint(engine)
     _tidy()
-    return [(job.stored, [(q.record_id, q.reason) for q in job.quarantine]) for job in jobs]
+    return written
+
+
+def _jobs(ctx: Context, bodies: list[bytes]) -> list[Job]:
+    return [fill(Job(ctx.entity, [], WRITE[ctx.entity], RECORD_ID[ctx.entity]), ctx,
+                 page_items(body)) for body in bodies]
+
+
+def _lean_bound(ctx: Context, bodies: list[bytes], writer: StoreWriter
+                ) -> tuple[list[tuple[str, Any]], list[int]] | None:
+    """A run of orders all of the usual shape (``bridge.sync.lean``): its statements and
+    the orders per page; None: the general path."""
+    if ctx.entity != "orders" or writer.engine.dialect.name != "sqlite":
+        return None  # elsewhere the deletes are not bound ahead (``StoreWriter.bind_jobs``)
+    run = lean.order_run(bodies, ctx.website_of_store, ctx.synced_at, ctx.money_as_float)
+    if run is None:
+        return None
+    recorder = Recorder(writer.engine.dialect)
+    try:
+        if run.ids:
+            write_order_tables(recorder, run.ids, run.orders, run.items,  # type: ignore[arg-type]
+                               run.addresses, lean.COLUMNS)
+    except Unbindable:  # this database's writes are bound as they are sent (not SQLite)
+        return None
+    return recorder.statements, run.per_page
+
+
+def _write_lean(writer: StoreWriter, bound: list[tuple[str, Any]], per_page: list[int]
+                ) -> Written | None:
+    """Write a lean run in one transaction. If the store refuses a record of it, the run
+    is written the general way instead, which finds and quarantines that record (None)."""
+    try:
+        with writer.transaction() as conn:
+            replay(conn, bound)
+    except RECORD_ERRORS as exc:
+        if not record_level(exc):
+            raise
+        return None
+    return [(n, []) for n in per_page]
 
 
 # Each worker copies the WAL into the database after every CHECKPOINT_EVERY of its runs

@@ -23,7 +23,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -135,12 +136,23 @@ def write_customers(conn: Connection, recs: Sequence[CustomerRows]) -> None:
 def write_orders(conn: Connection, recs: Sequence[OrderRows]) -> None:
     if not recs:
         return
-    ids = [r.order["id"] for r in recs]
-    upsert(conn, Order.__table__, [r.order for r in recs])
+    write_order_tables(conn, [r.order["id"] for r in recs], [r.order for r in recs],
+                       [i for r in recs for i in r.items],
+                       [a for r in recs for a in r.addresses])
+
+
+def write_order_tables(conn: Connection, ids: Sequence[int], orders: Sequence[Any],
+                       items: Sequence[Any], addresses: Sequence[Any],
+                       columns: tuple[Sequence[str], Sequence[str], Sequence[str]] | None = None,
+                       ) -> None:
+    """Orders with their items and addresses (replaced as a set); the rows as mappings,
+    or as tuples of ``columns`` (orders', items', addresses'), see ``bridge.sync.lean``."""
+    order_cols, item_cols, address_cols = columns or (None, None, None)
+    upsert(conn, Order.__table__, orders, columns=order_cols)
     delete_children(conn, OrderItem.__table__, "order_id", ids)
-    upsert(conn, OrderItem.__table__, [i for r in recs for i in r.items])
+    upsert(conn, OrderItem.__table__, items, columns=item_cols)
     delete_children(conn, OrderAddress.__table__, "order_id", ids)
-    upsert(conn, OrderAddress.__table__, [a for r in recs for a in r.addresses])
+    upsert(conn, OrderAddress.__table__, addresses, columns=address_cols)
 
 
 _TOTALS = (
@@ -397,10 +409,7 @@ class StoreWriter:
         by page and then record by record (see the module)."""
         if jobs:
             try:
-                with self.engine.begin() as conn:
-                    if conn.dialect.name == "sqlite":
-                        for pragma in self.sqlite_pragmas:
-                            conn.exec_driver_sql(pragma)
+                with self.transaction() as conn:
                     if bound is not None:
                         replay(conn, bound)
                     else:
@@ -409,12 +418,21 @@ class StoreWriter:
                         write_quarantine(conn, self.run_id, self.now(), job.quarantine)
                         job.stored = len(job.records)
             except RECORD_ERRORS as exc:
-                if not _record_level(exc):
+                if not record_level(exc):
                     raise
                 log.warning("a batch of %d page(s) failed (%s); retrying page by page",
                             len(jobs), exc.__class__.__name__)
                 for job in jobs:
                     self._one_job(job)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on the store, with this writer's SQLite settings."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                for pragma in self.sqlite_pragmas:
+                    conn.exec_driver_sql(pragma)
+            yield conn
 
     def _apply(self, conn: Connection, job: Job) -> None:
         job.apply(conn, job.records)
@@ -427,7 +445,7 @@ class StoreWriter:
                 self._apply(conn, job)
             return
         except RECORD_ERRORS as exc:
-            if not _record_level(exc):
+            if not record_level(exc):
                 raise
         stored = 0
         bad: list[QuarantineEntry] = list(job.quarantine)
@@ -437,7 +455,7 @@ class StoreWriter:
                     job.apply(conn, [record])
                 stored += 1
             except RECORD_ERRORS as exc:
-                if not _record_level(exc):
+                if not record_level(exc):
                     raise
                 reason = f"the store refused it: {_db_reason(exc)}"
                 bad.append(QuarantineEntry(job.entity, job.record_id(record), reason, None))
@@ -479,7 +497,7 @@ def _consecutive(jobs: list[Job], key: Callable[[Job], Any]) -> list[list[Job]]:
 RECORD_ERRORS = (StatementError, OverflowError, UnicodeEncodeError)
 
 
-def _record_level(exc: BaseException) -> bool:
+def record_level(exc: BaseException) -> bool:
     """An error one record can cause (a value too long, a constraint), not an outage."""
     if isinstance(exc, IntegrityError | DataError | OverflowError | UnicodeEncodeError):
         return True
