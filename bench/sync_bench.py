@@ -1,6 +1,7 @@
 """Sync benchmark: a full sync of a big sandbox shop, then an incremental one.
 
-The sandbox runs in its own process (with injected latency per answer, and its handler
+The sandbox runs in its own process (with injected latency per answer — each answer
+leaves that long after its request came in, rendering included — and its handler
 threads handing the interpreter lock over every millisecond: ``serve_in_this_process``
 in bridge/sandbox/server.py says why); each sync runs
 as ``python -m bridge --json sync`` in another process, so its wall time and peak

@@ -1030,3 +1030,26 @@ def test_denied_acl_resource_answers_401_naming_it() -> None:
         assert r.status_code == 401
         assert r.json()["parameters"] == {"resources": "Magento_Cart::manage"}
         assert api.get("/customers/search", sc()).status_code == 200
+
+
+@pytest.mark.parametrize("render_s,low,high", [(0.15, 0.2, 0.33), (0.3, 0.3, 0.45)])
+def test_an_answer_leaves_its_latency_after_the_request_came_in(
+        fresh: SandboxServer, monkeypatch: pytest.MonkeyPatch, render_s: float, low: float,
+        high: float) -> None:
+    """The latency includes the time to render the answer, as a store's that answers in
+    that time: rendering within it adds nothing, rendering longer is all it takes (the
+    old model, latency then rendering, took 0.35 and 0.5 s here)."""
+    from bridge.sandbox import server as srv
+
+    real = srv._Handler._api
+
+    def slow(self: Any, *args: Any) -> None:
+        time.sleep(render_s)
+        real(self, *args)
+
+    monkeypatch.setattr(srv._Handler, "_api", slow)
+    fresh.latency_s = 0.2
+    api = Api(fresh)
+    t = time.perf_counter()
+    api.ok(api.get("/store/websites"))
+    assert low <= time.perf_counter() - t < high

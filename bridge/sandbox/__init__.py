@@ -16,6 +16,8 @@ Public API::
         s.stats               # .get(method, template), .total, .faults, .snapshot(), .reset()
         s.set_faults(Faults(rate_500=0.1, seed=3))
         s.merge_mode / s.repeat_last_page / s.max_page_size / s.latency_s  # switches
+        # latency_s: an API answer leaves that long after its request came in, the time
+        # to render it included (Faults.latency_s adds to it)
 
 Faults fields (each ``rate_*`` a share of API requests, drawn from ``seed``):
 ``latency_s``, ``rate_429`` (+ ``retry_after_s`` / ``retry_after_date``), ``rate_503`` (HTML

@@ -60,7 +60,7 @@ class Faults:
     """Opt-in misbehaviour. Each ``rate_*`` is the share of API requests (0..1) that get
     that fault, drawn from ``random.Random(seed)`` so a run is reproducible.
 
-    - latency_s: added before every API answer (on top of the server's ``latency_s``).
+    - latency_s: added to every API answer's latency (on top of the server's ``latency_s``).
     - rate_429: 429 JSON "Too Many Requests" with ``Retry-After`` (``retry_after_s``
       seconds, or an HTTP date when ``retry_after_date``).
     - rate_503: HTML maintenance page, 503, no Retry-After (Magento's pub/errors).
@@ -498,6 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     sandbox: SandboxServer
     raw_body: bytes = b""
+    _answer_at = 0.0  # monotonic time the API answer may leave (see _dispatch)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
@@ -532,6 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------
     def _send(self, status: int, body: bytes, ctype: str = "application/json; charset=utf-8",
               headers: dict[str, str] | None = None) -> None:
+        self._wait_answer()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -554,7 +556,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(e.status, e.body())
 
+    def _wait_answer(self) -> None:
+        delay = self._answer_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
     def _drop(self) -> None:
+        self._wait_answer()
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -562,6 +570,8 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _dispatch(self, method: str) -> None:
+        arrived = time.monotonic()
+        self._answer_at = 0.0
         sb = self.sandbox
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length > 0 else b""
@@ -589,9 +599,10 @@ class _Handler(BaseHTTPRequestHandler):
                 store_id = sb.shop.store_by_code[segs[2]].id
                 api_path = "/" + "/".join(segs[3:])
         found = match(method, api_path) if store_id is not None else None
-        latency = sb.latency_s + sb.faults.latency_s
-        if latency > 0:
-            time.sleep(latency)
+        # The answer leaves the latency after the request came in, the time to render it
+        # included, as a store's that answers in that time (which renders on its own
+        # machine); only an answer that takes longer to render leaves later.
+        self._answer_at = arrived + sb.latency_s + sb.faults.latency_s
         if not path.startswith("/rest/"):
             # outside the REST area the storefront answers: an HTML "page not found"
             sb.stats.count(method, "(no route)")
