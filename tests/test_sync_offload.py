@@ -225,6 +225,10 @@ def test_a_worker_binds_its_run_before_it_waits_for_its_turn(
     written = offload.write_pages(ctx, [page], 3)
     assert steps == [f"bind {path}", "turn 3"] and written == [(5, [])]
     assert len(_stored(engine)["orders"]) == 5
+    with offload._engine(url).connect() as conn:  # the worker's own connection
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+    with engine.connect() as conn:  # the store's others still check the keys
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
 @pytest.mark.parametrize("every", [1, 10**9])
