@@ -32,6 +32,7 @@ skipped then (a cache cannot see the shop change).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import multiprocessing as mp
@@ -70,6 +71,10 @@ def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
     # store on another machine renders on its own cores (Shop.customer_text,
     # Shop.lean_order_text).
     shop.warm_texts()
+    # The kept texts are garbage-free too: out of the collector's walks, as the shop is
+    # (SandboxServer freezes what it built; FREEZE_FROM_CUSTOMERS).
+    gc.collect()
+    gc.freeze()
 
     def counts() -> dict[str, int]:
         with shop.lock:
