@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from bridge.store.models import fold
 from bridge.sync import transform as tf
 
 # The general path's column order (transform.order_rows' dicts).
@@ -167,9 +168,7 @@ def _float_money(value: Any) -> Any:
         if -1e15 < value < 1e15 and round(value, 4) == value:
             return value
         raise _Unusual
-    if value is None or (type(value) is int and _LOW <= value <= _HIGH):
-        return value
-    raise _Unusual
+    return _int(value)  # a whole amount, or none
 
 
 def _decimal_money(value: Any) -> Any:
@@ -256,7 +255,7 @@ def _order(o: _Order, run: OrderRun, website_of_store: dict[int, int],
         _time(o.created_at), _time(o.updated_at), money(o.base_grand_total),
         money(o.grand_total), money(o.subtotal), money(o.total_qty_ordered),
         _text(o.base_currency_code, _L["base_currency_code"]), False, synced_at,
-        email, None if email is None else email.casefold(),
+        email, fold(email),
     ))
     seen: set[int] = set()
     items = run.items
@@ -272,8 +271,7 @@ def _order(o: _Order, run: OrderRun, website_of_store: dict[int, int],
             iid, oid, _int(it.parent_item_id), _int(it.product_id),
             _text(it.product_type, _L["product_type"]), money(it.price),
             money(it.base_price), money(it.qty_ordered), money(it.row_total),
-            sku, None if sku is None else sku.casefold(),
-            name, None if name is None else name.casefold(),
+            sku, fold(sku), name, fold(name),
         ))
     billing = o.billing_address
     bill: tuple[Any, ...] | None = None

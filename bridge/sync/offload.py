@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from bridge.store.upsert import Recorder, Unbindable, replay
+from bridge.store.upsert import Recorder, replay
 from bridge.sync import lean
 from bridge.sync import transform as tf
 from bridge.sync.writer import (
@@ -279,12 +279,9 @@ def _lean_bound(ctx: Context, bodies: list[bytes], writer: StoreWriter
     if run is None:
         return None
     recorder = Recorder(writer.engine.dialect)
-    try:
-        if run.ids:
-            write_order_tables(recorder, run.ids, run.orders, run.items,  # type: ignore[arg-type]
-                               run.addresses, lean.COLUMNS)
-    except Unbindable:  # this database's writes are bound as they are sent (not SQLite)
-        return None
+    if run.ids:
+        write_order_tables(recorder, run.ids, run.orders, run.items,  # type: ignore[arg-type]
+                           run.addresses, lean.COLUMNS)
     return recorder.statements, run.per_page
 
 
