@@ -95,6 +95,29 @@ def test_upsert_with_no_update_columns_keeps_existing_rows(engine: Engine) -> No
     assert rows == {1: "a@x.se", 3: "c@x.se"}
 
 
+def test_upsert_of_tuples_sends_what_the_same_mappings_send(engine: Engine) -> None:
+    """Rows as tuples of named columns (the sync's lean path), in another order than the
+    table's and without ``deleted`` (its default fills it), bind the same statements as
+    the same rows as mappings, and store the same."""
+    from bridge.store.upsert import Recorder
+
+    table = Order.__table__
+    columns = ("customer_email", "id", "grand_total", "created_at", "customer_is_guest")
+    rows = [("a@x.se", 1, Decimal("9.5000"), datetime(2026, 1, 2, 3, 4, 5), False),
+            ("b@x.se", 2, None, None, True)]
+    mappings = [dict(zip(columns, row, strict=True)) for row in rows]
+    as_tuples, as_mappings = Recorder(engine.dialect), Recorder(engine.dialect)
+    upsert(as_tuples, table, rows, columns=columns)  # type: ignore[arg-type]
+    upsert(as_mappings, table, mappings)  # type: ignore[arg-type]
+    assert as_tuples.statements == as_mappings.statements
+    with engine.begin() as conn:
+        upsert(conn, table, rows, columns=columns)
+        got = conn.execute(select(table.c.id, table.c.customer_email, table.c.grand_total,
+                                  table.c.deleted).order_by(table.c.id)).all()
+    assert [tuple(r) for r in got] == [(1, "a@x.se", Decimal("9.5000"), False),
+                                       (2, "b@x.se", None, False)]
+
+
 def test_upsert_only_listed_columns(engine: Engine) -> None:
     table = Customer.__table__
     with engine.begin() as conn:
