@@ -149,7 +149,9 @@ def test_the_kept_lean_orders_answer_byte_for_byte_and_follow_every_change() -> 
         body = page(server)
         assert body == expected(server)
         assert b'"status":"closed"' in body and b"changed@example.org" in body
+        kept = shop.lean_order_text(made)
         made.lines.append(made.lines[0])  # in place: the kept text is stale, not reused
+        assert shop.lean_order_text(made) != kept
         assert shop.lean_order_text(made) == orjson.dumps(
             apply_fields(shop.order_json(made), spec["items"])).decode()
 
