@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -83,6 +85,23 @@ def test_upsert_is_idempotent_and_updates(engine: Engine) -> None:
     with engine.connect() as conn:
         rows = conn.execute(select(table.c.id, table.c.email_ci, table.c.firstname)).all()
     assert sorted(rows) == [(1, "a@x.se", None), (2, "b2@x.se", "Bo")]
+
+
+def test_sqlite_binds_none_as_null_through_the_registered_adapter(tmp_path: Path) -> None:
+    """``engine.bind_none_directly``: None still reaches SQLite as NULL, not as a value,
+    in a multi-row statement as the sync's upserts send them."""
+    engine = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (a, b)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (?, ?), (?, ?)", (None, 1, "x", None))
+        rows = conn.exec_driver_sql(
+            "SELECT typeof(a), typeof(b), b IS NULL FROM t ORDER BY rowid").all()
+    assert rows == [("null", "integer", 0), ("text", "null", 1)]
+    with engine.begin() as conn:
+        upsert(conn, Customer.__table__, [_customer(1, "a@x.se", firstname=None)])
+        got = conn.execute(select(Customer.__table__.c.firstname)).all()
+    assert got == [(None,)]
 
 
 def test_upsert_with_no_update_columns_keeps_existing_rows(engine: Engine) -> None:

@@ -9,6 +9,7 @@ opens it, and a new database gets the whole schema.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,22 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+def bind_none_directly() -> None:
+    """Register an adapter for None with Python's sqlite3 module, which binds each None
+    the same (NULL) in about a third of the time: the module binds an int, float or str
+    as it is, but sends any other value, None too, through its adapter lookup, which
+    for a type with no adapter ends in an AttributeError built (message and all) and
+    dropped, for every NULL in every row. The rows of an order hold ten of them; in a
+    sync worker they cost a fifth of its time in the store (callgrind: 22,000
+    instructions an order). The registry is the module's, shared by every connection
+    of the process; this adapter gives back the value it gets."""
+    sqlite3.register_adapter(type(None), {}.get)  # {}.get(None) is None, and in C
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with each dialect's settings for a concurrent writer."""
     if url.startswith("sqlite"):
+        bind_none_directly()
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
 
         @event.listens_for(engine, "connect")
