@@ -86,3 +86,27 @@ def test_a_body_and_a_url_that_has_a_query_already() -> None:
         ours = prepare(s, "PUT", url, params, body, None)
         assert (ours.url, ours.body, dict(ours.headers)) == (
             theirs.url, theirs.body, dict(theirs.headers))
+
+
+def test_a_route_prepared_again_is_still_what_requests_would_send() -> None:
+    """The second and later requests of a route start from a kept copy: what goes out
+    stays requests' own, and follows the session — a header it gains, a cookie a store
+    set — as requests would."""
+    s = _session()
+    params, auth = _keyset_params(), TokenAuth("tok").requests_auth()
+
+    def same() -> requests.PreparedRequest:
+        theirs = s.prepare_request(requests.Request("GET", URL, params=params, auth=auth))
+        ours = prepare(s, "GET", URL, params, None, auth)
+        assert ours.url == theirs.url and dict(ours.headers) == dict(theirs.headers)
+        return ours
+
+    first = same()
+    first.headers["X-Only-This-One"] = "1"  # a request changed after it was prepared
+    assert "X-Only-This-One" not in same().headers
+    s.headers["X-Store"] = "eu"
+    assert same().headers["X-Store"] == "eu"
+    s.cookies.set("PHPSESSID", "abc", domain="magento.test", path="/")
+    assert same().headers["Cookie"] == "PHPSESSID=abc"
+    s.cookies.clear()
+    assert "Cookie" not in same().headers
