@@ -1,4 +1,5 @@
-"""What every bench prints about the machine it ran on (a sibling module of the benches)."""
+"""What every bench prints about the machine it ran on, and what several fetch (a sibling
+module of the benches)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import platform
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 
 def machine() -> str:
@@ -28,3 +30,14 @@ def machine() -> str:
         f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores{mem}; "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
     )
+
+
+def page_bodies(client: Any, entity: str, criteria: Any, page_size: int) -> list[bytes]:
+    """The raw JSON body of every page of a search, fetched one after another as the
+    sync's workers receive them (``MagentoClient.fetch_page(..., keys_only=True)``)."""
+    first = client.fetch_page(entity, criteria, page_size=page_size, keys_only=True)
+    pages = -(-(first.total_count or 0) // page_size)
+    return [first.items.body or b""] + [
+        client.fetch_page(entity, criteria, page=n, page_size=page_size,
+                          keys_only=True).items.body or b""
+        for n in range(2, pages + 1)]

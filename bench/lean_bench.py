@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchinfo import machine
+from benchinfo import machine, page_bodies
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,12 +47,7 @@ def main() -> int:
                             page_size=args.page_size, concurrency=1)
         with MagentoClient(cfg, auth=TokenAuth(sb.token)) as client:
             crit = SearchCriteria().fields(*tf.ORDER_FIELDS)
-            first = client.fetch_page("orders", crit, page_size=args.page_size, keys_only=True)
-            pages = -(-(first.total_count or 0) // args.page_size)
-            bodies = [first.items.body or b""] + [
-                client.fetch_page("orders", crit, page=n, page_size=args.page_size,
-                                  keys_only=True).items.body or b""
-                for n in range(2, pages + 1)]
+            bodies = page_bodies(client, "orders", crit, args.page_size)
             websites = {v["id"]: v["website_id"] for v in client.store_views()}
     runs = [bodies[i:i + RUN] for i in range(0, len(bodies), RUN)]
     ctx = offload.Context("orders", "entity_id", (), websites, utcnow(), "sqlite://", None,

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchinfo import machine
+from benchinfo import machine, page_bodies
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -81,12 +81,7 @@ def main() -> int:
         cfg = MagentoConfig(base_url=sb.base_url, store_code="default", timeout_s=60,
                             page_size=args.page_size, concurrency=1)
         with MagentoClient(cfg, auth=TokenAuth(sb.token)) as client:
-            first = client.fetch_page(entity, crit, page_size=args.page_size, keys_only=True)
-            pages = -(-(first.total_count or 0) // args.page_size)
-            bodies = [first.items.body or b""] + [
-                client.fetch_page(entity, crit, page=n, page_size=args.page_size,
-                                  keys_only=True).items.body or b""
-                for n in range(2, pages + 1)]
+            bodies = page_bodies(client, entity, crit, args.page_size)
             websites = {v["id"]: v["website_id"] for v in client.store_views()}
 
     workdir = Path(tempfile.mkdtemp(prefix="segbridge-store-bench-"))
@@ -148,7 +143,7 @@ def main() -> int:
           f"a record); database {size / 1e6:.0f} MB")
     print(f"machine: {machine()}")
     print(f"reproduce: .venv/bin/python bench/store_bench.py --entity {entity} "
-          f"--customers {args.customers}"
+          f"--customers {args.customers} --page-size {args.page_size} --run {args.run}"
           + (f" {flags}" if flags else ""))
     return 0
 
