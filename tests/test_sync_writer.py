@@ -112,7 +112,8 @@ def test_a_worker_transaction_writes_nothing_to_disk_before_its_commit(
     """A statement that rewrites rows already in the database keeps their pages' old
     contents for its own rollback. SQLite spills that statement journal past 64 KiB to
     a temporary file, a write call per page, statement after statement: the sync's
-    multi-row upserts made 2.7 million such calls in a full sync. In memory
+    multi-row upserts made 2.7 million such calls in a full sync, most of them for the
+    customers, whose ids come scattered over their table. In memory
     instead (``temp_store``), the first bytes a sync transaction writes are its
     commit's. Not the writer thread's (its connection builds the indexes, which would
     then sort in memory)."""
