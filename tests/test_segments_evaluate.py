@@ -309,6 +309,63 @@ def test_a_failing_worker_task_records_nothing(
         assert len(conn.execute(select(SegmentHistory)).all()) == 1
 
 
+KILLED_EVALUATION = """
+import os, signal, sys
+from datetime import datetime
+import bridge.segments.evaluate as ev
+from bridge.config import Config
+from bridge.segments.loader import segments_from_dicts
+from bridge.store.engine import make_engine
+ev.SPLIT_MIN_CUSTOMERS = 0
+def killed(self, *args):  # the scratch files exist now: killed outright, as by SIGKILL
+    os.kill(os.getpid(), signal.SIGKILL)
+ev.ParallelSide.build = killed
+segments = segments_from_dicts([{"code": "all", "conditions": {"rules": [
+    {"attribute": "customer.days_since_created", "operator": ">=", "value": 0}]}}], Config())
+ev.evaluate(make_engine(sys.argv[1]), segments, datetime(2026, 4, 1), config=Config())
+"""
+
+
+def test_the_scratch_files_of_a_killed_evaluation_are_deleted_by_the_next(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation killed outright leaves its scratch files (on a big store, hundreds of
+    MB in the temporary directory); the next evaluation deletes them, and leaves alone
+    the files of an evaluation whose process still runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    import bridge.segments.evaluate as evaluate_module
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("scratch files serve SQLite only")
+    segs = _one_new_customer(engine)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_EVALUATION, str(engine.url)],
+        env={**os.environ, "TMPDIR": str(scratch)}, stderr=subprocess.PIPE, text=True,
+    )
+    _, err = killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL, err
+    left = sorted(p.name for p in scratch.iterdir())
+    assert len(left) == len(evaluate_module.ParallelSide.FILES), left
+    assert all(name.startswith(f"segbridge-eval-{killed.pid}-") for name in left), left
+    running = scratch / f"segbridge-eval-{os.getpid()}-low-abc123.db"  # a live process's
+    running.write_bytes(b"")
+    unrelated = scratch / "segbridge-eval-notes.txt"
+    unrelated.write_text("not a scratch file")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
+    evaluate(engine, segs, AS_OF, config=CFG)
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([running.name, unrelated.name])
+    assert _members(engine, "new") == {1}
+
+
 # The memberships of the fixed generated shop above under mappings/*.toml + "mixed", as
 # computed when this test was written: every database must produce exactly this digest
 # (besides agreeing with the reference). Editing mappings/ or the generator changes it.

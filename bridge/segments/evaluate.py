@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -181,9 +182,11 @@ class ParallelSide:
         conn.commit()  # the count's own transaction
         if customers < SPLIT_MIN_CUSTOMERS:  # worker processes cost more than they save
             return None
+        sweep_scratch(tempfile.gettempdir())
         paths: dict[str, str] = {}
         for name in cls.FILES:
-            fd, path = tempfile.mkstemp(prefix=f"segbridge-eval-{name}-", suffix=".db")
+            fd, path = tempfile.mkstemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{name}-",
+                                        suffix=".db")
             os.close(fd)
             paths[name] = path
         side = cls(paths, customers)
@@ -319,6 +322,48 @@ class ParallelSide:
                         os.unlink(path + suffix)
                     except FileNotFoundError:
                         pass
+
+
+# Scratch files are named for the process that made them: ``segbridge-eval-<pid>-<file>-…``.
+SCRATCH_PREFIX = "segbridge-eval-"
+_SCRATCH_NAME = re.compile(
+    re.escape(SCRATCH_PREFIX) + r"(\d+)-[a-z]+-[^/]*\.db(?:-journal|-wal|-shm)?"
+)
+
+
+def sweep_scratch(directory: str) -> list[str]:
+    """Delete the scratch files of evaluations whose process is gone: one killed outright
+    (SIGKILL, the machine's OOM killer) could not delete its own, which on a big store
+    hold hundreds of MB. A file whose process still runs — or whose process id another
+    process has taken since — is left alone. Returns the names deleted."""
+    gone: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return gone
+    for entry in entries:
+        match = _SCRATCH_NAME.fullmatch(entry.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:  # another user's, or already gone
+            continue
+        gone.append(entry.name)
+    if gone:
+        log.info("deleted %d scratch file(s) of an evaluation that was killed: %s",
+                 len(gone), ", ".join(sorted(gone)))
+    return gone
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
 
 
 def _sql_text(conn: Connection, stmt: Any) -> str:
