@@ -48,6 +48,32 @@ def test_open_store_creates_every_table_at_head(db_url: str) -> None:
         engine.dispose()
 
 
+def test_a_mysql_server_is_refused_by_name_before_anything_is_created(db_url: str) -> None:
+    """MySQL has no utf8mb4_nopad_bin: the store says so, naming store.url and the
+    server, instead of failing half-way through the first migration. (The MariaDB
+    server here stands in for a MySQL 8.0.36 the dialect took it for.)"""
+    from bridge.errors import ConfigError
+    from bridge.store.engine import create_schema
+
+    if not db_url.startswith("mysql"):
+        pytest.skip("a MySQL-family server only")
+    engine = make_engine(db_url)
+    try:
+        with engine.connect():  # the dialect reads the server's version
+            pass
+        assert engine.dialect.is_mariadb  # type: ignore[attr-defined]
+        engine.dialect.is_mariadb = False  # type: ignore[attr-defined]
+        engine.dialect.server_version_info = (8, 0, 36)
+        with pytest.raises(ConfigError) as err:
+            create_schema(engine)
+        assert err.value.exit_code == 2
+        assert err.value.problems[0].startswith("store.url: the server is MySQL 8.0.36")
+        assert "MariaDB" in err.value.problems[0]
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
 def test_store_made_by_first_version_is_upgraded_and_keeps_data(db_url: str) -> None:
     old = make_engine(db_url)
     upgrade(old, "0001")

@@ -90,12 +90,34 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def refuse_unsupported_server(engine: Engine) -> None:
+    """A ``mysql+…`` store must be MariaDB: the text columns that compare exactly use its
+    ``utf8mb4_nopad_bin`` collation (binary, trailing spaces kept, as SQLite and
+    PostgreSQL compare), which MySQL does not have — its migrations would stop at the
+    first table with "Unknown collation". Said before anything is created."""
+    if engine.dialect.name != "mysql":
+        return
+    with engine.connect():  # the first connection reads the server's version
+        pass
+    if not getattr(engine.dialect, "is_mariadb", False):
+        version = ".".join(str(p) for p in engine.dialect.server_version_info or ())
+        from bridge.errors import ConfigError
+
+        raise ConfigError([
+            f"store.url: the server is MySQL {version}, which segbridge cannot use as its "
+            "store (its text columns need MariaDB's utf8mb4_nopad_bin collation); use "
+            "MariaDB 10.2 or newer, PostgreSQL or SQLite (the shop's own database may "
+            "stay on MySQL: segbridge reads the shop over REST)"
+        ])
+
+
 def create_schema(engine: Engine) -> None:
     """Bring the schema to the newest version through the migrations.
 
     Two processes opening a brand-new store at once can race on the first CREATE
     TABLE; the loser retries once, by which time the winner has finished.
     """
+    refuse_unsupported_server(engine)
     if current_revision(engine) == head_revision():
         return
     try:
