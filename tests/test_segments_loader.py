@@ -505,3 +505,22 @@ def test_group_code_limit_is_defined_once_and_shared_with_push(tmp_path: Path) -
     assert short_problems_of(d_bad) == [
         f'g.toml: group.code: "{"G" * 33}" is longer than 32 characters (Magento\'s limit)'
     ]
+
+
+def test_slots_of_one_file_that_differ_only_in_case_are_one_block(tmp_path: Path) -> None:
+    """Magento compares CMS block identifiers without case: "Home-Hero" and "home-hero"
+    for the same group would be one block written twice, with two contents."""
+    (tmp_path / "hero.html").write_text("<p>hi</p>", encoding="utf-8")
+    _slot_file(tmp_path, "x.toml", '"Home-Hero"', 1)
+    with (tmp_path / "x.toml").open("a", encoding="utf-8") as f:
+        f.write('[[cms_blocks]]\nidentifier = "home-hero"\ncontent_file = "hero.html"\n'
+                '[[cms_blocks]]\nidentifier = "Home-Hero"\ncontent_file = "hero.html"\n')
+    _slot_file(tmp_path, "y.toml", '"side"', 2)
+    with (tmp_path / "y.toml").open("a", encoding="utf-8") as f:
+        f.write('[[cms_blocks]]\nidentifier = "side"\ncontent_file = "hero.html"\n')
+    probs = short_problems_of(tmp_path)
+    assert probs == [
+        'x.toml: cms_blocks: identifiers "Home-Hero", "home-hero", "Home-Hero" name the same '
+        "block (Magento compares identifiers without case)",
+        'y.toml: cms_blocks: identifier "side" appears more than once',
+    ]

@@ -609,9 +609,19 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
             stores = tuple(stores_raw)
         if ident:
             blocks.append(CmsBlockSpec(ident, title, content, active, stores, content_file or ""))
-    idents = [b.identifier for b in blocks]
-    for ident in {x for x in idents if idents.count(x) > 1}:
-        out.add("cms_blocks", f"identifier {_q(ident)} appears more than once")
+    # Magento's cms_block.identifier compares without case (MySQL's collation): "Home"
+    # and "home" would be one block, written twice with different contents.
+    spellings: dict[str, list[str]] = {}
+    for b in blocks:
+        spellings.setdefault(b.identifier.casefold(), []).append(b.identifier)
+    for names in spellings.values():
+        if len(names) < 2:
+            continue
+        if len(set(names)) == 1:
+            out.add("cms_blocks", f"identifier {_q(names[0])} appears more than once")
+        else:
+            out.add("cms_blocks", f"identifiers {', '.join(_q(n) for n in names)} name the "
+                                  "same block (Magento compares identifiers without case)")
     return blocks
 
 
