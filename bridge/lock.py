@@ -118,7 +118,8 @@ def _lock_held_error(info: dict[str, Any] | None) -> LockHeld:
     )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Does process ``pid`` of this machine still run (another user's counts)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -145,12 +146,12 @@ def _lease_blocks(row: dict[str, Any], now: datetime, token: str | None = None) 
     if token is not None and row["token"] == token:
         return False
     local_other = row["host"] == socket.gethostname() and row["pid"] != os.getpid()
-    if local_other and not _pid_alive(int(row["pid"])):
+    if local_other and not pid_alive(int(row["pid"])):
         return False  # its holder died on this host (e.g. SIGKILL): nothing to wait for
     if row["expires_at"] > now:
         return True
     if row["host"] == socket.gethostname() and row["pid"] != os.getpid():
-        return _pid_alive(int(row["pid"])) and now - row["expires_at"] < _LIVE_HOLDER_GRACE
+        return pid_alive(int(row["pid"])) and now - row["expires_at"] < _LIVE_HOLDER_GRACE
     return False
 
 

@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from bridge.errors import ConfigError
+from bridge.lock import pid_alive
 from bridge.segments.compiler import (
     CompiledPlan,
     Lookups,
@@ -327,23 +328,24 @@ class ParallelSide:
 # Scratch files are named for the process that made them: ``segbridge-eval-<pid>-<file>-…``.
 SCRATCH_PREFIX = "segbridge-eval-"
 _SCRATCH_NAME = re.compile(
-    re.escape(SCRATCH_PREFIX) + r"(\d+)-[a-z]+-[^/]*\.db(?:-journal|-wal|-shm)?"
+    re.escape(SCRATCH_PREFIX) + rf"(\d+)-(?:{'|'.join(ParallelSide.FILES)})-[^/]*"
+    r"\.db(?:-journal|-wal|-shm)?"
 )
 
 
-def sweep_scratch(directory: str) -> list[str]:
+def sweep_scratch(directory: str) -> None:
     """Delete the scratch files of evaluations whose process is gone: one killed outright
     (SIGKILL, the machine's OOM killer) could not delete its own, which on a big store
     hold hundreds of MB. A file whose process still runs — or whose process id another
-    process has taken since — is left alone. Returns the names deleted."""
+    process has taken since — is left alone."""
     gone: list[str] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:
-        return gone
+        return
     for entry in entries:
         match = _SCRATCH_NAME.fullmatch(entry.name)
-        if match is None or _process_alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         try:
             os.unlink(entry.path)
@@ -353,17 +355,6 @@ def sweep_scratch(directory: str) -> list[str]:
     if gone:
         log.info("deleted %d scratch file(s) of an evaluation that was killed: %s",
                  len(gone), ", ".join(sorted(gone)))
-    return gone
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but another user's
-        return True
-    return True
 
 
 def _sql_text(conn: Connection, stmt: Any) -> str:
