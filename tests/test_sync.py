@@ -737,6 +737,44 @@ def test_a_first_load_writes_without_its_indexes_and_ends_with_all_of_them(
     assert builds == [] and _index_names(store) == before
 
 
+def test_the_next_entity_is_fetched_while_the_writer_builds_the_orders_indexes(
+    token_env: None, store: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's queue holds enough pages to ride out a pause of the writer: while it
+    builds the indexes the orders' first load left out, every page of the carts is still
+    fetched (with 16 pages a fetch thread, the fetch threads stopped after 66)."""
+    monkeypatch.setattr(offload, "MIN_RECORDS", 1)  # every entity is "big": deferred indexes
+    page_size = 5
+    with SandboxServer(customers=1200, seed=5, orders_per_customer=1.0, active_carts=0.3,
+                       token="sandbox-token") as server:
+        carts = sum(1 for q in server.shop.carts.values()
+                    if q.is_active and q.customer_id is not None)
+        cart_pages = math.ceil(carts / page_size)
+        assert cart_pages > 16 * 4 + 2  # more than the queue held before
+        real = bulk.build_indexes
+        carts_fetched_during_build: list[bool] = []
+
+        def slow_orders_build(conn: Connection, indexes: Any) -> None:
+            indexes = list(indexes)
+            if any(str(ix.name) == "ix_orders_segment_eval" for ix in indexes):
+                deadline = time.monotonic() + 15
+                while (server.stats.get("GET", "/V1/carts/search") < cart_pages
+                       and time.monotonic() < deadline):
+                    time.sleep(0.02)
+                carts_fetched_during_build.append(
+                    server.stats.get("GET", "/V1/carts/search") >= cart_pages)
+            real(conn, indexes)
+
+        monkeypatch.setattr(bulk, "build_indexes", slow_orders_build)
+        cfg = _config(server, db_url, since="3650d", page_size=page_size)
+        result = _sync(cfg, store)
+        assert result.status == "ok"
+        assert result.counts["carts"].list_requests == cart_pages
+        assert carts_fetched_during_build == [True]
+        with store.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Cart)).scalar_one() == carts
+
+
 def test_indexes_a_first_load_left_out_are_built_by_the_next_sync(
     shop_server: SandboxServer, store: Engine, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
