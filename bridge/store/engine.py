@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 
+from bridge.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -101,8 +103,6 @@ def refuse_unsupported_server(engine: Engine) -> None:
         pass
     if not getattr(engine.dialect, "is_mariadb", False):
         version = ".".join(str(p) for p in engine.dialect.server_version_info or ())
-        from bridge.errors import ConfigError
-
         raise ConfigError([
             f"store.url: the server is MySQL {version}, which segbridge cannot use as its "
             "store (its text columns need MariaDB's utf8mb4_nopad_bin collation); use "
