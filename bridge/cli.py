@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "report": "bridge.report:cmd_report",
     "demo": "bridge.demo:cmd_demo",
     "sandbox": "bridge.sandbox.command:cmd_sandbox",
+    "attributes": "bridge.segments.catalog:cmd_attributes",
 }
 
 
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="validate config and mappings")
     s.add_argument("--online", action="store_true", help="also test connection and permissions")
+    s.add_argument(
+        "--rebind",
+        action="store_true",
+        help="with --online: accept a new shop identity for this store (after a domain move)",
+    )
 
     s = sub.add_parser("sync", help="pull from Magento into the store")
     s.add_argument("--full", action="store_true", help="everything, and find deletions")
@@ -123,9 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="sync + evaluate + push once")
     s.add_argument("--as-of", type=_when, metavar="WHEN", dest="as_of")
     s.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument(
+        "--adopt", action="store_true", help="take customers found in managed groups as ours"
+    )
 
     s = sub.add_parser("resync", help="full sync + evaluate + push")
     s.add_argument("--force", action="store_true", help="allow more than push.max_changes")
+    s.add_argument(
+        "--adopt", action="store_true", help="take customers found in managed groups as ours"
+    )
 
     sub.add_parser("daemon", help="run [schedule] until SIGTERM/SIGINT")
     sub.add_parser("segments", help="list segments with member counts")
@@ -158,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--customers", type=int, default=1000)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+
+    sub.add_parser("attributes", help="every attribute, operator and option a condition can use")
     return p
 
 

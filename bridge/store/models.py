@@ -335,12 +335,29 @@ class Run(Base):
     kind: Mapped[str] = mapped_column(String(32))  # sync | evaluate | push | run | resync
     started_at: Mapped[datetime] = mapped_column(DateTime)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # ok|partial|failed|running
+    # ok | partial | failed | running | interrupted
+    status: Mapped[str] = mapped_column(String(16), default="running")
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
+    # the process running it, and when it was last seen alive (migration 0008): a run
+    # whose process is gone is shown as "interrupted", not "running"
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ShopIdentity(Base):
+    """Which Magento shop this store belongs to, one fact a row (migration 0008):
+    ``base_url`` (as configured), ``store_base_url`` (the default store view's),
+    ``websites`` (the website codes, sorted, comma-separated)."""
+
+    __tablename__ = "shop_identity"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Quarantine(Base):
