@@ -21,6 +21,7 @@ from bridge.push.inputs import gather, group_index, segment_maps
 from bridge.push.journal import open_batches, record_plan
 from bridge.push.plan import Plan, make_plan
 from bridge.push.remote import Remote
+from bridge.runs import new_run_values
 from bridge.shutdown import stop_requested
 from bridge.store.models import Run
 from bridge.store.push_tables import PushObject
@@ -202,7 +203,7 @@ def _tally(result: PushResult, ctx: PushContext) -> None:
 
 def start_run(engine: Engine, kind: str) -> int:
     with Session(engine) as s, s.begin():
-        run = Run(kind=kind, started_at=utcnow(), status="running")
+        run = Run(**new_run_values(kind))
         s.add(run)
         s.flush()
         return int(run.id)

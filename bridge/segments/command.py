@@ -16,6 +16,7 @@ from typing import IO, Any
 from sqlalchemy import Engine, func, insert, select, update
 
 from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
+from bridge.runs import new_run_values
 from bridge.segments.model import Segment
 from bridge.store import models as m
 from bridge.timeutil import utcnow
@@ -40,7 +41,7 @@ def _load(ctx: Any, config: Any) -> list[Segment]:
 def _start_run(engine: Engine, kind: str) -> int:
     with engine.begin() as conn:
         res = conn.execute(
-            insert(m.Run.__table__).values(kind=kind, started_at=utcnow(), status="running")
+            insert(m.Run.__table__).values(**new_run_values(kind))
         )
         return int(res.inserted_primary_key[0])
 

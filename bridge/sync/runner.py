@@ -18,6 +18,7 @@ from bridge.config import Config
 from bridge.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from bridge.magento.errors import MagentoError
 from bridge.magento.search import Page, SearchCriteria
+from bridge.runs import new_run_values
 from bridge.store import bulk
 from bridge.store.models import (
     Cart,
@@ -250,8 +251,7 @@ class _Sync:
             )
             res = conn.execute(
                 insert(Run.__table__).values(
-                    kind=self.kind, started_at=self.started, status="running",
-                    requests=0, retries=0, errors=0,
+                    **new_run_values(self.kind, self.started), requests=0, retries=0, errors=0
                 )
             )
             self.result.run_id = int(res.inserted_primary_key[0])
