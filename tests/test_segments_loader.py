@@ -524,3 +524,18 @@ def test_slots_of_one_file_that_differ_only_in_case_are_one_block(tmp_path: Path
         "block (Magento compares identifiers without case)",
         'y.toml: cms_blocks: identifier "side" appears more than once',
     ]
+
+
+def test_group_adopt_flag(tmp_path: Path) -> None:
+    """`adopt = true` in [group] lets `check --online` take over a merchant's group; it is
+    a bool, false by default (an unknown key before)."""
+    base = 'code = "{c}"\npriority = {p}\n[conditions]\n' \
+        'rules = [{{ attribute = "sales.orders_count", operator = ">", value = 1 }}]\n' \
+        '[group]\ncode = "{g}"\n'
+    write(tmp_path, "a.toml", base.format(c="a", p=1, g="Wholesale") + "adopt = true\n")
+    write(tmp_path, "b.toml", base.format(c="b", p=2, g="VIP"))
+    by_code = {s.code: s for s in load_segments(tmp_path, CFG)}
+    assert by_code["a"].group is not None and by_code["a"].group.adopt is True
+    assert by_code["b"].group is not None and by_code["b"].group.adopt is False
+    write(tmp_path, "b.toml", base.format(c="b", p=2, g="VIP") + 'adopt = "yes"\n')
+    assert short_problems_of(tmp_path) == ['b.toml: group.adopt: "yes" is not true or false']

@@ -64,7 +64,7 @@ TOP_KEYS = (
 )
 COMBINE_KEYS = ("match", "value", "rules")
 LEAF_KEYS = ("attribute", "operator", "value")
-GROUP_KEYS = ("code",)
+GROUP_KEYS = ("code", "adopt")
 BLOCK_KEYS = ("identifier", "title", "content_file", "active", "stores")
 RULE_KEYS = (
     "name",
@@ -757,6 +757,7 @@ def parse_segment(
             out.add("group", "must be a table with code")
         else:
             _unknown_keys(g, GROUP_KEYS, "group", out)
+            adopt = _bool(g, "adopt", False, "group.", out)
             gcode = g.get("code")
             if not isinstance(gcode, str) or not gcode.strip():
                 out.add("group.code", "is required (the customer group's code)")
@@ -776,7 +777,7 @@ def parse_segment(
                         "group of its own",
                     )
                 else:
-                    group = GroupSpec(gcode)
+                    group = GroupSpec(gcode, adopt=adopt)
     blocks = _cms_blocks(data["cms_blocks"], mappings_dir, out) if "cms_blocks" in data else []
     cart_rules = _cart_rules(data["cart_rules"], out) if "cart_rules" in data else []
     if "group" not in data:

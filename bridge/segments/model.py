@@ -164,7 +164,11 @@ Condition = Rule | Combine
 
 @dataclass(frozen=True)
 class GroupSpec:
+    """A segment's ``[group]``. ``adopt``: the file takes over an existing group that holds
+    customers segbridge did not put there (``check --online`` refuses that otherwise)."""
+
     code: str
+    adopt: bool = False
 
 
 @dataclass(frozen=True)
