@@ -101,6 +101,8 @@ def gather(
     groups: Mapping[str, tuple[int, str]],
     movable_groups: tuple[str, ...],
     adopt_drift: bool,
+    *,
+    adopt_customers: bool = False,
 ) -> PlanInputs:
     live = [m.code for m in maps if m.active and m.group_code]
     with Session(engine) as s:
@@ -148,4 +150,5 @@ def gather(
         website_ids=website_ids,
         movable_groups=movable_groups,
         adopt_drift=adopt_drift,
+        adopt_customers=adopt_customers,
     )

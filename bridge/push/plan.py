@@ -95,6 +95,8 @@ class PlanInputs:
     website_ids: list[int]  # every website except admin (0)
     movable_groups: tuple[str, ...]
     adopt_drift: bool = False
+    # resync/run --adopt: customers inside managed groups are segbridge's own this time
+    adopt_customers: bool = False
 
 
 # --- outputs --------------------------------------------------------------------------

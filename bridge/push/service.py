@@ -73,16 +73,24 @@ def live_groups(remote: Remote) -> dict[str, tuple[int, str]]:
 
 
 def build_plan(
-    engine: Engine, config: Any, segments: list[Any], groups: dict[str, tuple[int, str]]
+    engine: Engine,
+    config: Any,
+    segments: list[Any],
+    groups: dict[str, tuple[int, str]],
+    *,
+    adopt: bool = False,
 ) -> Plan:
     """The plan for now: store rows + segment files + Magento's group list.
 
     ``segments`` come from ``load_segments``, which already refused group codes over
     32 characters and more than ``push.max_managed_groups`` groups (exit 2).
+    ``adopt`` (``resync --adopt``, ``run --adopt``): customers found inside managed
+    groups are taken as segbridge's own for this plan instead of drift (SPEC §5).
     """
     maps = segment_maps(engine, segments)
     inputs = gather(
-        engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift)
+        engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift),
+        adopt_customers=adopt,
     )
     return make_plan(inputs)
 
@@ -146,8 +154,13 @@ def push_once(
     *,
     force: bool = False,
     run_id: int | None = None,
+    adopt: bool = False,
 ) -> PushResult:
-    """Finish any unfinished journal, then plan afresh and apply (SPEC §5, §6)."""
+    """Finish any unfinished journal, then plan afresh and apply (SPEC §5, §6).
+
+    ``adopt``: customers found inside managed groups are segbridge's own for this push
+    (home group = the first of ``push.movable_groups``), not drift.
+    """
     segment_maps(engine, segments)  # unknown website codes: exit 2 before any write
     remote = Remote(client)
     ctx = PushContext(
@@ -168,7 +181,7 @@ def push_once(
         result.interrupted = True
         _tally(result, ctx)
         return result
-    plan = build_plan(engine, config, segments, ctx.groups)
+    plan = build_plan(engine, config, segments, ctx.groups, adopt=adopt)
     result.plan = plan
     result.plan_json = plan_to_json(engine, plan, ctx.groups)
     if plan.problems:
