@@ -539,3 +539,72 @@ def test_group_adopt_flag(tmp_path: Path) -> None:
     assert by_code["b"].group is not None and by_code["b"].group.adopt is False
     write(tmp_path, "b.toml", base.format(c="b", p=2, g="VIP") + 'adopt = "yes"\n')
     assert short_problems_of(tmp_path) == ['b.toml: group.adopt: "yes" is not true or false']
+
+
+def test_content_file_must_be_a_small_regular_utf8_file_inside_the_folder(
+    tmp_path: Path,
+) -> None:
+    """A block's content_file is published on the storefront: nothing outside the mappings
+    folder (issue 17: /etc/passwd and /proc/self/environ went out), nothing endless
+    (/dev/zero died with MemoryError), at most 1 MiB, UTF-8. One line each, naming the key."""
+    import os
+
+    from bridge.segments.loader import MAX_CONTENT_BYTES
+
+    d = tmp_path / "mappings"
+    (d / "blocks").mkdir(parents=True)
+    (tmp_path / "secret.html").write_text("TOKEN=abc", encoding="utf-8")
+    (d / "blocks" / "ok.html").write_text("<p>hé</p>", encoding="utf-8")
+    (d / "exact.html").write_bytes(b"a" * MAX_CONTENT_BYTES)
+    (d / "big.html").write_bytes(b"a" * (MAX_CONTENT_BYTES + 1))
+    (d / "latin1.html").write_bytes("<p>h\xe9</p>".encode("latin-1"))
+    (d / "out.html").symlink_to(tmp_path / "secret.html")
+    (d / "zero.html").symlink_to("/dev/zero")
+    (d / "inside.html").symlink_to(d / "blocks" / "ok.html")
+    os.mkfifo(d / "fifo.html")
+    cases = {
+        "dotdot": "../../../../etc/passwd",
+        "secret": "../secret.html",
+        "environ": "/proc/self/environ",
+        "devzero": "/dev/zero",
+        "linkout": "out.html",
+        "linkzero": "zero.html",
+        "fifo": "fifo.html",
+        "dir": "blocks",
+        "big": "big.html",
+        "latin1": "latin1.html",
+        "missing": "nope.html",
+        "nul": "a\\u0000b",
+        "ok1": "blocks/ok.html",
+        "ok2": "blocks/../blocks/ok.html",
+        "ok3": "inside.html",
+        "ok4": "exact.html",
+    }
+    for i, (code, name) in enumerate(cases.items()):
+        write(d, f"{code}.toml", SLOT_SEGMENT.format(
+            code=code, priority=i, group="G", identifier='"hero"'
+        ).replace('"hero.html"', f'"{name}"'))
+    probs = short_problems_of(d)
+    key = "cms_blocks[0].content_file"
+    outside = "points outside the mappings folder (a .. or a link out of it)"
+    absolute = "is an absolute path: give a path inside the mappings folder"
+    assert sorted(probs) == sorted([
+        f'big.toml: {key}: "big.html": is larger than 1024 KiB ({MAX_CONTENT_BYTES + 1} bytes)',
+        f'devzero.toml: {key}: "/dev/zero": {absolute}',
+        f'dir.toml: {key}: "blocks": is not a regular file',
+        f'dotdot.toml: {key}: "../../../../etc/passwd": {outside}',
+        f'environ.toml: {key}: "/proc/self/environ": {absolute}',
+        f'fifo.toml: {key}: "fifo.html": is not a regular file',
+        f'latin1.toml: {key}: "latin1.html": is not UTF-8 text (byte 4)',
+        f'linkout.toml: {key}: "out.html": {outside}',
+        f'linkzero.toml: {key}: "zero.html": {outside}',
+        f'missing.toml: {key}: "nope.html": no such file in {d}',
+        f'nul.toml: {key}: "a\\x00b": is not a file name (it contains a NUL character)',
+        f'secret.toml: {key}: "../secret.html": {outside}',
+    ])
+    for name in cases:
+        if not name.startswith("ok"):
+            (d / f"{name}.toml").unlink()
+    blocks = {s.code: s.cms_blocks[0].content for s in load_segments(d, CFG)}
+    assert blocks["ok1"] == blocks["ok2"] == blocks["ok3"] == "<p>hé</p>"
+    assert len(blocks["ok4"]) == MAX_CONTENT_BYTES

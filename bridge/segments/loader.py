@@ -6,7 +6,9 @@ fixes a whole directory in one pass; nothing is evaluated or pushed while any re
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ AGE_RE = re.compile(r"\s*(\d+)\s*d\s*")
 SLOT_RE = re.compile(r"[A-Za-z0-9_-]+")
 GROUP_MARKER = "--group-"
 MAX_SLOT_LENGTH = 200  # well under the widget's 237 (255 minus "--group-" and a 10-digit id)
+MAX_CONTENT_BYTES = 1024 * 1024  # a block's content_file
 TOP_KEYS = (
     "code",
     "name",
@@ -555,6 +558,57 @@ def _int(
     return v
 
 
+def _read_content(mappings_dir: Path, name: str) -> str | _Err:
+    """The text of a block's ``content_file``, or why it cannot be published.
+
+    The file becomes a CMS block on the storefront, so it must be a regular file inside
+    the mappings folder: an absolute path, a ``..`` or a link out of it could publish
+    ``/etc/passwd`` or ``/proc/self/environ``, and ``/dev/zero`` or a FIFO would never end.
+    At most ``MAX_CONTENT_BYTES`` are ever read.
+    """
+    if "\0" in name:
+        return _Err("is not a file name (it contains a NUL character)")
+    if Path(name).is_absolute() or name.startswith("~"):
+        return _Err("is an absolute path: give a path inside the mappings folder")
+    try:
+        root = mappings_dir.resolve()
+        target = (mappings_dir / name).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        return _Err(f"cannot be resolved ({_os_reason(exc)})")
+    if not target.is_relative_to(root):
+        return _Err("points outside the mappings folder (a .. or a link out of it)")
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return _Err(f"no such file in {mappings_dir}")
+    except OSError as exc:
+        return _Err(f"cannot read: {_os_reason(exc)}")
+    if not stat.S_ISREG(info.st_mode):
+        return _Err("is not a regular file")
+    if info.st_size > MAX_CONTENT_BYTES:
+        return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB ({info.st_size} bytes)")
+    try:
+        # O_NONBLOCK: a file swapped for a FIFO after the stat cannot hang the open
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return _Err("is not a regular file")
+            data = fh.read(MAX_CONTENT_BYTES + 1)
+    except OSError as exc:
+        return _Err(f"cannot read: {_os_reason(exc)}")
+    if len(data) > MAX_CONTENT_BYTES:
+        return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Err(f"is not UTF-8 text (byte {exc.start})")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """An OS error's reason without the path (the message names the file already)."""
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSpec]:
     if not isinstance(raw, list):
         out.add("cms_blocks", "must be a list of tables ([[cms_blocks]])")
@@ -585,13 +639,11 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
         if not content_file:
             out.add(p + "content_file", "is required (an HTML file relative to the mappings dir)")
         else:
-            f = mappings_dir / content_file
-            try:
-                content = f.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                out.add(p + "content_file", f"{_q(content_file)}: no such file in {mappings_dir}")
-            except (OSError, UnicodeDecodeError) as exc:
-                out.add(p + "content_file", f"{_q(content_file)}: cannot read: {exc}")
+            read = _read_content(mappings_dir, content_file)
+            if isinstance(read, _Err):
+                out.add(p + "content_file", f"{_q(content_file)}: {read.message}")
+            else:
+                content = read
         active = _bool(b, "active", True, p, out)
         stores_raw = b.get("stores", [0])
         stores: tuple[int, ...] = (0,)
