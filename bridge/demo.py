@@ -51,7 +51,9 @@ token_env = "{TOKEN_ENV}"
 url = "sqlite:///segbridge.db"
 
 [push]
-movable_groups = ["General"]
+# Wholesale too: the b2b_nudges recipe moves Wholesale customers into its B2B group
+# (and home to Wholesale when they leave it); docs/recipes.md
+movable_groups = ["General", "Wholesale"]
 max_changes = 100000
 
 [mappings]

@@ -225,13 +225,13 @@ def test_every_command_logs_in_the_configured_format(
 def test_too_many_managed_groups_stop_plan_and_push(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], sandbox: Any, token: str, command: str
 ) -> None:
-    """The example mappings name 3 groups; ``push.max_managed_groups = 2`` refuses them
+    """The example mappings name 8 groups; ``push.max_managed_groups = 2`` refuses them
     when the segment files are loaded, before Magento or the store is touched."""
     config = write_config(tmp_path, sandbox.base_url, extra="[push]\nmax_managed_groups = 2\n")
     sandbox.stats.reset()
     code, _, err = run(capsys, "--config", str(config), command)
     assert code == EXIT_BAD_INPUT
-    assert "mappings: group: active segments name 3 groups" in err, err
+    assert "mappings: group: active segments name 8 groups" in err, err
     assert "more than push.max_managed_groups = 2" in err
     assert sandbox.stats.snapshot()["total"] == 0
     assert not (tmp_path / "store.db").exists()
