@@ -29,3 +29,10 @@ class LockHeld(SegbridgeError):
     """Another run holds the store's run lock."""
 
     exit_code = EXIT_LOCKED
+
+
+class StoreUnavailable(SegbridgeError):
+    """The store cannot be opened as asked: missing, unreachable, or a schema this
+    segbridge does not read; the message names the store in one line."""
+
+    exit_code = EXIT_FAILED

@@ -683,10 +683,10 @@ def write_report(engine: Engine, output: Path, store_url: str | None = None) -> 
 
 def cmd_report(ctx: Any, args: Any) -> int:
     """``segbridge report --output FILE``: reads the store only; no lock."""
-    from bridge.store.engine import open_store
+    from bridge.store.engine import open_store_readonly
 
     config = ctx.config()
-    engine = open_store(config.store.url)
+    engine = open_store_readonly(config.store.url)
     try:
         data = write_report(engine, args.output, config.store.url)
     finally:

@@ -193,10 +193,10 @@ SECTIONS: list[Callable[[Any, dict[str, Any]], None]] = [
 
 
 def cmd_status(ctx: Any, args: argparse.Namespace) -> int:
-    from bridge.store.engine import open_store
+    from bridge.store.engine import open_store_readonly
 
     cfg = ctx.config()
-    engine = open_store(cfg.store.url)
+    engine = open_store_readonly(cfg.store.url)
     try:
         data = collect_status(engine)
     finally:

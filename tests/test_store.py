@@ -266,3 +266,31 @@ def test_folded_twins_count_trailing_spaces_on_every_database(engine: Engine) ->
     assert spaced == [(1,)]
     assert attr == [(2,)]
     assert pairs == []
+
+
+def test_a_new_sqlite_store_and_its_wal_files_are_readable_by_the_owner_only(
+    tmp_path: Path,
+) -> None:
+    """It holds personal data (SPEC §8): 0600 whatever the umask, -wal and -shm alike; an
+    existing file keeps the mode its owner gave it."""
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            with engine.begin() as conn:  # a write while open: the -wal and -shm exist
+                conn.execute(text("CREATE TABLE t (x INTEGER)"))
+                conn.execute(text("INSERT INTO t VALUES (1)"))
+                modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        finally:
+            engine.dispose()
+        assert modes == {"store.db": 0o600, "store.db-wal": 0o600, "store.db-shm": 0o600}
+        kept = tmp_path / "kept.db"
+        kept.touch(mode=0o640)
+        kept.chmod(0o640)
+        open_store(f"sqlite:///{kept}").dispose()
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    finally:
+        os.umask(old_umask)

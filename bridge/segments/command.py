@@ -28,6 +28,13 @@ def _open(config: Any) -> Engine:
     return open_store(config.store.url)
 
 
+def _open_readonly(config: Any) -> Engine:
+    """The store for a command that only reads it: never created, migrated or written."""
+    from bridge.store.engine import open_store_readonly
+
+    return open_store_readonly(config.store.url)
+
+
 def _load(ctx: Any, config: Any) -> list[Segment]:
     from bridge.segments.loader import load_segments_with_warnings
 
@@ -115,7 +122,7 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
 
     config = ctx.config()
     segments = _load(ctx, config)
-    engine = _open(config)
+    engine = _open_readonly(config)
     try:
         with engine.connect() as conn:
             known = {r.code: r for r in conn.execute(select(SegmentRecord.__table__))}
@@ -220,7 +227,7 @@ def cmd_members(ctx: Any, args: argparse.Namespace) -> int:
     config = ctx.config()
     segments = _load(ctx, config)
     fmt = args.format or ("json" if ctx.json else ("csv" if args.output else "table"))
-    engine = _open(config)
+    engine = _open_readonly(config)
     try:
         _known_code(engine, segments, args.segment)
         sm = SegmentMember.__table__
@@ -298,7 +305,7 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
 
     config = ctx.config()
     segments = _load(ctx, config)
-    engine = _open(config)
+    engine = _open_readonly(config)
     try:
         _known_code(engine, segments, args.segment)
         h = SegmentHistory.__table__
@@ -362,7 +369,7 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
     if seg is None:
         raise ConfigError([f"{args.segment}: no segment file has this code"])
     as_of: datetime = args.as_of or utcnow()
-    engine = _open(config)
+    engine = _open_readonly(config)
     try:
         with engine.connect() as conn:
             found = find_customers(conn, args.customer)
