@@ -1,16 +1,37 @@
 """``segbridge check``: the config and every segment file, and optionally the store.
 
 Nothing is read from or written to Magento unless ``--online`` is given; then only
-reads are made, through the client's read-only mode.
+reads are made, through the client's read-only mode. ``--online`` also compares the
+shop with the one this store belongs to (``bridge.identity``; ``--rebind`` records the
+new one after a domain move) and verifies every name the files and the config use
+against the shop: groups, website and store codes, store ids.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, SegbridgeError
+from bridge.magento.errors import AuthError, ConnectionFailedError, RequestTimeoutError
+
+# Errors after which no other probe can tell more: the store is not reachable, or it
+# refused the credentials. Said once, by the command line, instead of once per probe.
+FATAL = (AuthError, ConnectionFailedError, RequestTimeoutError)
+
+OFFLINE_NAMES_WARNING = (
+    "names not verified against the shop (customer groups in push.movable_groups and in "
+    "customer.group conditions, website and store codes, CMS block store ids): "
+    "`segbridge check --online` verifies them"
+)
+
+# customer.* string conditions whose values are whole codes (not substrings)
+EXACT_OPERATORS = ("==", "!=", "()", "!()")
 
 
 def collect_problems(config: Any) -> tuple[list[str], list[str]]:
@@ -21,37 +42,294 @@ def collect_problems(config: Any) -> tuple[list[str], list[str]]:
     return list(problems), list(warnings)
 
 
-def online_checks(config: Any) -> list[tuple[str, bool, str]]:
-    """Read-only probes of the store: connection, auth, and each permission segbridge uses."""
-    from bridge.magento.client import MagentoClient
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'General'?)`` when one of ``choices`` is close, else ``""``."""
+    pool = list(dict.fromkeys(str(c) for c in choices))
+    folded = {c.casefold(): c for c in pool}
+    close = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def _known(names: Iterable[str]) -> str:
+    shown = sorted(dict.fromkeys(names), key=str.casefold)
+    return ", ".join(shown[:12]) + (", …" if len(shown) > 12 else "") if shown else "none"
+
+
+@dataclass
+class ShopNames:
+    """The names a shop has, as ``check --online`` reads them."""
+
+    groups: dict[str, tuple[int, str]] = field(default_factory=dict)  # folded code -> (id, code)
+    websites: set[str] = field(default_factory=set)
+    stores: dict[int, str] = field(default_factory=dict)  # store view id -> code (0: admin)
+
+
+def _config_name(config: Any) -> str:
+    path = getattr(config, "path", None)
+    return str(path) if path else "config"
+
+
+def _source(seg: Any, config: Any) -> str:
+    from bridge.segments.loader import _display
+
+    return _display(Path(seg.source), getattr(config, "base_dir", None))
+
+
+def _leaves(seg: Any) -> list[Any]:
+    from bridge.segments.model import walk_rules
+
+    return walk_rules(seg.conditions)
+
+
+def _exact_values(rule: Any) -> list[str]:
+    if rule.operator not in EXACT_OPERATORS:
+        return []
+    values = rule.value if isinstance(rule.value, list | tuple) else [rule.value]
+    return [str(v) for v in values if isinstance(v, str)]
+
+
+def movable_group_problems(config: Any, groups: Mapping[str, tuple[int, str]]) -> list[str]:
+    """A line for each ``push.movable_groups`` entry that is no group of the shop."""
+    out: list[str] = []
+    codes = [code for _gid, code in groups.values()]
+    for name in config.push.movable_groups:
+        if str(name).casefold() not in groups:
+            out.append(
+                f"{_config_name(config)}: push.movable_groups: {name!r} is not a customer group "
+                f"of the shop{did_you_mean(str(name), codes)} (groups: {_known(codes)}); "
+                "no customer in it could ever be moved"
+            )
+    return out
+
+
+def name_problems(config: Any, segments: list[Any], shop: ShopNames) -> list[str]:
+    """Every name the config and the segment files use that the shop does not have."""
+    problems = movable_group_problems(config, shop.groups)
+    group_codes = [code for _gid, code in shop.groups.values()]
+    # groups the push creates (named by an active segment's [group]) are known too
+    will_exist = {s.group.code.casefold() for s in segments if s.active and s.group}
+    store_codes = [code for sid, code in shop.stores.items() if sid != 0]
+    for seg in segments:
+        where = _source(seg, config)
+        if seg.website and seg.website not in shop.websites:
+            problems.append(
+                f"{where}: website: {seg.website!r} is not a website of the shop"
+                f"{did_you_mean(seg.website, shop.websites)} (websites: {_known(shop.websites)})"
+            )
+        for rule in _leaves(seg):
+            path = f"{rule.path or 'conditions'}.value"
+            for value in _exact_values(rule):
+                if rule.attribute == "customer.group":
+                    if value.casefold() in shop.groups or value.casefold() in will_exist:
+                        continue
+                    problems.append(
+                        f"{where}: {path}: customer.group {value!r} is not a customer group of "
+                        f"the shop{did_you_mean(value, group_codes)} (groups: "
+                        f"{_known(group_codes)}); the condition would match nobody"
+                    )
+                elif rule.attribute == "customer.website" and value not in shop.websites:
+                    problems.append(
+                        f"{where}: {path}: customer.website {value!r} is not a website code "
+                        f"of the shop{did_you_mean(value, shop.websites)} (websites: "
+                        f"{_known(shop.websites)})"
+                    )
+                elif rule.attribute == "customer.store" and value not in store_codes:
+                    problems.append(
+                        f"{where}: {path}: customer.store {value!r} is not a store view code "
+                        f"of the shop{did_you_mean(value, store_codes)} (store views: "
+                        f"{_known(store_codes)})"
+                    )
+        for i, block in enumerate(seg.cms_blocks):
+            for sid in block.stores:
+                if sid not in shop.stores:
+                    shown = ", ".join(f"{k} ({v})" for k, v in sorted(shop.stores.items()))
+                    problems.append(
+                        f"{where}: cms_blocks[{i}].stores: {sid} is not a store view id of the "
+                        f"shop (store views: {shown or 'none'}; 0 is every store view)"
+                    )
+    return problems
+
+
+def adopt_problems(
+    config: Any, segments: list[Any], groups: Mapping[str, tuple[int, str]],
+    holders: Mapping[int, int], ours: set[int],
+) -> list[str]:
+    """A line for each segment ``[group]`` that names a merchant's group holding customers.
+
+    ``holders``: group id -> customers in it (Magento's count); ``ours``: the group ids
+    segbridge created or wrote customers into, or that its own cart rules target.
+    """
+    out: list[str] = []
+    for seg in segments:
+        if not seg.active or seg.group is None or getattr(seg.group, "adopt", False):
+            continue
+        found = groups.get(seg.group.code.casefold())
+        if found is None or found[0] in ours:
+            continue
+        n = holders.get(found[0], 0)
+        if n:
+            out.append(
+                f"{_source(seg, config)}: group.code: {found[1]!r} is an existing group of the "
+                f"shop holding {n} customer(s) that segbridge did not put there; its members "
+                "would get this segment's blocks and rules, and segbridge would manage the "
+                "group from now on. Name a new group, or set adopt = true in [group] if that "
+                "is meant"
+            )
+    return out
+
+
+def _ours(engine: Any, remote: Any, groups: Mapping[str, tuple[int, str]]) -> set[int]:
+    """Group ids segbridge made its own: recorded as created or written into, or targeted
+    by a cart rule carrying its ``segbridge:`` marker (a store that was lost still knows)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bridge.store.push_tables import PushCustomer, PushGroup
+
+    ids: set[int] = set()
+    if engine is not None:
+        try:
+            with Session(engine) as s:
+                ids.update(
+                    int(g) for g in s.scalars(
+                        select(PushGroup.group_id).where(PushGroup.created.is_(True)))
+                )
+                ids.update(
+                    int(g) for g in s.scalars(
+                        select(PushCustomer.written_group_id).distinct()
+                        .where(PushCustomer.written_group_id.is_not(None)))
+                )
+        except Exception:  # noqa: BLE001 - a store without these tables knows nothing
+            pass
     from bridge.magento.search import SearchCriteria
 
+    crit = SearchCriteria().where("description", "like", "%segbridge:%")
+    for rule in remote.client.search_sales_rules(crit):
+        if str(rule.get("description") or "").startswith("segbridge:"):
+            ids.update(int(g) for g in rule.get("customer_group_ids") or [])
+    return ids
+
+
+def _holders(client: Any, gids: Iterable[int]) -> dict[int, int]:
+    from bridge.magento.search import SearchCriteria
+
+    out: dict[int, int] = {}
+    for gid in gids:
+        page = client.search_customers_page(SearchCriteria().where("group_id", gid).page_size(1))
+        out[gid] = int(page.total_count)
+    return out
+
+
+def _existing_store(config: Any) -> Any:
+    """The store's engine if the store exists (it is never created by ``check``)."""
+    from sqlalchemy.engine import make_url
+
+    from bridge.store.engine import make_engine
+
+    url = make_url(config.store.url)
+    if url.get_backend_name() == "sqlite":
+        db = url.database
+        if not db or db == ":memory:" or not Path(db).exists():
+            return None
+    try:
+        return make_engine(config.store.url)
+    except Exception:  # noqa: BLE001 - a store that cannot be opened has nothing to compare
+        return None
+
+
+@dataclass
+class OnlineResult:
+    probes: list[tuple[str, bool, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def online_checks(config: Any, segments: list[Any] | None = None, *,
+                  rebind: bool = False) -> OnlineResult:
+    """Read-only probes of the store: the shop's identity, connection, auth, each
+    permission segbridge uses, then the names the files use."""
+    from bridge.identity import (
+        WrongShop,
+        read_identity,
+        record_identity,
+        recorded_identity,
+        same_shop,
+        wrong_shop_line,
+    )
+    from bridge.magento.client import MagentoClient
+    from bridge.magento.search import SearchCriteria
+    from bridge.push.inputs import group_index
+    from bridge.push.remote import Remote
+
+    result = OnlineResult()
     client = MagentoClient(config.magento, read_only=True)
-    probes: list[tuple[str, Any]] = [
-        ("store websites (Magento_Backend::store)", lambda: client.websites()),
-        ("customers (Magento_Customer::customer)", lambda: client.search_customers_page(
-            SearchCriteria().page_size(1))),
-        ("customer groups (Magento_Customer::group)", lambda: client.search_customer_groups_page(
-            SearchCriteria().page_size(1))),
-        ("orders (Magento_Sales::sales)", lambda: client.search_orders_page(
-            SearchCriteria().page_size(1))),
-        ("carts (Magento_Cart::manage)", lambda: client.search_carts_page(
-            SearchCriteria().page_size(1))),
-        ("CMS blocks (Magento_Cms::block)", lambda: client.search_cms_blocks_page(
-            SearchCriteria().page_size(1), "all")),
-        ("cart price rules (Magento_SalesRule::quote)", lambda: client.search_sales_rules_page(
-            SearchCriteria().page_size(1))),
-    ]
-    results: list[tuple[str, bool, str]] = []
-    for name, probe in probes:
-        try:
-            probe()
-            results.append((name, True, "ok"))
-        except SegbridgeError as exc:
-            results.append((name, False, str(exc)))
-        except Exception as exc:  # a probe must report, not crash the check
-            results.append((name, False, f"{type(exc).__name__}: {exc}"))
-    return results
+    engine = None
+    try:
+        # the first contact: an unreachable store or refused credentials end the check here
+        current = read_identity(client, str(config.magento.base_url))
+        engine = _existing_store(config)
+        recorded = recorded_identity(engine) if engine is not None else None
+        if rebind:
+            from bridge.store.engine import open_store
+
+            if engine is not None:
+                engine.dispose()
+            engine = open_store(config.store.url)
+            record_identity(engine, current)
+            was = f" (was {recorded.describe()})" if recorded and recorded != current else ""
+            result.notes.append(
+                f"this store now belongs to the shop at {current.describe()}{was}")
+        elif recorded is not None and not same_shop(recorded, current):
+            raise WrongShop([wrong_shop_line(recorded, current)])
+        remote = Remote(client)
+        probes: list[tuple[str, Any]] = [
+            ("store websites (Magento_Backend::store)", lambda: client.websites()),
+            ("customers (Magento_Customer::customer)", lambda: client.search_customers_page(
+                SearchCriteria().page_size(1))),
+            ("customer groups (Magento_Customer::group)",
+             lambda: client.search_customer_groups_page(SearchCriteria().page_size(1))),
+            ("orders (Magento_Sales::sales)", lambda: client.search_orders_page(
+                SearchCriteria().page_size(1))),
+            ("carts (Magento_Cart::manage)", lambda: client.search_carts_page(
+                SearchCriteria().page_size(1))),
+            ("CMS blocks (Magento_Cms::block)", lambda: client.search_cms_blocks_page(
+                SearchCriteria().page_size(1), "all")),
+            ("cart price rules (Magento_SalesRule::quote)",
+             lambda: client.search_sales_rules_page(SearchCriteria().page_size(1))),
+        ]
+        for name, probe in probes:
+            try:
+                probe()
+                result.probes.append((name, True, "ok"))
+            except FATAL:
+                raise
+            except SegbridgeError as exc:
+                result.probes.append((name, False, str(exc)))
+            except Exception as exc:  # a probe must report, not crash the check
+                result.probes.append((name, False, f"{type(exc).__name__}: {exc}"))
+        if segments is None or not all(passed for _n, passed, _d in result.probes):
+            return result
+        groups = group_index(remote.groups())
+        shop = ShopNames(
+            groups=groups,
+            websites={str(w["code"]) for w in client.websites() if int(w.get("id") or 0)},
+            stores={int(s["id"]): str(s["code"]) for s in client.store_views()},
+        )
+        result.problems += name_problems(config, segments, shop)
+        named = {
+            groups[s.group.code.casefold()][0] for s in segments
+            if s.active and s.group and not getattr(s.group, "adopt", False)
+            and s.group.code.casefold() in groups
+        }
+        if named:
+            ours = _ours(engine, remote, groups)
+            holders = _holders(client, sorted(named - ours))
+            result.problems += adopt_problems(config, segments, groups, holders, ours)
+        return result
+    finally:
+        client.close()
+        if engine is not None:
+            engine.dispose()
 
 
 def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
@@ -66,17 +344,34 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
     problems, warnings = collect_problems(config)
-    online: list[tuple[str, bool, str]] = []
+    online = OnlineResult()
     if not problems and args.online:
-        online = online_checks(config)
-    ok = not problems and all(passed for _, passed, _ in online)
+        from bridge.segments.loader import load_segments
+
+        try:
+            online = online_checks(config, load_segments(config.mappings.dir, config),
+                                   rebind=bool(getattr(args, "rebind", False)))
+        except SegbridgeError as exc:
+            if not ctx.json:
+                raise  # one line, by the command line, with the error's exit code
+            lines = list(exc.problems) if isinstance(exc, ConfigError) else [str(exc)]
+            ctx.emit_json({"ok": False, "problems": lines, "warnings": warnings,
+                           "notes": [], "online": []})
+            return int(exc.exit_code)
+        problems += online.problems
+    elif getattr(args, "rebind", False):
+        problems.append("--rebind: only with --online (it records the shop the store reaches)")
+    if not args.online:
+        warnings.append(OFFLINE_NAMES_WARNING)
+    ok = not problems and all(passed for _, passed, _ in online.probes)
     if ctx.json:
         ctx.emit_json(
             {
                 "ok": ok,
                 "problems": problems,
                 "warnings": warnings,
-                "online": [{"check": n, "ok": p, "detail": d} for n, p, d in online],
+                "notes": online.notes,
+                "online": [{"check": n, "ok": p, "detail": d} for n, p, d in online.probes],
             }
         )
     else:
@@ -84,8 +379,10 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         for line in warnings:
             print(f"warning: {line}", file=sys.stderr)
-        for name, passed, detail in online:
+        for name, passed, detail in online.probes:
             print(f"{'ok  ' if passed else 'FAIL'} {name}" + ("" if passed else f": {detail}"))
+        for line in online.notes:
+            print(line)
         if ok and not ctx.quiet:
             print(f"{config.path or 'config'}: ok")
     if problems:

@@ -144,15 +144,17 @@ def test_check_online_against_the_sandbox(
     data = json.loads(out)
     assert data["ok"] is True and data["online"] and all(c["ok"] for c in data["online"])
 
+    # refused credentials: said once, in one line, not once per probe
     monkeypatch.setenv(TOKEN_ENV, "not-the-token")
     code, out, err = run(capsys, "--config", str(config), "check", "--online")
     assert code == EXIT_FAILED
-    assert "FAIL" in out
+    assert "FAIL" not in out and len(err.strip().splitlines()) == 1, err
+    assert "401" in err or "refused" in err, err
     assert "not-the-token" not in out + err  # never print a secret
     code, out, _ = run(capsys, "--config", str(config), "--json", "check", "--online")
     assert code == EXIT_FAILED
     data = json.loads(out)
-    assert data["ok"] is False and not any(c["ok"] for c in data["online"])
+    assert data["ok"] is False and data["online"] == [] and len(data["problems"]) == 1
 
 
 def test_check_as_a_process(tmp_path: Path, sandbox: Any) -> None:

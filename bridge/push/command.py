@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from bridge.errors import EXIT_OK, EXIT_PARTIAL, SegbridgeError
 from bridge.push.journal import open_batches
+from bridge.push.plan import Plan
 from bridge.push.remote import Remote
 from bridge.push.service import (
     PushResult,
@@ -34,10 +35,65 @@ def make_client(config: Any, *, read_only: bool = False) -> Any:
     return MagentoClient(config.magento, read_only=read_only)
 
 
+def empty_mappings_line(config: Any) -> str:
+    return (
+        f"mappings.dir: {config.mappings.dir}: no segment file (*.toml) in this folder; "
+        "refused, since a wrong path would otherwise send every member home and switch off "
+        "every block and rule segbridge made. To retire every segment, set active = false "
+        "in each file"
+    )
+
+
 def _segments(config: Any) -> list[Any]:
+    """The segment files; a folder without any is refused (exit 2), never taken as
+    "no segments": that plan would send every member home."""
+    from bridge.errors import ConfigError
     from bridge.segments.loader import load_segments
 
-    return load_segments(config.mappings.dir, config)
+    segments = load_segments(config.mappings.dir, config)
+    if not segments:
+        raise ConfigError([empty_mappings_line(config)])
+    return segments
+
+
+def distinct_causes(problems: list[str]) -> list[str]:
+    """One line per distinct cause, with a count: ``customer N: <cause>`` lines (one per
+    customer, thousands on a big shop) become ``<cause> (N customers, e.g. 12, 40, 51)``."""
+    import re
+
+    per: dict[str, list[str]] = {}
+    out: list[str] = []
+    for line in problems:
+        m = re.match(r"customer (\d+): (.*)$", line, re.S)
+        if m is None:
+            if line not in out:
+                out.append(line)
+            continue
+        per.setdefault(m.group(2), []).append(m.group(1))
+    for cause, ids in per.items():
+        if len(ids) == 1:
+            out.append(f"customer {ids[0]}: {cause}")
+        else:
+            more = ", …" if len(ids) > 3 else ""
+            out.append(f"{cause} ({len(ids)} customers, e.g. {', '.join(ids[:3])}{more})")
+    return out
+
+
+def _refuse_names(config: Any, groups: dict[str, tuple[int, str]]) -> None:
+    """Before any plan: every ``push.movable_groups`` entry is a group of the shop, else
+    one line naming the entry (a typo would leave every customer unmovable)."""
+    from bridge.checks import movable_group_problems
+    from bridge.errors import ConfigError
+
+    problems = movable_group_problems(config, groups)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _verify_shop(engine: Engine, client: Any, config: Any, *, record: bool = True) -> None:
+    from bridge.identity import verify_shop
+
+    verify_shop(engine, client, config, record=record)
 
 
 def _open(config: Any) -> Engine:
@@ -70,35 +126,96 @@ def _sync(engine: Engine, client: Any, config: Any, *, full: bool, kind: str) ->
 
 
 def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
-    """Show the push plan; nothing is written to Magento (the client is read-only)."""
+    """Show the push plan; nothing is written, to Magento (the client is read-only) or to
+    the store: ``--as-of`` evaluates without recording anything."""
+    from bridge.errors import ConfigError
+
     config = ctx.config()
     segments = _segments(config)
     engine = _open(config)
     try:
-        if getattr(args, "as_of", None) is not None:
-            from bridge.lock import run_lock
-
-            with run_lock(engine, wait=ctx.wait, holder="segbridge plan --as-of"):
-                _evaluate(engine, segments, args.as_of, None, config)
         client = make_client(config, read_only=True)
         try:
+            _verify_shop(engine, client, config, record=False)
             groups = live_groups(Remote(client))
         finally:
             client.close()
-        plan = build_plan(engine, config, segments, groups)
+        _refuse_names(config, groups)
+        memberships = None
+        if getattr(args, "as_of", None) is not None:
+            memberships = dry_memberships(engine, segments, args.as_of, config)
+        plan = plan_for(engine, config, segments, groups, memberships)
         data = plan_to_json(engine, plan, groups)
         pending = len(open_batches(engine))
     finally:
         engine.dispose()
     if plan.problems:
-        from bridge.errors import ConfigError
-
-        raise ConfigError(plan.problems)
+        raise ConfigError(distinct_causes(plan.problems))
     if ctx.json:
         ctx.emit_json(data)
         return EXIT_OK
     _print_plan(ctx, data, plan.size, int(config.push.max_changes), pending)
     return EXIT_OK
+
+
+def dry_memberships(
+    engine: Engine, segments: list[Any], as_of: datetime, config: Any
+) -> dict[str, set[int]]:
+    """Who would be in each active segment ``as_of``, computed in temporary tables and
+    recorded nowhere (no memberships, history, evaluation or run row)."""
+    from bridge.segments.evaluate import compute_memberships
+
+    with engine.connect() as conn:
+        try:
+            return compute_memberships(conn, segments, as_of, config)
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+
+
+def plan_for(
+    engine: Engine, config: Any, segments: list[Any], groups: dict[str, tuple[int, str]],
+    memberships: dict[str, set[int]] | None = None,
+) -> Plan:
+    """The plan from the last evaluation, or from ``memberships`` (``plan --as-of``)."""
+    if memberships is None:
+        return build_plan(engine, config, segments, groups)
+    from dataclasses import replace
+
+    from bridge.push.inputs import gather, segment_maps
+    from bridge.push.plan import make_plan
+
+    maps = segment_maps(engine, segments)
+    inputs = gather(
+        engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift)
+    )
+    live = sorted(m.code for m in maps if m.active and m.group_code)
+    by_customer: dict[int, list[str]] = {}
+    for code in live:
+        for cid in memberships.get(code, ()):
+            by_customer.setdefault(int(cid), []).append(code)
+    return make_plan(replace(inputs, memberships=by_customer))
+
+
+def _cell(value: Any, empty: str = "-") -> str:
+    """A table cell for people: no ``None``."""
+    return empty if value is None or value == "" else str(value)
+
+
+def _counted(counts: dict[str, int], names: dict[str, str]) -> str:
+    """``2 cart rules, 1 coupon`` from ``{"cart_rule": 2, "coupon": 1}``."""
+    parts = []
+    for key, n in sorted(counts.items()):
+        if n:
+            word = names.get(key, key.replace("_", " "))
+            parts.append(f"{n} {word}{'' if n == 1 else 's'}")
+    return ", ".join(parts)
+
+
+SHOWN = 20  # lines of one kind (refused, overridden) before "and N more"
+
+OBJECT_NAMES = {"group": "customer group", "cms_block": "CMS block", "cart_rule": "cart rule",
+                "coupon": "coupon", "customer": "customer"}
 
 
 def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: int) -> None:
@@ -111,7 +228,7 @@ def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: 
         con.print("Customer groups to create: " + ", ".join(data["new_groups"]))
     moves: dict[tuple[str, str, str], int] = {}
     for g in data["groups"]:
-        k = (str(g["from"]), str(g["to"]), g["segment"] or "(home)")
+        k = (_cell(g["from"]), _cell(g["to"]), g["segment"] or "(none: back home)")
         moves[k] = moves.get(k, 0) + 1
     if moves:
         t = Table(title="Customer group changes")
@@ -129,15 +246,16 @@ def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: 
         if rows:
             t = Table(title=kind)
             for col in keys:
-                t.add_column(col)
+                t.add_column("coupon" if col == "coupon_code" else col)
             for r in rows:
-                t.add_row(*[str(r.get(k, "")) for k in keys])
+                t.add_row(*[_cell(r.get(k), "none" if k == "coupon_code" else "-")
+                            for k in keys])
             con.print(t)
     if data["drift"]:
         con.print(f"Drift (moved by hand into a managed group, left alone): {len(data['drift'])}")
         for d in data["drift"][:20]:
-            con.print(f"  customer {d['customer_id']}: in {d['group']}, segbridge would say "
-                      f"{d['target']}")
+            con.print(f"  customer {d['customer_id']}: in {_cell(d['group'])}, segbridge would "
+                      f"say {_cell(d['target'])}")
     note = f" — more than push.max_changes = {limit}: push needs --force" if size > limit else ""
     con.print(f"{size} change(s) planned{note}.")
 
@@ -145,20 +263,45 @@ def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: 
 # --- push -----------------------------------------------------------------------------------
 
 
+def push_lines(result: PushResult) -> list[str]:
+    """What a push did, in sentences (no dicts)."""
+    s = result.summary()
+    lines: list[str] = []
+    if s["resumed_batches"]:
+        lines.append(f"Finished {len(s['resumed_batches'])} interrupted push journal(s).")
+    steps = dict(s["steps"] or {})
+    done = int(steps.pop("done", 0))
+    line = f"Push: {s['planned']} change(s) planned, {done} written"
+    rest = _counted(steps, {})
+    line += f" ({rest})" if rest else ""
+    lines.append(line + ".")
+    if s["created"]:
+        lines.append(f"Created {_counted(s['created'], OBJECT_NAMES)}.")
+    if s.get("adopted"):
+        lines.append(f"Found already in the shop and adopted: "
+                     f"{_counted(s['adopted'], OBJECT_NAMES)}.")
+    for r in s["refused"][:SHOWN]:
+        lines.append(f"refused: {OBJECT_NAMES.get(r['kind'], r['kind'])} {r['key']}: "
+                     f"{r['message']}")
+    if len(s["refused"]) > SHOWN:
+        lines.append(f"… and {len(s['refused']) - SHOWN} more refused: see `segbridge status`")
+    for o in s["overridden"][:SHOWN]:
+        lines.append(f"overridden by the store: customer {o['customer_id']} kept group "
+                     f"{o['group']}")
+    if len(s["overridden"]) > SHOWN:
+        lines.append(f"… and {len(s['overridden']) - SHOWN} more overridden by the store")
+    if s["drift"]:
+        lines.append(f"Drift left alone: {len(s['drift'])} customer(s) moved by hand into a "
+                     "managed group.")
+    if s["interrupted"]:
+        lines.append("Stopped on request: the next push finishes the rest.")
+    return lines
+
+
 def _print_push(ctx: Any, result: PushResult) -> None:
     con = ctx.console()
-    s = result.summary()
-    if s["resumed_batches"]:
-        con.print(f"Finished interrupted push journal(s): {s['resumed_batches']}")
-    con.print(f"Planned {s['planned']} change(s); steps: {s['steps'] or 'none'}")
-    if s["created"]:
-        con.print(f"Created: {s['created']}")
-    for r in s["refused"]:
-        con.print(f"[red]refused[/red] {r['kind']} {r['key']}: {r['message']}")
-    for o in s["overridden"]:
-        con.print(f"overridden by the store: customer {o['customer_id']} kept group {o['group']}")
-    if s["drift"]:
-        con.print(f"Drift left alone: {len(s['drift'])} customer(s)")
+    for line in push_lines(result):
+        con.print(line, markup=False, highlight=False)
 
 
 def cmd_push(ctx: Any, args: argparse.Namespace) -> int:
@@ -185,12 +328,17 @@ def _push_run(
     engine: Engine, config: Any, segments: list[Any], *, kind: str, as_of: datetime | None,
     force: bool,
 ) -> PushResult:
-    run_id = start_run(engine, kind)
     client = make_client(config)
+    try:
+        _verify_shop(engine, client, config)  # another shop: exit 2, nothing written
+    except BaseException:
+        client.close()
+        raise
+    run_id = start_run(engine, kind)
     try:
         if as_of is not None:
             _evaluate(engine, segments, as_of, run_id, config)
-        result = push_once(engine, config, segments, client, force=force, run_id=run_id)
+        result = _push(engine, config, segments, client, force=force, run_id=run_id)
     except BaseException as exc:
         finish_run(engine, run_id, "failed", client=client, errors=1, message=str(exc)[:2000])
         raise
@@ -200,6 +348,25 @@ def _push_run(
     finish_run(engine, run_id, status, counts=_push_counts(result), client=client,
                errors=len(result.refused))
     return result
+
+
+def _push(
+    engine: Engine, config: Any, segments: list[Any], client: Any, *, force: bool,
+    run_id: int | None, adopt: bool = False,
+) -> PushResult:
+    """``push_once``, after the names it relies on were checked against the shop, with
+    its problems said once per cause."""
+    from bridge.errors import ConfigError
+    from bridge.push.service import PlanTooBig
+
+    _refuse_names(config, live_groups(Remote(client)))
+    try:
+        return push_once(engine, config, segments, client, force=force, run_id=run_id,
+                         adopt=adopt)
+    except PlanTooBig:
+        raise
+    except ConfigError as exc:
+        raise ConfigError(distinct_causes(exc.problems)) from None
 
 
 def _push_counts(result: PushResult) -> dict[str, Any]:
@@ -243,12 +410,15 @@ def run_once(
     client: Any = None,
     engine: Engine | None = None,
     lock: bool = True,
+    adopt: bool = False,
 ) -> RunResult:
     """Sync (``full``: everything, finding deletions) + evaluate + push, under one run lock.
 
     Raises ``LockHeld`` (exit 4) when another run holds the lock and ``wait`` is False,
     ``ConfigError`` (exit 2) for bad mappings before anything is done, ``PlanTooBig``
-    when the push brake trips. ``lock=False`` is for a caller already holding it.
+    when the push brake trips, ``WrongShop`` (exit 2) when the store belongs to another
+    shop. ``lock=False`` is for a caller already holding it. ``adopt`` (``--adopt``):
+    customers found inside managed groups are taken as segbridge's own for this push.
     """
     from contextlib import nullcontext
 
@@ -263,6 +433,7 @@ def run_once(
     try:
         guard = run_lock(eng, wait=wait, holder=f"segbridge {kind}") if lock else nullcontext()
         with guard:
+            _verify_shop(eng, cli, config)  # another shop: exit 2, before the sync writes
             sync = _sync(eng, cli, config, full=full, kind=kind)
             run_id = sync.run_id if sync.run_id is not None else start_run(eng, kind)
             result = RunResult(run_id=run_id, kind=kind, as_of=as_of or utcnow(), sync=sync)
@@ -281,7 +452,8 @@ def run_once(
                 result.counts["evaluate"] = _plain(result.evaluation)
                 if stop_requested():  # between evaluate and push
                     return _stopped(eng, result, cli, "after the evaluation")
-                result.push = push_once(eng, config, segments, cli, force=force, run_id=run_id)
+                result.push = _push(eng, config, segments, cli, force=force, run_id=run_id,
+                                    adopt=adopt)
             except BaseException as exc:
                 finish_run(eng, run_id, "failed", client=cli, errors=1, message=str(exc)[:2000])
                 raise
@@ -354,24 +526,69 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _run_command(ctx: Any, *, full: bool, as_of: datetime | None, force: bool) -> int:
+def sync_line(sync: Any) -> str:
+    """``Sync: 1,204 records stored (customers 210, orders 980, …), 3 deleted, 0 quarantined;
+    42 requests.``"""
+    counts = dict(getattr(sync, "counts", None) or {})
+    stored = sum(int(c.stored) for c in counts.values())
+    each = ", ".join(f"{name} {int(c.stored):,}" for name, c in counts.items())
+    deleted = sum(int(c.deleted) for c in counts.values())
+    line = f"Sync: {stored:,} record(s) stored" + (f" ({each})" if each else "")
+    if deleted:
+        line += f", {deleted:,} deleted"
+    quarantined = int(getattr(sync, "quarantined", 0) or 0)
+    if quarantined:
+        line += f", {quarantined:,} quarantined (see `segbridge status`)"
+    return line + f"; {int(getattr(sync, 'requests', 0) or 0):,} request(s)."
+
+
+def evaluate_line(evaluation: Any) -> str:
+    """``Evaluate: 3 segments; vip 40 members (+2, -1), loyal 12 (+0, -0).``"""
+    rows = dict(evaluation or {})
+    if not rows:
+        return "Evaluate: no active segment."
+    parts = []
+    for code, r in sorted(rows.items()):
+        parts.append(f"{code} {int(r.members):,} (+{int(r.joined):,} joined, "
+                     f"-{int(r.left):,} left)")
+    return f"Evaluate: {len(rows)} segment(s): " + "; ".join(parts) + "."
+
+
+def run_lines(result: RunResult) -> list[str]:
+    """One short summary each of the sync, the evaluation and the push of a run."""
+    lines = [f"{result.kind.capitalize()} {result.run_id} as of "
+             f"{result.as_of:%Y-%m-%d %H:%M:%S} UTC: {result.status}."]
+    if result.sync is not None:
+        lines.append(sync_line(result.sync))
+        lines += [f"  sync: {e}" for e in list(getattr(result.sync, "errors", None) or [])]
+    if result.evaluation is not None:
+        lines.append(evaluate_line(result.evaluation))
+    if result.push is not None:
+        lines += push_lines(result.push)
+    return lines
+
+
+def _run_command(
+    ctx: Any, *, full: bool, as_of: datetime | None, force: bool, adopt: bool
+) -> int:
     config = ctx.config()
-    result = run_once(config, full=full, as_of=as_of, force=force, wait=ctx.wait)
+    result = run_once(config, full=full, as_of=as_of, force=force, wait=ctx.wait, adopt=adopt)
     if ctx.json:
         ctx.emit_json({"run_id": result.run_id, "kind": result.kind, "as_of": result.as_of,
                        **result.counts, "exit_code": result.exit_code})
     else:
         con = ctx.console()
-        con.print(f"{result.kind} {result.run_id} as of {result.as_of:%Y-%m-%d %H:%M:%S} UTC")
-        if result.push is not None:
-            _print_push(ctx, result.push)
+        for line in run_lines(result):
+            con.print(line, markup=False, highlight=False)
     return result.exit_code
 
 
 def cmd_run(ctx: Any, args: argparse.Namespace) -> int:
     return _run_command(ctx, full=False, as_of=getattr(args, "as_of", None),
-                        force=bool(getattr(args, "force", False)))
+                        force=bool(getattr(args, "force", False)),
+                        adopt=bool(getattr(args, "adopt", False)))
 
 
 def cmd_resync(ctx: Any, args: argparse.Namespace) -> int:
-    return _run_command(ctx, full=True, as_of=None, force=bool(getattr(args, "force", False)))
+    return _run_command(ctx, full=True, as_of=None, force=bool(getattr(args, "force", False)),
+                        adopt=bool(getattr(args, "adopt", False)))

@@ -22,6 +22,7 @@ def _lock(engine: Engine, wait: bool) -> AbstractContextManager[Any]:
 
 
 def cmd_sync(ctx: Any, args: argparse.Namespace) -> int:
+    from bridge.identity import verify_configured_shop
     from bridge.store.engine import open_store
     from bridge.sync.runner import run_sync
     from bridge.sync.writer import WriterFailed
@@ -35,6 +36,7 @@ def cmd_sync(ctx: Any, args: argparse.Namespace) -> int:
     try:
         with _lock(engine, ctx.wait) as handle:
             lost = getattr(handle, "lost", None)
+            verify_configured_shop(engine, cfg)  # another shop: exit 2 before any write
             result = run_sync(
                 cfg,
                 engine,
