@@ -19,6 +19,8 @@ namespace Psr\Log {
     interface LoggerInterface
     {
         public function warning($message, array $context = []);
+
+        public function error($message, array $context = []);
     }
 }
 

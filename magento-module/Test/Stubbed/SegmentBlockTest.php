@@ -137,6 +137,11 @@ final class SegmentBlockTest extends TestCase
             {
                 $this->warnings[] = (string) $message;
             }
+
+            public function error($message, array $context = [])
+            {
+                $this->warnings[] = (string) $message;
+            }
         };
 
         return new SegmentBlock(
