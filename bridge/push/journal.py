@@ -27,6 +27,7 @@ from bridge.store.push_tables import (
     REFUSED,
     PushBatch,
     PushCustomer,
+    PushObject,
     PushStep,
 )
 from bridge.timeutil import utcnow
@@ -77,13 +78,15 @@ def plan_steps(plan: Plan) -> list[dict[str, Any]]:
 def record_plan(
     engine: Engine, plan: Plan, *, run_id: int | None = None, forced: bool = False
 ) -> int | None:
-    """Write the plan (and its home-group bookkeeping) in one transaction; its batch id.
+    """Write the plan (its home-group bookkeeping and the objects it adopted) in one
+    transaction; its batch id.
 
-    A plan with no writes records only the home groups and returns None.
+    A plan with no writes records only that bookkeeping and returns None.
     """
     now = utcnow()
     with Session(engine) as s, s.begin():
         _record_homes(s, plan, now)
+        _record_adopted(s, plan, now)
         rows = plan_steps(plan)
         if not rows:
             return None
@@ -136,6 +139,32 @@ def _record_homes(s: Session, plan: Plan, now: Any) -> None:
             .where(PushCustomer.customer_id == h.customer_id)
             .values(home_group_id=h.home_group_id)
         )
+    for m in plan.home_marks:  # after the inserts: a mark may be for a customer new here
+        s.execute(
+            update(PushCustomer)
+            .where(PushCustomer.customer_id == m.customer_id)
+            .values(
+                written_group_id=m.written_group_id,
+                written_at=now if m.written_group_id is not None else None,
+                overridden_target_id=m.overridden_target_id,
+                overridden_at=now if m.overridden_target_id is not None else None,
+            )
+        )
+
+
+def _record_adopted(s: Session, plan: Plan, now: Any) -> None:
+    """Blocks and rules found in Magento with no record here (a lost store): from now on
+    they are segbridge's, as if it had created them (SPEC §5)."""
+    for o in plan.adopted:
+        row = s.scalars(
+            select(PushObject).where(PushObject.kind == o.kind, PushObject.key == o.key)
+        ).first()
+        if row is not None:
+            continue
+        s.add(PushObject(kind=o.kind, key=o.key, segment_code=o.segment_code,
+                         magento_id=o.magento_id, store_id=o.store_id, store_code=o.store_code,
+                         identifier=o.identifier, active=o.active, fingerprint=o.fingerprint,
+                         created_at=now, updated_at=now))
 
 
 def open_batches(engine: Engine) -> list[int]:

@@ -131,6 +131,17 @@ class HomeUpdate:
 
 
 @dataclass(frozen=True)
+class HomeMark:
+    """New values for what segbridge remembers of its own writes for one customer:
+    the group it last wrote (``None``: none that still stands) and a target not to plan
+    again until the target changes (the store overrode it, or a person undid it)."""
+
+    customer_id: int
+    written_group_id: int | None
+    overridden_target_id: int | None
+
+
+@dataclass(frozen=True)
 class ObjectWrite:
     """Create, update or deactivate one CMS block or cart rule."""
 
@@ -149,8 +160,15 @@ class Plan:
     changes: list[CustomerChange] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     home_updates: list[HomeUpdate] = field(default_factory=list)
+    home_marks: list[HomeMark] = field(default_factory=list)
     objects: list[ObjectWrite] = field(default_factory=list)
-    overridden_kept: int = 0  # customers not planned: the store overrode this target before
+    # customers not planned: the store overrode this target, or a person moved them out
+    # of it, before (until their target changes)
+    overridden_kept: int = 0
+    adopted_customers: int = 0  # customers inside managed groups taken as ours (--adopt)
+    # found in Magento with no record in the store (SPEC §5 adoption): recorded by push
+    adopted: list[ObjectRow] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # objects left alone, one line each
     not_movable: int = 0  # customers a segment wants to move whose home group is not movable
     problems: list[str] = field(default_factory=list)
 
@@ -267,9 +285,11 @@ def make_plan(inp: PlanInputs) -> Plan:
         h = inp.homes.get(c.id)
         cur = c.group_id
         drift = False
+        mark = False  # written/overridden change: a HomeMark for this customer
         if h is None:
+            written = None
+            overridden = None
             if cur in managed:
-                drift = True
                 if first_movable is None:
                     plan.problems.append(
                         f"customer {c.id}: first seen in managed group {code_of.get(cur, cur)!r} "
@@ -277,11 +297,14 @@ def make_plan(inp: PlanInputs) -> Plan:
                     )
                     continue
                 home = first_movable[0]
+                if inp.adopt_customers:  # --adopt: segbridge's own from now on
+                    written, mark = cur, True
+                    plan.adopted_customers += 1
+                else:
+                    drift = True
             else:
                 home = cur
             plan.home_updates.append(HomeUpdate(c.id, home, True))
-            written = None
-            overridden = None
         else:
             home, written, overridden = h.home_group_id, h.written_group_id, h.overridden_target_id
             if cur == written:
@@ -289,6 +312,17 @@ def make_plan(inp: PlanInputs) -> Plan:
             elif cur not in managed:
                 if cur != home:  # moved by hand to another non-managed group: their new home
                     home = cur
+                    plan.home_updates.append(HomeUpdate(c.id, home, False))
+                if written is not None and written != h.home_group_id:
+                    # A person moved them out of the group segbridge put them in: not
+                    # moved back while that group stays their target (SPEC §5).
+                    written, overridden, mark = None, h.written_group_id, True
+            elif inp.adopt_customers and first_movable is not None:
+                # --adopt: a customer found inside a managed group is segbridge's own
+                written, overridden, mark = cur, None, True
+                plan.adopted_customers += 1
+                if home != first_movable[0]:
+                    home = first_movable[0]
                     plan.home_updates.append(HomeUpdate(c.id, home, False))
             else:
                 drift = True  # moved by hand into a managed group
@@ -299,10 +333,15 @@ def make_plan(inp: PlanInputs) -> Plan:
             found = groups.get(winner.group_code.casefold())
             target_id: int | None = found[0] if found else None
             target_code = found[1] if found else winner.group_code
-            if len(target_code) > MAX_GROUP_CODE:
-                continue
         else:
             target_id, target_code = home, code_of.get(home, str(home))
+
+        if overridden is not None and target_id != overridden and not drift:
+            overridden, mark = None, True  # the target changed: planned as anyone else
+        if mark:
+            plan.home_marks.append(HomeMark(c.id, written, overridden))
+        if len(target_code) > MAX_GROUP_CODE:
+            continue  # a problem of the segment file (see above)
 
         if drift and not inp.adopt_drift:
             if target_id != cur:
@@ -334,15 +373,38 @@ def make_plan(inp: PlanInputs) -> Plan:
     return plan
 
 
-def _plan_objects(
-    inp: PlanInputs,
-    plan: Plan,
-    live_segments: list[SegmentMap],
+@dataclass(frozen=True)
+class Wanted:
+    """One CMS block or cart rule an active segment file asks for, as Magento should hold it.
+
+    ``owned`` is what the fingerprint covers (the fields segbridge writes); ``desired``
+    is what a journal step carries.
+    """
+
+    kind: str  # cms_block | cart_rule
+    key: str
+    segment_code: str
+    group_code: str
+    group_id: int | None  # None: the group is created by this push
+    active: bool
+    owned: Mapping[str, Any]
+    desired: Mapping[str, Any]
+    store_id: int | None = None
+    store_code: str | None = None
+
+
+def wanted_objects(
+    segments: Iterable[SegmentMap],
     groups: Mapping[str, tuple[int, str]],
-) -> None:
-    existing = {(o.kind, o.key): o for o in inp.objects}
-    wanted: set[tuple[str, str]] = set()
-    for seg in sorted(live_segments, key=lambda s: s.code):
+    store_codes: Mapping[int, str],
+    website_ids: list[int],
+    problems: list[str] | None = None,
+) -> list[Wanted]:
+    """Every block and rule the active segment files ask for (unknown stores go to
+    ``problems``). One list for the planner and for adoption, so both agree on keys."""
+    out: list[Wanted] = []
+    live = [s for s in segments if s.active and s.group_code]
+    for seg in sorted(live, key=lambda s: s.code):
         assert seg.group_code is not None
         found = groups.get(seg.group_code.casefold())
         gid = found[0] if found else None
@@ -353,43 +415,50 @@ def _plan_objects(
             stores = (0,) if 0 in spec.stores else tuple(dict.fromkeys(spec.stores))
             for store_id in stores:
                 key = block_key(seg.code, spec.slot, store_id, gcode)
-                store_code = inp.store_codes.get(store_id)
+                store_code = store_codes.get(store_id)
                 if store_code is None:
-                    plan.problems.append(
-                        f"segment {seg.code}: cms block {spec.slot!r}: store {store_id} is unknown"
-                    )
+                    if problems is not None:
+                        problems.append(
+                            f"segment {seg.code}: cms block {spec.slot!r}: "
+                            f"store {store_id} is unknown"
+                        )
                     continue
-                wanted.add(("cms_block", key))
-                desired = block_desired(spec, gid, gcode)
-                desired_full = {**desired, "slot": spec.slot, "store_id": store_id,
-                                "store_code": store_code}
-                obj = existing.get(("cms_block", key))
-                if obj is None:
-                    if spec.active:
-                        plan.objects.append(
-                            ObjectWrite("cms_block", "create", key, seg.code, gcode, None,
-                                        desired_full)
-                        )
-                elif gid is None or obj.fingerprint != fingerprint(desired) or not obj.active:
-                    if obj.active or spec.active:
-                        plan.objects.append(
-                            ObjectWrite("cms_block", "update", key, seg.code, gcode,
-                                        obj.magento_id, desired_full)
-                        )
+                owned = block_desired(spec, gid, gcode)
+                full = {**owned, "slot": spec.slot, "store_id": store_id,
+                        "store_code": store_code}
+                out.append(Wanted("cms_block", key, seg.code, gcode, gid, bool(spec.active),
+                                  owned, full, store_id, store_code))
         for rspec in seg.rules:
-            key = rule_marker(seg.code, rspec.index)
-            wanted.add(("cart_rule", key))
-            desired = rule_desired(seg, rspec, gid, inp.website_ids)
-            desired_full = {"rule": desired, "coupon_code": rspec.coupon_code}
-            obj = existing.get(("cart_rule", key))
-            if obj is None:
+            rule = rule_desired(seg, rspec, gid, website_ids)
+            full = {"rule": rule, "coupon_code": rspec.coupon_code}
+            out.append(Wanted("cart_rule", rule_marker(seg.code, rspec.index), seg.code, gcode,
+                              gid, bool(seg.active), full, full))
+    return out
+
+
+def _plan_objects(
+    inp: PlanInputs,
+    plan: Plan,
+    live_segments: list[SegmentMap],
+    groups: Mapping[str, tuple[int, str]],
+) -> None:
+    existing = {(o.kind, o.key): o for o in inp.objects}
+    wanted: set[tuple[str, str]] = set()
+    for w in wanted_objects(live_segments, groups, inp.store_codes, inp.website_ids,
+                            plan.problems):
+        wanted.add((w.kind, w.key))
+        obj = existing.get((w.kind, w.key))
+        if obj is None:
+            if w.kind == "cart_rule" or w.active:
                 plan.objects.append(
-                    ObjectWrite("cart_rule", "create", key, seg.code, gcode, None, desired_full)
+                    ObjectWrite(w.kind, "create", w.key, w.segment_code, w.group_code, None,
+                                w.desired)
                 )
-            elif gid is None or obj.fingerprint != fingerprint(desired_full) or not obj.active:
+        elif w.group_id is None or obj.fingerprint != fingerprint(w.owned) or not obj.active:
+            if w.kind == "cart_rule" or obj.active or w.active:
                 plan.objects.append(
-                    ObjectWrite("cart_rule", "update", key, seg.code, gcode, obj.magento_id,
-                                desired_full)
+                    ObjectWrite(w.kind, "update", w.key, w.segment_code, w.group_code,
+                                obj.magento_id, w.desired)
                 )
     for (kind, key), obj in sorted(existing.items()):
         if (kind, key) not in wanted and obj.active:

@@ -59,12 +59,22 @@ class Remote:
         return dict(self.client.put_customer(customer_id, customer))
 
     # --- cms blocks -----------------------------------------------------------------
-    def find_blocks(self, identifier: str, store_code: str) -> list[dict[str, Any]]:
+    def find_blocks(
+        self, identifier: str, store_code: str, *, store_id: int | None = None,
+        any_case: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Blocks named ``identifier``; with ``store_id``, only those shown in that store
+        view (Magento's store filter also returns the "All Store Views" ones). Magento
+        compares identifiers without case; ``any_case`` does too."""
         crit = SearchCriteria().where("identifier", "eq", identifier)
+        if store_id is not None:
+            crit = crit.where("store_id", "eq", store_id)
+        want = identifier.casefold() if any_case else identifier
         return [
             b
             for b in _items(self.client.search_cms_blocks(crit, store_code))
-            if b.get("identifier") == identifier
+            if (str(b.get("identifier") or "").casefold() if any_case
+                else b.get("identifier")) == want
         ]
 
     def get_block(self, block_id: int, store_code: str) -> dict[str, Any] | None:

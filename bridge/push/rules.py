@@ -45,7 +45,7 @@ def differs(current: dict[str, Any], want: dict[str, Any]) -> list[str]:
     return [k for k, v in want.items() if _norm(k, current.get(k)) != _norm(k, v)]
 
 
-def _rule_id(rule: dict[str, Any]) -> int:
+def rule_id_of(rule: dict[str, Any]) -> int:
     return int(rule.get("rule_id") or rule.get("id"))
 
 
@@ -94,7 +94,7 @@ def _upsert(ctx: PushContext, step: StepView, want: dict[str, Any]) -> int:
     rule, created = ctx.create_once(
         step, lookup=lookup, create=lambda: ctx.remote.create_rule({**CREATE_DEFAULTS, **want})
     )
-    rule_id = _rule_id(rule)
+    rule_id = rule_id_of(rule)
     # Keep the id at once: a kill before the coupon is made must not lose it.
     ctx.mark(step, step.state, magento_id=rule_id, extra=ctx.record_object(
         "cart_rule", step.key, step.segment_code or "", rule_id, active=bool(want["is_active"]),

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
+from bridge.push.adopt import adopt_objects
 from bridge.push.apply import apply_batch
 from bridge.push.context import PushContext
 from bridge.push.inputs import gather, group_index, segment_maps
@@ -64,6 +65,8 @@ class PushResult:
             "overridden": self.overridden,
             "stale": self.stale,
             "drift": self.plan_json.get("drift", []),
+            "duplicates": self.plan_json.get("duplicates", []),
+            "adopted_customers": self.plan.adopted_customers if self.plan else 0,
             "interrupted": self.interrupted,
         }
 
@@ -79,6 +82,7 @@ def build_plan(
     groups: dict[str, tuple[int, str]],
     *,
     adopt: bool = False,
+    remote: Remote | None = None,
 ) -> Plan:
     """The plan for now: store rows + segment files + Magento's group list.
 
@@ -86,13 +90,23 @@ def build_plan(
     32 characters and more than ``push.max_managed_groups`` groups (exit 2).
     ``adopt`` (``resync --adopt``, ``run --adopt``): customers found inside managed
     groups are taken as segbridge's own for this plan instead of drift (SPEC §5).
+    ``remote``: blocks and rules the store has no record of are first looked up in
+    Magento (reads only) and adopted rather than planned as creates; without it (no
+    shop at hand) they are planned as creates.
     """
     maps = segment_maps(engine, segments)
     inputs = gather(
         engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift),
         adopt_customers=adopt,
     )
-    return make_plan(inputs)
+    adoption = adopt_objects(remote, inputs) if remote is not None else None
+    if adoption is not None:
+        inputs.objects = [*inputs.objects, *adoption.objects]
+    plan = make_plan(inputs)
+    if adoption is not None:
+        plan.adopted = adoption.objects
+        plan.duplicates = adoption.duplicates
+    return plan
 
 
 def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]]) -> dict[str, Any]:
@@ -143,6 +157,13 @@ def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]])
             for d in plan.drift
         ],
         "new_groups": [g.code for g in plan.group_creates],
+        "adopted": [
+            {"kind": o.kind, "key": o.key, "id": o.magento_id, "segment": o.segment_code}
+            for o in plan.adopted
+        ],
+        "duplicates": list(plan.duplicates),
+        "adopted_customers": plan.adopted_customers,
+        "held_back": plan.overridden_kept,
     }
 
 
@@ -181,7 +202,7 @@ def push_once(
         result.interrupted = True
         _tally(result, ctx)
         return result
-    plan = build_plan(engine, config, segments, ctx.groups, adopt=adopt)
+    plan = build_plan(engine, config, segments, ctx.groups, adopt=adopt, remote=remote)
     result.plan = plan
     result.plan_json = plan_to_json(engine, plan, ctx.groups)
     if plan.problems:
@@ -193,6 +214,8 @@ def push_once(
             "nothing written; check it with `segbridge plan`, then `segbridge push --force`"
         ])
     batch_id = record_plan(engine, plan, run_id=run_id, forced=force)
+    for o in plan.adopted:  # recorded with the plan: found, not created
+        ctx.tally.adopted[o.kind] += 1
     result.batch_id = batch_id
     if batch_id is not None:
         apply_batch(ctx, batch_id, concurrency)

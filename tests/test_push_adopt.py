@@ -1,0 +1,178 @@
+"""A lost store (SPEC §5 "Magento is the truth; the store is a cache that can be lost"):
+a fresh store pointed at a shop segbridge already pushed to adopts what it finds — groups,
+CMS blocks, cart rules by their marker, coupons — and creates nothing, writes nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy.orm import Session
+from test_push_kit import Scenario, shop_state
+
+from bridge.errors import EXIT_OK
+from bridge.push.command import run_once
+from bridge.push.remote import Remote
+from bridge.push.service import build_plan, live_groups
+from bridge.store.push_tables import PushCustomer, PushObject
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, db_url: str):
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        yield sc
+    finally:
+        sc.close()
+
+
+def shop_counts(shop: Any) -> dict[str, Any]:
+    """What a push creates, counted in the sandbox: groups, blocks, rules, coupons, and
+    customers by group."""
+    with shop.lock:
+        return {
+            "groups": len(list(shop.groups.values())),
+            "cms_blocks": len(list(shop.blocks.values())),
+            "cart_rules": len(list(shop.rules.values())),
+            "coupons": len(list(shop.coupons.values())),
+            "customers_by_group": dict(sorted(
+                Counter(c.group_id for c in shop.customers.values()).items())),
+        }
+
+
+def lose_store(sc: Scenario) -> None:
+    """The store is gone (a deleted SQLite file; a dropped and re-created database)."""
+    sc.engine.dispose()
+    url = make_url(sc.db_url)
+    if url.get_backend_name() == "sqlite":
+        Path(str(url.database)).unlink()
+    else:
+        pg = url.get_backend_name() == "postgresql"
+        admin = create_engine(url.set(database="postgres" if pg else ""),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if pg:
+                conn.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            else:
+                conn.execute(text(f"DROP DATABASE `{url.database}`"))
+                conn.execute(text(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4"))
+        admin.dispose()
+    from bridge.store.engine import open_store
+
+    sc.engine = open_store(sc.db_url)
+    with Session(sc.engine) as s:
+        assert s.scalars(select(PushObject)).first() is None, "the store is really new"
+
+
+def run(sc: Scenario, **kw: Any) -> Any:
+    with sc.client() as c:
+        return run_once(sc.config, client=c, engine=sc.engine, **kw)
+
+
+def creates(sc: Scenario) -> int:
+    routes = sc.sandbox.stats.snapshot()["routes"]
+    return sum(n for r, n in routes.items() if r.startswith("POST "))
+
+
+def test_fresh_store_adopts_everything_and_writes_nothing(scenario: Scenario) -> None:
+    sc = scenario
+    first = run(sc)
+    assert first.exit_code == EXIT_OK
+    assert first.push is not None and sum(first.push.created.values()) >= 7  # 2 groups...
+    before, state = shop_counts(sc.shop), shop_state(sc.shop)
+
+    lose_store(sc)
+    sc.sandbox.stats.reset()
+    again = run(sc)
+    after = shop_counts(sc.shop)
+    print(f"\nfresh store ({make_url(sc.db_url).get_backend_name()}): objects before {before}"
+          f"\n  after {after}\n  creates {creates(sc)}, writes {sc.writes()}, "
+          f"adopted {dict(again.push.adopted)}")
+    assert again.exit_code == EXIT_OK
+    assert creates(sc) == 0 and sc.writes() == 0
+    assert after == before and shop_state(sc.shop) == state
+    assert sum(again.push.created.values()) == 0
+    assert again.push.adopted == {"cms_block": 3, "cart_rule": 3}
+    assert not again.push.summary()["duplicates"]
+    # adopted means recorded: the next run does not look them up again
+    with Session(sc.engine) as s:
+        kinds = Counter(o.kind for o in s.scalars(select(PushObject)))
+    assert kinds == {"cms_block": 3, "cart_rule": 3}
+    sc.sandbox.stats.reset()
+    third = run(sc)
+    routes = sc.sandbox.stats.snapshot()["routes"]
+    assert third.push.plan.size == 0 and sc.writes() == 0
+    assert "GET /V1/salesRules/search" not in routes
+    assert "GET /V1/cmsBlock/search" not in routes
+
+
+def test_rule_edited_by_hand_is_brought_back_in_place(scenario: Scenario) -> None:
+    sc = scenario
+    assert run(sc).exit_code == EXIT_OK
+    before, state = shop_counts(sc.shop), shop_state(sc.shop)
+    with sc.shop.lock:
+        rule = next(r for r in sc.shop.rules.values()
+                    if str(r.data.get("description", "")).startswith("segbridge:vip:0"))
+        rule.data["discount_amount"] = 50.0
+        rule.data["name"] = "VIP 50% off (edited)"
+        rule_id = rule.id
+    lose_store(sc)
+    sc.sandbox.stats.reset()
+    again = run(sc)
+    routes = sc.sandbox.stats.snapshot()["routes"]
+    assert again.exit_code == EXIT_OK
+    assert creates(sc) == 0
+    assert sc.writes() == 1 and routes["PUT /V1/salesRules/{ruleId}"] == 1
+    assert shop_counts(sc.shop) == before and shop_state(sc.shop) == state
+    assert sc.shop.rules.get(rule_id).data["name"] == "VIP 10% off"
+
+
+def test_several_rules_with_one_marker_lowest_adopted_others_reported(
+    scenario: Scenario,
+) -> None:
+    sc = scenario
+    assert run(sc).exit_code == EXIT_OK
+    with sc.shop.lock:
+        original = next(r for r in sc.shop.rules.values()
+                        if str(r.data.get("description", "")).startswith("segbridge:loyal:0"))
+        data = {k: v for k, v in original.data.items() if k != "rule_id"}
+    copy = sc.shop.save_rule({"rule": {**data, "name": "Loyal 5 off (copy)"}})
+    copy_id = int(copy["rule_id"])
+    assert copy_id > original.id
+    before = shop_counts(sc.shop)
+    lose_store(sc)
+    sc.sandbox.stats.reset()
+    again = run(sc)
+    assert again.exit_code == EXIT_OK and creates(sc) == 0 and sc.writes() == 0
+    dups = again.push.summary()["duplicates"]
+    assert len(dups) == 1 and f"id {original.id} adopted" in dups[0]
+    assert f"id {copy_id} left alone" in dups[0] and "segbridge:loyal:0" in dups[0]
+    assert shop_counts(sc.shop) == before
+    assert sc.shop.rules.get(copy_id).data["name"] == "Loyal 5 off (copy)"  # left alone
+    with Session(sc.engine) as s:
+        row = s.scalars(select(PushObject).where(PushObject.key == "segbridge:loyal:0")).one()
+        assert row.magento_id == original.id
+
+
+def test_plan_on_a_fresh_store_shows_no_create_and_records_nothing(scenario: Scenario) -> None:
+    sc = scenario
+    assert run(sc).exit_code == EXIT_OK
+    lose_store(sc)
+    sc.sync_evaluate()
+    sc.sandbox.stats.reset()
+    with sc.client(read_only=True) as c:
+        remote = Remote(c)
+        plan = build_plan(sc.engine, sc.config, sc.segments(), live_groups(remote),
+                          remote=remote)
+    assert sc.writes() == 0
+    assert not plan.group_creates and not plan.objects and not plan.changes
+    assert {o.kind for o in plan.adopted} == {"cms_block", "cart_rule"}
+    with Session(sc.engine) as s:  # plan writes nothing in the store either
+        assert s.scalars(select(PushObject)).first() is None
+        assert s.scalars(select(PushCustomer)).first() is None
