@@ -31,7 +31,7 @@ GOLD = SegmentMap("gold", True, 50, None, "Gold")
 
 
 def inputs(customers, homes=None, members=None, segments=(VIP, GOLD), groups=None, objects=(),
-           adopt=False, movable=("General",)):
+           adopt=False, movable=("General",), adopt_customers=False):
     return PlanInputs(
         customers=[CustomerRow(*c) for c in customers],
         homes=homes or {},
@@ -43,6 +43,7 @@ def inputs(customers, homes=None, members=None, segments=(VIP, GOLD), groups=Non
         website_ids=[1],
         movable_groups=movable,
         adopt_drift=adopt,
+        adopt_customers=adopt_customers,
     )
 
 
@@ -197,3 +198,60 @@ def test_store_zero_stands_for_every_store_view():
                      blocks=(BlockSpec("hero", "Hero", "x", True, (0, 1, 2)),))
     plan = make_plan(inputs([], segments=[seg]))
     assert [(o.key, o.desired["store_code"]) for o in plan.objects] == [("vip:hero:0:vip", "all")]
+
+
+def marks(plan):
+    return [(m.customer_id, m.written_group_id, m.overridden_target_id) for m in plan.home_marks]
+
+
+def test_moved_by_hand_out_of_our_group_is_not_moved_back_until_the_target_changes():
+    # segbridge put customer 1 (home General) into VIP; a person moved them back
+    plan = make_plan(inputs([(1, 1, 1)], homes={1: HomeRow(1, 10, None)}, members={1: ["vip"]}))
+    assert not plan.changes and not plan.drift and plan.overridden_kept == 1
+    assert marks(plan) == [(1, None, 10)]  # remembered: VIP is not planned again
+    held = {1: HomeRow(1, None, 10)}
+    again = make_plan(inputs([(1, 1, 1)], homes=held, members={1: ["vip"]}))
+    assert not again.changes and not again.home_marks and again.overridden_kept == 1
+    # the target changes (Gold): planned like anyone else, and the memory is cleared
+    gold = make_plan(inputs([(1, 1, 1)], homes=held, members={1: ["gold"]}))
+    assert moves(gold) == {(1, 1, 11, "gold")} and marks(gold) == [(1, None, None)]
+    # the target changes to home (they left VIP): nothing to write, memory cleared, so a
+    # later return to VIP moves them again
+    home = make_plan(inputs([(1, 1, 1)], homes=held))
+    assert not home.changes and marks(home) == [(1, None, None)]
+    back = make_plan(inputs([(1, 1, 1)], homes={1: HomeRow(1, None, None)}, members={1: ["vip"]}))
+    assert moves(back) == {(1, 1, 10, "vip")}
+
+
+def test_moved_by_hand_out_of_our_group_into_another_movable_group():
+    groups = {**GROUPS, "regulars": (5, "Regulars")}
+    plan = make_plan(inputs([(1, 1, 5)], homes={1: HomeRow(1, 10, None)}, members={1: ["vip"]},
+                            groups=groups, movable=("General", "Regulars")))
+    assert not plan.changes
+    assert [(h.customer_id, h.home_group_id) for h in plan.home_updates] == [(1, 5)]
+    assert marks(plan) == [(1, None, 10)]
+
+
+def test_sent_home_by_segbridge_then_moved_is_only_a_new_home():
+    # written == home: segbridge's last write was sending them home, nothing to hold back
+    plan = make_plan(inputs([(1, 1, 3)], homes={1: HomeRow(1, 1, None)}, members={1: ["vip"]}))
+    assert not plan.home_marks and not plan.changes
+
+
+def test_adopt_takes_customers_inside_managed_groups_as_ours():
+    # 1: first seen in VIP and still a member; 2: first seen in VIP, no longer a member;
+    # 3: known (home Wholesale), moved by hand into Gold, now a VIP member
+    customers = [(1, 1, 10), (2, 1, 10), (3, 1, 11)]
+    homes = {3: HomeRow(2, None, None)}
+    members = {1: ["vip"], 3: ["vip"]}
+    plain = make_plan(inputs(customers, homes=homes, members=members))
+    assert sorted(d.customer_id for d in plain.drift) == [2, 3] and not plain.changes
+    plan = make_plan(inputs(customers, homes=homes, members=members, adopt_customers=True))
+    assert not plan.drift and plan.adopted_customers == 3
+    assert moves(plan) == {(2, 10, 1, None), (3, 11, 10, "vip")}
+    assert sorted((h.customer_id, h.home_group_id, h.new) for h in plan.home_updates) == [
+        (1, 1, True), (2, 1, True), (3, 1, False)]  # home = the first movable group
+    assert sorted(marks(plan)) == [(1, 10, None), (2, 10, None), (3, 11, None)]
+    # recorded as written by segbridge: without --adopt the next plan sees no drift
+    after = {1: HomeRow(1, 10, None)}
+    assert not make_plan(inputs([(1, 1, 10)], homes=after, members={1: ["vip"]})).drift
