@@ -229,3 +229,223 @@ namespace Magento\Customer\Api {
         public function getById($customerId);
     }
 }
+
+namespace Magento\Framework\Api {
+    /** The search criteria as Magento's REST input processor builds it from the query string. */
+    interface SearchCriteriaInterface
+    {
+        public function getFilterGroups();
+
+        public function getSortOrders();
+
+        public function getPageSize();
+
+        public function getCurrentPage();
+    }
+
+    class SearchCriteria implements SearchCriteriaInterface
+    {
+        /** @var array<int, \Magento\Framework\Api\Search\FilterGroup> */
+        public $filterGroups = [];
+
+        /** @var array<int, SortOrder> */
+        public $sortOrders = [];
+
+        /** @var int|null */
+        public $pageSize;
+
+        /** @var int|null */
+        public $currentPage;
+
+        /**
+         * @param array<int, array<int, array{0: string, 1: mixed, 2?: string}>> $groups [[field, value, condition], ...] per group
+         * @param array<int, array{0: string, 1: string}> $sorts
+         */
+        public static function of(array $groups = [], array $sorts = [], ?int $pageSize = null, ?int $currentPage = null): self
+        {
+            $criteria = new self();
+            foreach ($groups as $filters) {
+                $group = new \Magento\Framework\Api\Search\FilterGroup();
+                foreach ($filters as $f) {
+                    $group->filters[] = new Filter($f[0], $f[1], $f[2] ?? null);
+                }
+                $criteria->filterGroups[] = $group;
+            }
+            foreach ($sorts as $s) {
+                $criteria->sortOrders[] = new SortOrder($s[0], $s[1]);
+            }
+            $criteria->pageSize = $pageSize;
+            $criteria->currentPage = $currentPage;
+            return $criteria;
+        }
+
+        public function getFilterGroups()
+        {
+            return $this->filterGroups;
+        }
+
+        public function getSortOrders()
+        {
+            return $this->sortOrders;
+        }
+
+        public function getPageSize()
+        {
+            return $this->pageSize;
+        }
+
+        public function getCurrentPage()
+        {
+            return $this->currentPage;
+        }
+    }
+
+    class Filter
+    {
+        /** @var string */
+        private $field;
+
+        /** @var mixed */
+        private $value;
+
+        /** @var string|null */
+        private $conditionType;
+
+        public function __construct(string $field, $value, ?string $conditionType)
+        {
+            $this->field = $field;
+            $this->value = $value;
+            $this->conditionType = $conditionType;
+        }
+
+        public function getField()
+        {
+            return $this->field;
+        }
+
+        public function getValue()
+        {
+            return $this->value;
+        }
+
+        public function getConditionType()
+        {
+            return $this->conditionType;
+        }
+    }
+
+    class SortOrder
+    {
+        /** @var string */
+        private $field;
+
+        /** @var string */
+        private $direction;
+
+        public function __construct(string $field, string $direction)
+        {
+            $this->field = $field;
+            $this->direction = $direction;
+        }
+
+        public function getField()
+        {
+            return $this->field;
+        }
+
+        public function getDirection()
+        {
+            return $this->direction;
+        }
+    }
+}
+
+namespace Magento\Framework\Api\Search {
+    class FilterGroup
+    {
+        /** @var array<int, \Magento\Framework\Api\Filter> */
+        public $filters = [];
+
+        public function getFilters()
+        {
+            return $this->filters;
+        }
+    }
+}
+
+namespace Magento\CatalogRule\Model\Rule\Condition {
+    /** Holds the conditions array as Magento's Combine loads and dumps it (asArray/loadArray). */
+    class Combine
+    {
+        /** @var array<string, mixed> */
+        public $loaded = [];
+
+        public function setConditions($conditions)
+        {
+            $this->loaded = ['conditions' => $conditions];
+            return $this;
+        }
+
+        public function loadArray($arr, $key = 'conditions')
+        {
+            $this->loaded = $arr;
+            return $this;
+        }
+
+        public function asArray(array $arrAttributes = [])
+        {
+            return $this->loaded;
+        }
+    }
+}
+
+namespace Magento\CatalogRule\Model {
+    use Magento\CatalogRule\Model\Rule\Condition\Combine;
+
+    /** The rule model: data fields plus the conditions object. */
+    class Rule extends \Magento\Framework\DataObject
+    {
+        /** @var Combine|null */
+        public $conditions;
+
+        public function __call($method, $args)
+        {
+            $key = strtolower((string) preg_replace('/(.)([A-Z])/', '$1_$2', substr($method, 3)));
+            if (strncmp($method, 'set', 3) === 0) {
+                return $this->setData($key, $args[0] ?? null);
+            }
+            return $this->getData($key);
+        }
+
+        public function getRuleId()
+        {
+            return $this->getData('rule_id');
+        }
+
+        public function getConditions()
+        {
+            if ($this->conditions === null) {
+                $this->conditions = new Combine();
+                $this->conditions->loaded = $this->getData('conditions_array') ?? [];
+            }
+            return $this->conditions;
+        }
+    }
+
+    class RuleFactory
+    {
+        public function create()
+        {
+            return new Rule();
+        }
+    }
+}
+
+namespace Magento\CatalogRule\Api {
+    interface CatalogRuleRepositoryInterface
+    {
+        public function save(\Magento\CatalogRule\Model\Rule $rule);
+
+        public function get($ruleId);
+    }
+}
