@@ -25,7 +25,8 @@ maintenance page, + optional ``maintenance_retry_after_s``), ``rate_500`` (maske
 Report ID), ``rate_drop`` (socket closed, nothing done), ``rate_token_expiry`` (the admin
 token in use dies), ``token_ttl_s`` / ``token_ttl_requests`` (admin token lifetime),
 ``rate_lost_answer`` (applied, then the answer is dropped), ``rate_edge_block`` (Cloudflare
-HTML 403), ``poison_order_ids`` (order list pages holding them answer 500), ``methods`` /
+HTML 403), ``poison_order_ids`` (order list pages holding them answer 500),
+``poison_customer_ids`` (a PUT of these customers answers 500, every time), ``methods`` /
 ``routes`` (limit rate faults). ``Faults.only("500", 0.1, seed=1)`` sets one kind.
 
 Routes: customers search/get/put/post/delete, customerGroups search/get/post/put/delete/

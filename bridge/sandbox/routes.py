@@ -128,6 +128,9 @@ def customer_get(call: Call) -> Any:
 
 def customer_put(call: Call) -> Any:
     cid = call.int_param("customerId", "customerId")
+    if cid in call.server.faults.poison_customer_ids:
+        call.server.stats.fault("poison")
+        raise ApiError(500, "__masked__")
     return call.shop.save_customer(cid, call.body, call.server.merge_mode)
 
 

@@ -78,6 +78,8 @@ class Faults:
       maintenance pages do; Magento's own does not).
     - poison_order_ids: an /V1/orders list page holding one of these orders answers a masked
       500 (mm#32306, "Item with the same ID already exists"); GET /V1/orders/{id} works.
+    - poison_customer_ids: a PUT of one of these customers answers a masked 500, every
+      time (a record Magento cannot save); GET and the other customers work.
     - methods / routes: limit the rate faults to these HTTP methods / route templates.
     """
 
@@ -95,6 +97,7 @@ class Faults:
     rate_edge_block: float = 0.0
     maintenance_retry_after_s: int | None = None
     poison_order_ids: tuple[int, ...] = ()
+    poison_customer_ids: tuple[int, ...] = ()
     seed: int = 0
     methods: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
@@ -113,7 +116,7 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
         d = dict(data)
-        for k in ("methods", "routes", "poison_order_ids"):
+        for k in ("methods", "routes", "poison_order_ids", "poison_customer_ids"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
