@@ -116,13 +116,13 @@ class CatalogRuleManagement implements CatalogRuleManagementInterface
         ]);
         [$where, $bind] = $sql->where($searchCriteria);
         [$limit, $offset] = $sql->page($searchCriteria);
+        $orderBy = $sql->orderBy($searchCriteria, ['rule_id']);
         $connection = $this->resource->getConnection();
         $table = $connection->quoteIdentifier($this->resource->getTableName('catalogrule'));
         $whereSql = $where === '' ? '' : ' WHERE ' . $where;
         $total = (int) $connection->fetchAll("SELECT COUNT(*) AS n FROM $table$whereSql", $bind)[0]['n'];
         $rows = $connection->fetchAll(
-            "SELECT rule_id FROM $table$whereSql ORDER BY " . $sql->orderBy($searchCriteria, ['rule_id'])
-            . sprintf(' LIMIT %d OFFSET %d', $limit, $offset),
+            "SELECT rule_id FROM $table$whereSql ORDER BY " . $orderBy . sprintf(' LIMIT %d OFFSET %d', $limit, $offset),
             $bind
         );
         $items = [];

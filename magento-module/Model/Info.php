@@ -6,6 +6,7 @@ declare(strict_types=1);
 
 namespace Segbridge\SegmentBlock\Model;
 
+use Magento\Framework\App\Config\ScopeConfigInterface;
 use Magento\Framework\Module\Manager as ModuleManager;
 use Segbridge\SegmentBlock\Api\GroupAssignmentManagementInterface;
 use Segbridge\SegmentBlock\Api\InfoInterface;
@@ -29,12 +30,25 @@ class Info implements InfoInterface
         'product_views' => 'Magento_Reports',
     ];
 
+    /**
+     * Magento records product views (report_viewed_product_index) only while both flags are
+     * on: Magento\Reports\Observer\CatalogProductViewObserver::execute returns early unless
+     * ReportStatus::isReportEnabled (Observer/CatalogProductViewObserver.php:79,
+     * Model/ReportStatus.php:42-43/:56), and "reports/options/enabled" defaults to 0
+     * (module-reports etc/config.xml:23), 2.4.4 to 2.4.8-p1.
+     */
+    private const PRODUCT_VIEW_FLAGS = ['reports/options/enabled', 'reports/options/product_view_enabled'];
+
     /** @var ModuleManager */
     private $moduleManager;
 
-    public function __construct(ModuleManager $moduleManager)
+    /** @var ScopeConfigInterface */
+    private $scopeConfig;
+
+    public function __construct(ModuleManager $moduleManager, ScopeConfigInterface $scopeConfig)
     {
         $this->moduleManager = $moduleManager;
+        $this->scopeConfig = $scopeConfig;
     }
 
     public function get()
@@ -45,11 +59,16 @@ class Info implements InfoInterface
                 $features[] = $feature;
             }
         }
+        $recorded = in_array('product_views', $features, true);
+        foreach (self::PRODUCT_VIEW_FLAGS as $path) {
+            $recorded = $recorded && $this->scopeConfig->isSetFlag($path);
+        }
         return new InfoData(
             self::MODULE,
             self::VERSION,
             $features,
-            GroupAssignmentManagementInterface::MAX_ASSIGNMENTS
+            GroupAssignmentManagementInterface::MAX_ASSIGNMENTS,
+            $recorded
         );
     }
 }

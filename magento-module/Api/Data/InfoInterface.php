@@ -31,4 +31,13 @@ interface InfoInterface
      * @return int
      */
     public function getMaxGroupAssignments();
+
+    /**
+     * Whether Magento is recording product views at all: Stores > Configuration > General >
+     * Reports > General Options > Enable Reports (off by default) and its Product View
+     * option. When false, productViews answers only what was recorded earlier.
+     *
+     * @return bool
+     */
+    public function getProductViewsRecorded();
 }

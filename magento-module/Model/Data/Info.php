@@ -22,15 +22,24 @@ class Info implements InfoInterface
     /** @var int */
     private $maxGroupAssignments;
 
+    /** @var bool */
+    private $productViewsRecorded;
+
     /**
      * @param string[] $features
      */
-    public function __construct(string $module, string $version, array $features, int $maxGroupAssignments)
-    {
+    public function __construct(
+        string $module,
+        string $version,
+        array $features,
+        int $maxGroupAssignments,
+        bool $productViewsRecorded
+    ) {
         $this->module = $module;
         $this->version = $version;
         $this->features = array_values($features);
         $this->maxGroupAssignments = $maxGroupAssignments;
+        $this->productViewsRecorded = $productViewsRecorded;
     }
 
     public function getModule()
@@ -51,5 +60,10 @@ class Info implements InfoInterface
     public function getMaxGroupAssignments()
     {
         return $this->maxGroupAssignments;
+    }
+
+    public function getProductViewsRecorded()
+    {
+        return $this->productViewsRecorded;
     }
 }

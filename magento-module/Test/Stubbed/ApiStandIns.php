@@ -449,3 +449,115 @@ namespace Magento\CatalogRule\Api {
         public function get($ruleId);
     }
 }
+
+namespace Magento\Framework\App\Config {
+    interface ScopeConfigInterface
+    {
+        public function isSetFlag($path, $scopeType = 'default', $scopeCode = null);
+    }
+
+    /** Configuration values by path, default scope. */
+    class ScopeConfig implements ScopeConfigInterface
+    {
+        /** @var array<string, string> */
+        private $values;
+
+        public function __construct(array $values)
+        {
+            $this->values = $values;
+        }
+
+        public function isSetFlag($path, $scopeType = 'default', $scopeCode = null)
+        {
+            return !empty($this->values[$path]);
+        }
+    }
+}
+
+namespace Magento\Catalog\Model\ResourceModel\Product {
+    /** Products by id with sku, name and price, filtered like the real collection. */
+    class Collection implements \IteratorAggregate
+    {
+        /** @var array<int, array{sku: string, name: ?string, price: ?string}> */
+        private $products;
+
+        /** @var int[] */
+        private $ids = [];
+
+        /** @var string[] */
+        public $attributes = [];
+
+        public function __construct(array $products)
+        {
+            $this->products = $products;
+        }
+
+        public function addAttributeToSelect($attribute, $joinType = false)
+        {
+            $this->attributes = array_merge($this->attributes, (array) $attribute);
+            return $this;
+        }
+
+        public function addIdFilter($productId, $exclude = false)
+        {
+            $this->ids = array_map('intval', (array) $productId);
+            return $this;
+        }
+
+        public function getIterator(): \Iterator
+        {
+            CollectionFactory::$loads++;
+            foreach ($this->ids as $id) {
+                if (isset($this->products[$id])) {
+                    $row = $this->products[$id];
+                    yield new \Magento\Catalog\Model\Product([
+                        'entity_id' => $id,
+                        'sku' => $row['sku'],
+                        'name' => in_array('name', $this->attributes, true) ? $row['name'] : null,
+                        'price' => in_array('price', $this->attributes, true) ? $row['price'] : null,
+                    ]);
+                }
+            }
+        }
+    }
+
+    class CollectionFactory
+    {
+        /** @var int */
+        public static $loads = 0;
+
+        /** @var array<int, array{sku: string, name: ?string, price: ?string}> */
+        public $products = [];
+
+        public function create()
+        {
+            return new Collection($this->products);
+        }
+    }
+}
+
+namespace Magento\Catalog\Model {
+    /** A loaded product: id, sku and the selected attributes. */
+    class Product extends \Magento\Framework\DataObject
+    {
+        public function getId()
+        {
+            return $this->getData('entity_id');
+        }
+
+        public function getSku()
+        {
+            return $this->getData('sku');
+        }
+
+        public function getName()
+        {
+            return $this->getData('name');
+        }
+
+        public function getPrice()
+        {
+            return $this->getData('price');
+        }
+    }
+}

@@ -11,6 +11,7 @@ use Magento\Customer\Api\CustomerRepositoryInterface;
 use Magento\Customer\Model\Customer\NotificationStorage;
 use Magento\Customer\Model\Session;
 use Magento\Framework\App\ActionInterface;
+use Magento\Framework\App\Config\ScopeConfig;
 use Magento\Framework\App\HttpRequestInterface;
 use Magento\Framework\App\RequestInterface;
 use Magento\Framework\Exception\NoSuchEntityException;
@@ -60,7 +61,10 @@ final class InfoAndSessionRefreshTest extends TestCase
 
     public function testInfoNamesTheVersionAndOnlyTheFeaturesWhoseModulesAreEnabled(): void
     {
-        $all = (new Info(new Manager(['Magento_CatalogRule', 'Magento_Wishlist', 'Magento_Reports'])))->get();
+        $all = (new Info(
+            new Manager(['Magento_CatalogRule', 'Magento_Wishlist', 'Magento_Reports']),
+            new ScopeConfig(['reports/options/enabled' => '1', 'reports/options/product_view_enabled' => '1'])
+        ))->get();
         self::assertSame('Segbridge_SegmentBlock', $all->getModule());
         self::assertSame(Info::VERSION, $all->getVersion());
         self::assertSame(
@@ -68,9 +72,22 @@ final class InfoAndSessionRefreshTest extends TestCase
             $all->getFeatures()
         );
         self::assertSame(1000, $all->getMaxGroupAssignments());
+        self::assertTrue($all->getProductViewsRecorded());
 
-        $bare = (new Info(new Manager(['Magento_Wishlist'])))->get();
+        $bare = (new Info(new Manager(['Magento_Wishlist']), new ScopeConfig(['reports/options/enabled' => '1'])))->get();
         self::assertSame(['group_assignments', 'session_refresh', 'wishlist_items'], $bare->getFeatures());
+        self::assertFalse($bare->getProductViewsRecorded());
+    }
+
+    public function testProductViewsAreReportedUnrecordedWhileMagentosReportsAreOff(): void
+    {
+        // Magento's default: reports/options/enabled = 0, product_view_enabled = 1.
+        $info = (new Info(
+            new Manager(['Magento_Reports']),
+            new ScopeConfig(['reports/options/product_view_enabled' => '1'])
+        ))->get();
+        self::assertContains('product_views', $info->getFeatures());
+        self::assertFalse($info->getProductViewsRecorded());
     }
 
     public function testInfoVersionIsComposerVersion(): void

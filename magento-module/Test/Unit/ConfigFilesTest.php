@@ -120,4 +120,87 @@ final class ConfigFilesTest extends TestCase
             self::assertSame($value, $chooser->normaliseFallback($value));
         }
     }
+
+    /**
+     * The PHP file a module class lives in (PSR-4), or null for a class outside the module.
+     */
+    private static function classFile(string $class): ?string
+    {
+        $prefix = 'Segbridge\\SegmentBlock\\';
+        if (strncmp($class, $prefix, strlen($prefix)) !== 0) {
+            return null;
+        }
+        return self::root() . '/' . str_replace('\\', '/', substr($class, strlen($prefix))) . '.php';
+    }
+
+    public function testEveryRouteNeedsTheModuleResourceAndCallsADeclaredMethod(): void
+    {
+        $acl = self::xml('etc/acl.xml');
+        self::assertSame(1, $acl->query('//resource[@id="Segbridge_SegmentBlock::api"]')->length);
+
+        $routes = self::xml('etc/webapi.xml');
+        $seen = [];
+        foreach ($routes->query('/routes/route') as $route) {
+            /** @var DOMElement $route */
+            $key = $route->getAttribute('method') . ' ' . $route->getAttribute('url');
+            self::assertNotContains($key, $seen, 'route declared twice');
+            $seen[] = $key;
+            $refs = [];
+            foreach ($routes->query('resources/resource/@ref', $route) as $ref) {
+                $refs[] = $ref->nodeValue;
+            }
+            self::assertSame(['Segbridge_SegmentBlock::api'], $refs, $key);
+
+            $class = $routes->evaluate('string(service/@class)', $route);
+            $method = $routes->evaluate('string(service/@method)', $route);
+            $file = self::classFile($class);
+            self::assertNotNull($file, "$key: service $class is not the module's");
+            self::assertFileExists($file, $key);
+            self::assertMatchesRegularExpression(
+                '/^\s*public function ' . preg_quote($method, '/') . '\(/m',
+                (string) file_get_contents($file),
+                "$key: $class has no method $method"
+            );
+            preg_match_all('/:(\w+)/', $route->getAttribute('url'), $params);
+            foreach ($params[1] as $param) {
+                self::assertMatchesRegularExpression(
+                    '/function ' . preg_quote($method, '/') . '\([^)]*\$' . $param . '\b/',
+                    (string) file_get_contents($file),
+                    "$key: URL parameter :$param is not a parameter of $method"
+                );
+            }
+        }
+        self::assertCount(9, $seen);
+    }
+
+    public function testEveryApiInterfaceHasAPreferenceToAClassImplementingIt(): void
+    {
+        $di = self::xml('etc/di.xml');
+        $preferences = [];
+        foreach ($di->query('/config/preference') as $preference) {
+            /** @var DOMElement $preference */
+            $preferences[$preference->getAttribute('for')] = $preference->getAttribute('type');
+        }
+        $interfaces = [];
+        foreach (array_merge(glob(self::root() . '/Api/*.php'), glob(self::root() . '/Api/Data/*.php')) as $file) {
+            $relative = substr($file, strlen(self::root()) + 1, -4);
+            $interfaces[] = 'Segbridge\\SegmentBlock\\' . str_replace('/', '\\', $relative);
+        }
+        sort($interfaces);
+        $declared = array_keys($preferences);
+        sort($declared);
+        self::assertSame($interfaces, $declared);
+        foreach ($preferences as $interface => $class) {
+            $file = self::classFile($class);
+            self::assertNotNull($file);
+            self::assertFileExists($file, $class);
+            $short = substr($interface, strrpos($interface, '\\') + 1);
+            self::assertMatchesRegularExpression(
+                '/^class \w+ implements ' . preg_quote($short, '/') . '$/m',
+                (string) file_get_contents($file),
+                "$class implements $interface"
+            );
+            self::assertStringContainsString('use ' . $interface . ';', (string) file_get_contents($file));
+        }
+    }
 }
