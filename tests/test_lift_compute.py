@@ -9,18 +9,21 @@ from decimal import Decimal
 
 import pytest
 from scipy import stats as sps
+from scipy.stats.contingency import relative_risk
 from sqlalchemy import Engine
 
 from bridge.lift import stats as L
 from bridge.lift.compute import (
     MIN_MEMBERS,
+    Lift,
     LiftError,
     MemberOutcome,
     compare,
     compute_lift,
+    format_p,
     member_outcomes,
 )
-from bridge.lift.holdout import held_out
+from bridge.lift.holdout import held_out, position
 from bridge.segments.testing import insert_rows
 from bridge.store.models import Order
 from bridge.store.segment_tables import SegmentHistory, SegmentRecord
@@ -291,6 +294,9 @@ def test_a_generated_shop_matches_figures_computed_directly(engine: Engine) -> N
     hb = sum(1 for c, (n, _) in expected.items() if n and c in held)
     assert (lift.treated.buyers, lift.held_out.buyers) == (tb, hb)
     assert lift.conversion.interval == L.newcombe_interval(tb, len(t_rev), hb, len(h_rev))
+    rr = relative_risk(tb, len(t_rev), hb, len(h_rev)).confidence_interval(0.95)
+    rel = lift.conversion.relative_interval
+    assert (rel.low, rel.high) == pytest.approx((rr.low - 1, rr.high - 1), rel=1e-12)
     assert lift.verdict().startswith("vip: ") and "points conversion (95 % CI " in lift.verdict()
 
 
@@ -304,7 +310,7 @@ def _simulated_shop(rng: random.Random, members: int, rate: float, uplift: float
     code = f"shop{rng.randrange(10**9)}"
     out = []
     for cid in range(1, members + 1):
-        is_held = cid in held_out(code, [cid], share)
+        is_held = position(code, cid) < share
         p = rate if is_held else rate * (1 + uplift)
         bought = rng.random() < p
         revenue = Decimal(rng.randrange(4000, 12000)) / 100 if bought else Decimal(0)
@@ -337,3 +343,25 @@ def test_a_planted_20_percent_uplift_is_found_on_a_large_shop():
     assert conversion.relative_interval.low > 0 and conversion.relative_interval.high > 0.1
     assert revenue.interval.low > 0
     assert t.members >= MIN_MEMBERS and h.members >= MIN_MEMBERS
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.5, "0.50"), (0.1, "0.10"), (0.0213, "0.021"), (0.05, "0.05"), (0.0042, "0.004"),
+     (0.001, "0.001"), (0.00099, "< 0.001"), (0.0, "< 0.001")],
+)  # fmt: skip
+def test_p_values_read_as_people_write_them(p, text):
+    assert format_p(p) == text
+
+
+def test_the_verdict_in_words():
+    """The sentence of the issue, from a conversion of 13.1 % vs 10.0 % on 2,000 a side."""
+    outcomes = [MemberOutcome(c, False, T0, AS_OF, int(c <= 262), Decimal(0)) for c in
+                range(1, 2001)] + [MemberOutcome(c, True, T0, AS_OF, int(c <= 2200),
+                Decimal(0)) for c in range(2001, 4001)]  # fmt: skip
+    t, h, conversion, *_ = compare(outcomes)
+    assert (t.conversion, h.conversion) == (0.131, 0.1)
+    ci, p = conversion.interval, conversion.p_value
+    assert (round(ci.low * 100, 1), round(ci.high * 100, 1), round(p, 4)) == (1.1, 5.1, 0.0022)
+    lift = Lift("vip", 0.5, None, 30 * DAY, AS_OF, t, h, conversion, *_)
+    assert lift.verdict() == "vip: +3.1 points conversion (95 % CI +1.1 to +5.1), p = 0.002"

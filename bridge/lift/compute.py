@@ -203,7 +203,8 @@ def member_outcomes(
     """
     h = check_share(share)
     spans = member_spans(conn, code, since=since, window=window, as_of=as_of)
-    counts: dict[int, list] = {cid: [0, Decimal(0)] for cid in spans}
+    orders: dict[int, int] = dict.fromkeys(spans, 0)
+    revenue: dict[int, Decimal] = dict.fromkeys(spans, Decimal(0))
     if spans:
         owner = (
             func.coalesce(O.c.customer_id, O.c.guest_customer_id)
@@ -228,13 +229,10 @@ def member_outcomes(
             span = spans.get(cid)
             if span is None or not span[0] < created_at <= span[1]:
                 continue
-            tally = counts[cid]
-            tally[0] += 1
-            tally[1] += total if total is not None else Decimal(0)
+            orders[cid] += 1
+            revenue[cid] += total if total is not None else Decimal(0)
     return [
-        MemberOutcome(
-            cid, position(code, cid) < h, joined, until, counts[cid][0], counts[cid][1]
-        )
+        MemberOutcome(cid, position(code, cid) < h, joined, until, orders[cid], revenue[cid])
         for cid, (joined, until) in sorted(spans.items())
     ]
 

@@ -46,8 +46,11 @@ def _check_confidence(confidence: float) -> None:
 
 
 def _check_count(x: int, n: int) -> None:
-    if isinstance(x, bool) or isinstance(n, bool) or not isinstance(x, int) or not isinstance(
-        n, int
+    if (
+        isinstance(x, bool)
+        or isinstance(n, bool)
+        or not isinstance(x, int)
+        or not isinstance(n, int)
     ):
         raise TypeError(f"counts must be integers, not {x!r} of {n!r}")
     if n < 0 or not 0 <= x <= n:
@@ -190,6 +193,14 @@ def _log_beta(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
+def _log_beta_front(x: float, y: float, a: float, b: float) -> float:
+    """ln(x^a · y^b / B(a, b)) with y = 1 − x, each log from whichever of x and y is known
+    exactly (log1p of the small one)."""
+    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
+    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
+    return a * log_x + b * log_y - _log_beta(a, b)
+
+
 def regularized_beta(x: float, a: float, b: float, complement: float | None = None) -> float:
     """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 ≤ x ≤ 1.
 
@@ -203,10 +214,7 @@ def regularized_beta(x: float, a: float, b: float, complement: float | None = No
     y = 1.0 - x if complement is None else complement
     if x == 0 or y == 0:
         return 0.0 if x == 0 else 1.0
-    # the logs from whichever of x and y is known exactly (log1p of the small one)
-    log_x = math.log1p(-y) if y < 0.5 else math.log(x)
-    log_y = math.log1p(-x) if x < 0.5 else math.log(y)
-    log_front = a * log_x + b * log_y - _log_beta(a, b)
+    log_front = _log_beta_front(x, y, a, b)
     if x < (a + 1) / (a + b + 2):
         return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
     return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, y) / b
@@ -226,8 +234,8 @@ def t_two_sided_tail(t: float, df: float) -> float:
     if df >= _NORMAL_DF:  # the normal tail and the first term of its expansion in 1/df
         phi = math.exp(-t2 / 2) / math.sqrt(2 * math.pi)
         return math.erfc(abs(t) / math.sqrt(2)) + phi * abs(t) * (t2 + 1) / (2 * df)
-    # I_{df/(df+t²)}(df/2, 1/2), handing over t²/(df+t²) as the complement so that a huge
-    # df does not lose it to rounding in 1 − x
+    # I_{df/(df+t²)}(df/2, ½), handing over t²/(df+t²) as the complement so that a huge df
+    # does not lose it to rounding in 1 − x
     return regularized_beta(df / (df + t2), df / 2, 0.5, complement=t2 / (df + t2))
 
 
@@ -237,30 +245,47 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t > 0 else tail
 
 
+def t_density(t: float, df: float) -> float:
+    """The density of Student's t: (1 + t²/df)^(−(df+1)/2) / (√df · B(df/2, ½))."""
+    return math.exp(
+        -(df + 1) / 2 * math.log1p(t * t / df) - 0.5 * math.log(df) - _log_beta(df / 2, 0.5)
+    )
+
+
 def t_quantile(p: float, df: float) -> float:
     """The ``p`` quantile of Student's t with ``df`` degrees of freedom (0 < p < 1).
 
-    Bisection on the tail probability, to the last bits of a float: the CDF is monotone,
-    so this cannot fail where Newton's method can (few degrees of freedom, far tails).
+    Newton's method on the two-sided tail from the normal quantile, kept inside a bracket
+    that every step narrows and falling back to bisection when a step would leave it: as
+    fast as Newton (a handful of steps) and as safe as bisection where Newton is not (few
+    degrees of freedom, far tails).
     """
     if not 0 < p < 1:
         raise ValueError(f"a quantile needs 0 < p < 1, not {p!r}")
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, not {df!r}")
     if p == 0.5:
         return 0.0
     alpha = 2 * min(p, 1 - p)  # the two-sided tail beyond the quantile
-    lo, hi = 0.0, max(1.0, -_STD_NORMAL.inv_cdf(alpha / 2))
-    while t_two_sided_tail(hi, df) > alpha:
-        lo, hi = hi, hi * 2
+    lo, hi = 0.0, math.inf
+    x = -_STD_NORMAL.inv_cdf(alpha / 2)  # t's quantile lies beyond the normal one
     for _ in range(200):
-        mid = (lo + hi) / 2
-        if mid in (lo, hi):
+        excess = t_two_sided_tail(x, df) - alpha  # decreasing in x
+        if excess == 0:
             break
-        if t_two_sided_tail(mid, df) > alpha:
-            lo = mid
+        if excess > 0:
+            lo = x
         else:
-            hi = mid
-    q = (lo + hi) / 2
-    return q if p > 0.5 else -q
+            hi = x
+        density = t_density(x, df)
+        step = excess / (2 * density) if density > 0 else math.inf
+        if abs(step) <= 1e-14 * x:  # the tail itself is known to ~1e-15
+            x += step
+            break
+        x += step
+        if not lo < x < hi:  # Newton overshot: bisect the bracket (or widen it)
+            x = lo * 2 if math.isinf(hi) else (lo + hi) / 2
+    return x if p > 0.5 else -x
 
 
 # --- means -------------------------------------------------------------------------------
