@@ -204,7 +204,7 @@ def _digest(found: dict[str, set[int]]) -> str:
 def test_same_memberships_on_every_database(
     engine: Engine, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SPEC §4: same data + definitions + as-of ⇒ the same memberships on every database
+    """Same data + definitions + as-of ⇒ the same memberships on every database
     (and on SQLite, however the work is spread over connections and processes)."""
     import bridge.segments.evaluate as evaluate_module
 

@@ -1,4 +1,4 @@
-"""Validation of mappings/*.toml (SPEC §3.3): every problem at once, each naming file and key."""
+"""Validation of mappings/*.toml: every problem at once, each naming file and key."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ value = 500
     cfg = replace(CFG, path=tmp_path / "segbridge.toml")
     assert problems_of(d, cfg) == [
         'mappings/vip.toml: conditions.rules[0].operator: "=>" is not an operator '
-        "(one of == != >= > <= < {} !{} () !() <=> between)"
+        '(one of == != >= > <= < {} !{} () !() <=> between): did you mean ">="?'
     ]
 
 
@@ -608,3 +608,145 @@ def test_content_file_must_be_a_small_regular_utf8_file_inside_the_folder(
     blocks = {s.code: s.cms_blocks[0].content for s in load_segments(d, CFG)}
     assert blocks["ok1"] == blocks["ok2"] == blocks["ok3"] == "<p>hé</p>"
     assert len(blocks["ok4"]) == MAX_CONTENT_BYTES
+
+
+def test_did_you_mean_for_keys_attributes_and_operators(tmp_path: Path) -> None:
+    """Issue 18: a misspelt key is named as unknown with the key it resembles (not "needs
+    attribute … or rules"); attributes and operators get a suggestion too; no message
+    points outside the repository."""
+    write(
+        tmp_path,
+        "t.toml",
+        """
+code = "t"
+colour = "red"
+nmae = "T"
+[conditions]
+mach = "all"
+rules = [
+  { atribute = "sales.amount", operator = ">=", value = 500 },
+  { attribute = "sales.amout", operator = ">=", value = 500 },
+  { attribute = "sales.amount", operator = "=<", value = 500 },
+  { attribute = "sales.amount", operator = "is one of", value = [500] },
+  { attribute = "sales.amount", operater = ">=", value = 500 },
+  { attribute = "customer.email", operator = "==", value = "x", period = "30d" },
+  { attribute = "sales.amount", operator = ">=", value = 1, Period = "30d" },
+  { attribute = "sales.amount", operator = "~", value = 1 },
+  { operator = ">=", value = 1 },
+]
+[group]
+cod = "VIP"
+""",
+    )
+    probs = short_problems_of(tmp_path)
+    ops = "(one of == != >= > <= < {} !{} () !() <=> between)"
+    assert probs == [
+        "t.toml: colour: unknown key (known: code, name, description, active, website, "
+        "priority, conditions, group, cms_blocks, cart_rules)",
+        't.toml: nmae: unknown key; did you mean "name"?',
+        't.toml: conditions.mach: unknown key; did you mean "match"?',
+        't.toml: conditions.rules[0].atribute: unknown key; did you mean "attribute"?',
+        't.toml: conditions.rules[1].attribute: "sales.amout" is not an attribute; did you '
+        'mean "sales.amount"? (`segbridge attributes` lists them; see docs/segments.md)',
+        f't.toml: conditions.rules[2].operator: "=<" is not an operator {ops}: '
+        'did you mean "<="?',
+        f't.toml: conditions.rules[3].operator: "is one of" is not an operator {ops}: '
+        'did you mean "()"?',
+        't.toml: conditions.rules[4].operater: unknown key; did you mean "operator"?',
+        "t.toml: conditions.rules[4]: needs an operator",
+        "t.toml: conditions.rules[5].period: unknown key: customer.email takes no period "
+        "option",
+        't.toml: conditions.rules[6].Period: unknown key; did you mean "period"?',
+        f't.toml: conditions.rules[7].operator: "~" is not an operator {ops}',
+        "t.toml: conditions.rules[8]: needs attribute (a condition) or rules (a nested "
+        "combine)",
+        't.toml: group.cod: unknown key; did you mean "code"?',
+        "t.toml: group.code: is required (the customer group's code)",
+    ]
+
+
+def test_no_message_points_outside_the_repository() -> None:
+    """Messages (string literals that are not docstrings) point to docs/, never to a
+    contract outside the repository ("see SPEC §3.2" did)."""
+    import ast
+    import re
+
+    outside = re.compile(r"\bSPEC\b|§|\.\./shared|PITFALLS|SEMANTICS")
+    offenders = []
+    for f in sorted((REPO / "bridge").rglob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and outside.search(node.value)
+            ):
+                offenders.append(f"{f.relative_to(REPO)}:{node.lineno}: {node.value[:60]}")
+    assert offenders == []
+
+
+def test_personal_data_in_names_that_magento_shows_is_refused(tmp_path: Path) -> None:
+    """Codes, names, descriptions, group codes, block slots and cart rule names show in
+    Magento's admin and pages: an email address or a phone-like number (7+ digits) there
+    is refused, naming file and key and without repeating it."""
+    (tmp_path / "hero.html").write_text("<p>hi</p>", encoding="utf-8")
+    write(
+        tmp_path,
+        "p.toml",
+        """
+code = "vip-0701234567"
+name = "Anna's list (anna.svensson@example.se)"
+description = "Call +46 70-123 45 67 first"
+[conditions]
+rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]
+[group]
+code = "VIP 040 123 456"
+[[cms_blocks]]
+identifier = "hero-46701234567"
+content_file = "hero.html"
+[[cart_rules]]
+name = "For bob@shop.example"
+simple_action = "by_percent"
+discount_amount = 10
+""",
+    )
+    write(
+        tmp_path,
+        "ok.toml",
+        """
+code = "spring-2026"
+name = "Spring 2026: 10% off from 2026-03-01, orders over 500"
+description = "Customers with 3 or more orders since 2025-12-01T00:00:00"
+priority = 2
+[conditions]
+rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]
+[group]
+code = "Spring 2026"
+[[cart_rules]]
+name = "Spring 2026 -10%"
+simple_action = "by_percent"
+discount_amount = 10
+""",
+    )
+    probs = short_problems_of(tmp_path)
+    tail = "; it shows in Magento's admin and pages, so personal data does not belong here"
+    phone = "contains a phone-like number (7 or more digits)" + tail
+    email = "contains an email address" + tail
+    assert probs == [
+        f"p.toml: code: {phone}",
+        f"p.toml: name: {email}",
+        f"p.toml: description: {phone}",
+        f"p.toml: group.code: {phone}",
+        f"p.toml: cms_blocks[0].identifier: {phone}",
+        f"p.toml: cart_rules[0].name: {email}",
+    ]
+    assert not any("example" in p or "0701234567" in p for p in probs)

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
     Connection,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     extract,
@@ -194,6 +196,63 @@ def to_units(value: Decimal, scale: int) -> int:
     return int(scaled)  # validated: at most ``scale`` decimals
 
 
+# SQLite refuses an expression tree deeper than 1,000, and "a OR b OR c …" parses as a
+# chain as deep as it is long. Long AND/OR lists are therefore built as balanced trees of
+# parenthesised chunks: 10,000 terms nest about 20 deep. Long value lists are written
+# into the SQL as literals (numbers, and strings quoted by the dialect), so that a
+# 10,000-value list costs no bind parameters (PostgreSQL allows 65,535 per statement).
+CHUNK = 16
+INLINE_LIST = 64
+
+
+def all_of(clauses: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """AND of ``clauses`` as a balanced tree (see CHUNK)."""
+    return _balanced(and_, list(clauses))
+
+
+def any_of(clauses: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """OR of ``clauses`` as a balanced tree (see CHUNK)."""
+    return _balanced(or_, list(clauses))
+
+
+def _balanced(
+    op: Callable[..., ColumnElement[bool]], clauses: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    if len(clauses) <= CHUNK:
+        return op(*clauses)
+    size = -(-len(clauses) // CHUNK)
+    return op(*[paren(_balanced(op, clauses[i : i + size]))
+                for i in range(0, len(clauses), size)])
+
+
+class paren(ColumnElement[bool]):  # noqa: N801 - reads as SQL
+    """``(expr)``, kept: SQLAlchemy flattens a Grouping of AND inside AND into one chain."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, inner: ColumnElement[bool]) -> None:
+        self.inner = inner
+
+    def get_children(self, **kw: Any) -> Sequence[ClauseElement]:
+        return (self.inner,)
+
+    def self_group(self, against: Any = None) -> ColumnElement[bool]:
+        return self
+
+
+@compiles(paren)
+def _paren(element: paren, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.inner, **kw)})"
+
+
+def in_list(col: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``col IN (values)``; a long list is rendered inline rather than bound."""
+    if len(values) > INLINE_LIST:
+        return col.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
+    return col.in_(list(values))
+
+
 def _nn(col: ColumnElement[Any], expr: ColumnElement[bool]) -> ColumnElement[bool]:
     """``expr`` where ``col`` is not null, else FALSE (never NULL)."""
     return and_(col.is_not(None), expr)
@@ -223,9 +282,9 @@ def str_compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[b
     if op == "!{}":
         return _nn(col, not_(col.contains(value.casefold(), autoescape=True)))
     if op == "()":
-        return _nn(col, col.in_([v.casefold() for v in value]))
+        return _nn(col, in_list(col, _distinct([v.casefold() for v in value])))
     if op == "!()":
-        return _nn(col, col.not_in([v.casefold() for v in value]))
+        return _nn(col, not_(in_list(col, _distinct([v.casefold() for v in value]))))
     ordered = codepoint(col)
     if op == "between":
         lo, hi = value
@@ -263,7 +322,8 @@ def num_compare(
             return n == 0
 
         def scaled(v: Decimal) -> ColumnElement[Any]:
-            return n * to_units(v, scale)  # type: ignore[no-any-return,operator]
+            # an inline literal: no bind parameter, and exact on every database
+            return n * literal(to_units(v, scale), Numeric(38, 0), literal_execute=True)  # type: ignore[no-any-return,operator]
 
         guard = n > 0
     else:
@@ -274,10 +334,12 @@ def num_compare(
             return to_units(v, scale)
 
         guard = u.is_not(None)
-    if op == "()":
-        return and_(guard, or_(*[u == scaled(v) for v in value]))
-    if op == "!()":
-        return and_(guard, not_(or_(*[u == scaled(v) for v in value])))
+    if op in ("()", "!()"):
+        if n is None:
+            found = in_list(u, _distinct([to_units(v, scale) for v in value]))
+        else:
+            found = any_of([u == scaled(v) for v in _distinct(list(value))])
+        return and_(guard, found if op == "()" else not_(found))
     if op == "between":
         lo, hi = value
         return and_(guard, u >= scaled(lo), u <= scaled(hi))
@@ -291,31 +353,52 @@ def days_since_compare(
     if op == "<=>":
         return t.is_(None)
 
+    def before(k: int) -> datetime:
+        return days_before(as_of, k)
+
     def eq(n: Decimal) -> ColumnElement[bool]:
         k = int(n)
-        return and_(t > as_of - (k + 1) * DAY, t <= as_of - k * DAY)
+        return and_(t > before(k + 1), t <= before(k))
 
     if op == "==":
         return _nn(t, eq(value))
     if op == "!=":
         return _nn(t, not_(eq(value)))
-    if op == "()":
-        return _nn(t, or_(*[eq(v) for v in value]))
-    if op == "!()":
-        return _nn(t, not_(or_(*[eq(v) for v in value])))
+    if op in ("()", "!()"):
+        # runs of consecutive days are one range: "between" for each run
+        days = sorted({int(v) for v in value})
+        runs: list[tuple[int, int]] = []
+        for k in days:
+            if runs and runs[-1][1] == k - 1:
+                runs[-1] = (runs[-1][0], k)
+            else:
+                runs.append((k, k))
+        found = any_of([and_(t > before(hi + 1), t <= before(lo)) for lo, hi in runs])
+        return _nn(t, found if op == "()" else not_(found))
     if op == "between":
         lo, hi = int(value[0]), int(value[1])
-        return _nn(t, and_(t > as_of - (hi + 1) * DAY, t <= as_of - lo * DAY))
+        return _nn(t, and_(t > before(hi + 1), t <= before(lo)))
     k = int(value)
     if op == ">=":
-        return _nn(t, t <= as_of - k * DAY)
+        return _nn(t, t <= before(k))
     if op == ">":
-        return _nn(t, t <= as_of - (k + 1) * DAY)
+        return _nn(t, t <= before(k + 1))
     if op == "<=":
-        return _nn(t, t > as_of - (k + 1) * DAY)
+        return _nn(t, t > before(k + 1))
     if op == "<":
-        return _nn(t, t > as_of - k * DAY)
+        return _nn(t, t > before(k))
     raise ValueError(op)
+
+
+def days_before(as_of: datetime, days: int) -> datetime:
+    """``as_of − days × 24 h``, or ``datetime.min`` when that is before year 1.
+
+    Day values go up to 10^9 (2.7 million years); no stored timestamp is that old, so
+    the first instant of the calendar bounds them just as well, without an overflow.
+    """
+    if days >= (as_of - datetime.min).days:
+        return datetime.min
+    return as_of - days * DAY
 
 
 def _day_start(d: date) -> datetime:
@@ -662,7 +745,7 @@ class _Compiler:
         return self._tables[f"cart{k}"]
 
     def home_group(self) -> ColumnElement[Any]:
-        """The customer's home group id (SPEC §5): the push's record, else the current group."""
+        """The customer's home group id: the push's record, else the current group."""
         self.uses_home_group = True
         if self.lookups.has_push_customers:
             from bridge.store import schema  # noqa: F401 - registers push_customers
@@ -692,7 +775,7 @@ class _Compiler:
         children = [self.condition(c, seg, wid) for c in node.rules]
         if not node.value:
             children = [not_(c) for c in children]
-        return and_(*children) if node.match == "all" else or_(*children)
+        return all_of(children) if node.match == "all" else any_of(children)
 
     def condition(self, node: Condition, seg: Segment, wid: int | None) -> ColumnElement[bool]:
         if isinstance(node, Combine):
@@ -705,8 +788,8 @@ class _Compiler:
         assert spec is not None
         if a == "segment":
             refs = [self.membership(self.by_code[c]) for c in v]
-            any_of = or_(*refs)
-            return any_of if op == "()" else not_(any_of)
+            found = any_of(refs)
+            return found if op == "()" else not_(found)
         if a.startswith("customer.attribute."):
             code = a[len("customer.attribute.") :]
             alias = self.custom_attrs.setdefault(code, ATTR.alias(f"ca_{len(self.custom_attrs)}"))
@@ -892,7 +975,7 @@ class _Compiler:
                 *[case((cond, 1), else_=0).label(name) for name, cond in sets.items()],
             )
             .select_from(rows.join(O, O.c.id == by_rowid(rows.c.order_id)))
-            .where(and_(self.orders_base_filter(scopes), or_(*sets.values())))
+            .where(and_(self.orders_base_filter(scopes), any_of(list(sets.values()))))
             .suffix_with("LIMIT -1", dialect="sqlite")
             .subquery(f"sb_{key}_rows")
         )
@@ -1066,7 +1149,8 @@ def product_pred(items: Table, pf: ProductFilter, ordered: bool) -> ColumnElemen
     """An item row matches the product filter (every given part holds; NULL fails)."""
     parts: list[ColumnElement[bool]] = []
     if pf.skus is not None:
-        parts.append(_nn(items.c.sku_ci, items.c.sku_ci.in_([s.casefold() for s in pf.skus])))
+        skus = _distinct([s.casefold() for s in pf.skus])
+        parts.append(_nn(items.c.sku_ci, in_list(items.c.sku_ci, skus)))
     if pf.name_contains is not None:
         parts.append(str_compare(items.c.name_ci, "{}", pf.name_contains))
     if pf.price is not None:
@@ -1076,10 +1160,18 @@ def product_pred(items: Table, pf: ProductFilter, ordered: bool) -> ColumnElemen
 
 
 def _distinct(items: list[Any]) -> list[Any]:
+    """``items`` without repeats, in order (linear: lists run to 10,000 values)."""
     out: list[Any] = []
+    seen: set[Any] = set()
     for x in items:
-        if x not in out:
-            out.append(x)
+        try:
+            if x in seen:
+                continue
+            seen.add(x)
+        except TypeError:  # unhashable: compare one by one
+            if x in out:
+                continue
+        out.append(x)
     return out
 
 

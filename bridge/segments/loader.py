@@ -1,11 +1,12 @@
 """Load `mappings/*.toml` into the typed model, reporting every problem at once.
 
-Each problem is one line ``FILE: KEY.PATH: what is wrong`` (SPEC §3.3) so a merchant
+Each problem is one line ``FILE: KEY.PATH: what is wrong`` so a merchant
 fixes a whole directory in one pass; nothing is evaluated or pushed while any remain.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
@@ -19,6 +20,7 @@ from typing import Any
 
 from bridge.errors import ConfigError
 from bridge.segments.attributes import (
+    ATTRIBUTES,
     GENDERS,
     KIND_OPERATORS,
     UNAVAILABLE,
@@ -66,6 +68,8 @@ TOP_KEYS = (
     "cart_rules",
 )
 COMBINE_KEYS = ("match", "value", "rules")
+# every option any attribute takes (a condition's keys beyond attribute/operator/value)
+OPTION_KEYS = tuple(sorted({o for spec in ATTRIBUTES.values() for o in spec.options}))
 LEAF_KEYS = ("attribute", "operator", "value")
 GROUP_KEYS = ("code", "adopt")
 BLOCK_KEYS = ("identifier", "title", "content_file", "active", "stores")
@@ -85,7 +89,27 @@ RULE_KEYS = (
 SIMPLE_ACTIONS = ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y")
 PRICE_OPERATORS = ("==", "!=", ">=", ">", "<=", "<", "between")
 OPS_TEXT = " ".join(OPERATORS)
+# What people write for an operator: reversed tokens, SQL, and Magento's admin labels.
+OPERATOR_ALIASES = {
+    "=": "==", "=>": ">=", "=<": "<=", "<>": "!=", "=!": "!=", "is": "==", "is not": "!=",
+    "equals or greater than": ">=", "greater than": ">", "equals or less than": "<=",
+    "less than": "<", "contains": "{}", "does not contain": "!{}", "in": "()",
+    "is one of": "()", "not in": "!()", "is not one of": "!()", "is undefined": "<=>",
+    "is null": "<=>", "{ }": "{}", "( )": "()", "!( )": "!()", "!{ }": "!{}",
+}
 PERIOD_HINT = 'use "90d" or { from = "2026-01-01", to = "2026-06-30" }'
+# Limits (each refusal names file and key): what every supported database evaluates
+# exactly, without overflow and within its expression-depth limits.
+MAX_DEPTH = 16  # combine levels, the root [conditions] being the first
+MAX_LEAVES = 500  # conditions in one segment
+MAX_LIST = 10_000  # values of one () / !() list (and of a sku list)
+MAX_AMOUNT = Decimal(10) ** 12  # money and quantities: within ±10^12
+MAX_COUNT = 10**9  # counts and days: within 0…10^9
+MAX_AGE_DAYS = 100_000  # a relative age ("30d") or period: about 270 years
+EARLIEST_DAY = date(1000, 1, 1)  # dates: what every database stores (MariaDB from 1000)
+LATEST_DAY = date(9998, 12, 31)  # and whose next day still exists
+MAX_SHOWN = 80  # characters of a value quoted in a message
+MAX_FILE_BYTES = 10 * 1024 * 1024  # one segment file
 
 
 @dataclass
@@ -104,42 +128,115 @@ class _Problems:
 
 
 def _q(value: Any) -> str:
-    """A value as it reads in TOML, for messages."""
+    """A value as it reads in TOML, for messages: one line, at most about MAX_SHOWN chars."""
     if isinstance(value, str):
         # control characters escaped, so each problem stays on one line
         text = "".join(
             c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
-            for c in value
+            for c in value[: MAX_SHOWN + 1]
         )
+        if len(value) > MAX_SHOWN or len(text) > MAX_SHOWN:
+            text = text[:MAX_SHOWN] + "…"
         return '"' + text.replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if not isinstance(value, (int, float)) else str(value)
+    if isinstance(value, int) and abs(value) >= 10**MAX_SHOWN:
+        return f"{'-' if value < 0 else ''}a number of {len(str(abs(value)))} digits"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, list):
+        if len(value) <= 5 and all(isinstance(v, (str, int, float)) for v in value):
+            text = "[" + ", ".join(_q(v) for v in value) + "]"
+            return text if len(text) <= 2 * MAX_SHOWN else "a list"
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def did_you_mean(
+    word: Any, candidates: Iterable[str], aliases: dict[str, str] | None = None
+) -> str:
+    """ ``; did you mean "x"?`` when one candidate is close to ``word`` (else "")."""
+    if not isinstance(word, str) or not word or len(word) > 2 * MAX_SHOWN:
+        return ""
+    folded = word.strip().casefold()
+    candidates = list(candidates)
+    if aliases and folded in aliases:
+        best = [aliases[folded]]
+    else:
+        by_fold = {c.casefold(): c for c in candidates}
+        best = [by_fold[folded]] if folded in by_fold and by_fold[folded] != word else [
+            by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
+        ]
+    return f'; did you mean "{best[0]}"?' if best and best[0] != word else ""
 
 
 def _unknown_keys(raw: dict[str, Any], known: Iterable[str], path: str, out: _Problems) -> None:
     known = tuple(known)
     for key in raw:
         if key not in known:
-            where = f"{path}.{key}" if path else key
-            out.add(where, f"unknown key (known: {', '.join(known)})")
+            where = f"{path}.{_key(key)}" if path else _key(key)
+            hint = did_you_mean(key, known)
+            if hint:
+                out.add(where, "unknown key" + hint)
+            else:
+                out.add(where, f"unknown key (known: {', '.join(known)})")
+
+
+def _key(key: str) -> str:
+    """A key as it reads in a path: bare when it can be, else quoted (one line)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _q(key)
 
 
 # --- values -----------------------------------------------------------------------------
 
 
+def _age_days(digits: str) -> int | None:
+    """The days of an age such as "30d", None beyond MAX_AGE_DAYS (never a huge int)."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_AGE_DAYS)) or int(digits) > MAX_AGE_DAYS:
+        return None
+    return int(digits)
+
+
 def _date_value(raw: Any) -> DateValue | str:
     """A DateValue, or the reason ``raw`` is not one."""
+    value = _date_value_unbounded(raw)
+    if isinstance(value, DateValue) and value.kind != "age":
+        day = value.day if value.kind == "date" else value.instant.date()  # type: ignore[union-attr]
+        if day is None or not EARLIEST_DAY <= day <= LATEST_DAY:
+            return f"{_q(raw)} is not between {EARLIEST_DAY} and {LATEST_DAY}"
+    return value
+
+
+def _utc(value: datetime) -> datetime | None:
+    """A naive UTC datetime (None when the offset moves it out of the calendar)."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        return None
+
+
+def _date_value_unbounded(raw: Any) -> DateValue | str:
     if isinstance(raw, datetime):
-        if raw.tzinfo is not None:
-            raw = raw.astimezone(UTC).replace(tzinfo=None)
-        return DateValue("instant", instant=raw)
+        instant = _utc(raw)
+        if instant is None:
+            return f"{_q(raw)} is not between {EARLIEST_DAY} and {LATEST_DAY}"
+        return DateValue("instant", instant=instant)
     if isinstance(raw, date):
         return DateValue("date", day=raw)
     if isinstance(raw, str):
         m = AGE_RE.fullmatch(raw)
         if m:
-            return DateValue("age", age=timedelta(days=int(m.group(1))))
+            days = _age_days(m.group(1))
+            if days is None:
+                return f"{_q(raw)}: an age is at most {MAX_AGE_DAYS}d"
+            return DateValue("age", age=timedelta(days=days))
         text = raw.strip()
         try:
             if len(text) == 10:
@@ -148,9 +245,10 @@ def _date_value(raw: Any) -> DateValue | str:
         except ValueError:
             pass
         else:
-            if value.tzinfo is not None:
-                value = value.astimezone(UTC).replace(tzinfo=None)
-            return DateValue("instant", instant=value)
+            instant = _utc(value)
+            if instant is None:
+                return f"{_q(raw)} is not between {EARLIEST_DAY} and {LATEST_DAY}"
+            return DateValue("instant", instant=instant)
     return (
         f"{_q(raw)} is not a date: use an ISO date (2026-01-31), a UTC date-time "
         '(2026-01-31T12:00:00Z) or a relative age such as "30d"'
@@ -158,18 +256,27 @@ def _date_value(raw: Any) -> DateValue | str:
 
 
 def _number(raw: Any, spec: AttributeSpec) -> Decimal | str:
+    """A number of the spec's kind within its limits (±10^12 and 4 decimals for money
+    and quantities, 0…10^9 for counts and days), or the reason it is not one."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return f"{_q(raw)} is not a number"
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        return f"{_q(raw)} is not a number"
+    if isinstance(raw, int) and abs(raw) > MAX_AMOUNT:  # before str(): no huge conversions
+        value = Decimal(1 if raw > 0 else -1) * (MAX_AMOUNT + 1)
+    else:
+        try:
+            value = Decimal(str(raw))
+        except (InvalidOperation, ValueError):
+            return f"{_q(raw)} is not a number"
     if not value.is_finite():
         return f"{_q(raw)} is not a finite number"
     if spec.kind in ("count", "days"):
+        if not 0 <= value <= MAX_COUNT:
+            return f"{_q(raw)} is not within 0 and {MAX_COUNT:,}".replace(",", " ")
         if value != value.to_integral_value():
             return f"{_q(raw)} must be a whole number"
         return Decimal(int(value))
+    if abs(value) > MAX_AMOUNT:
+        return f"{_q(raw)} is not within ±10^12"
     if -value.as_tuple().exponent > spec.scale:  # type: ignore[operator]
         return f"{_q(raw)} has more than {spec.scale} decimals (Magento keeps {spec.scale})"
     return value
@@ -226,6 +333,9 @@ def _rule_value(
         if not isinstance(value, list) or not value:
             out.add(vpath, f'operator {op} needs a non-empty list, e.g. ["a", "b"]')
             return None
+        if len(value) > MAX_LIST:
+            out.add(vpath, f"has {len(value)} values, more than {MAX_LIST}")
+            return None
         items = []
         for i, item in enumerate(value):
             v = _scalar(item, spec)
@@ -269,7 +379,11 @@ def _period(raw: Any, path: str, out: _Problems) -> Period | None:
                 f"{_q(raw)} is not a period: {PERIOD_HINT}",
             )
             return None
-        return Period(age=timedelta(days=int(m.group(1))))
+        days = _age_days(m.group(1))
+        if days is None:
+            out.add(path, f"{_q(raw)}: a period reaches back at most {MAX_AGE_DAYS}d")
+            return None
+        return Period(age=timedelta(days=days))
     if isinstance(raw, dict):
         _unknown_keys(raw, ("from", "to"), path, out)
         if "from" not in raw and "to" not in raw:
@@ -315,6 +429,9 @@ def _status(raw: Any, path: str, out: _Problems) -> tuple[str, ...] | None:
             path, 'must be a non-empty list of order status codes, e.g. ["processing", "complete"]'
         )
         return None
+    if len(raw) > MAX_LIST:
+        out.add(path, f"has {len(raw)} values, more than {MAX_LIST}")
+        return None
     return tuple(raw)
 
 
@@ -326,6 +443,8 @@ def _product(raw: dict[str, Any], path: str, out: _Problems) -> ProductFilter:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(s, str) and s for s in v):
             out.add(f"{path}.sku", "must be a non-empty list of SKUs")
+        elif len(v) > MAX_LIST:
+            out.add(f"{path}.sku", f"has {len(v)} values, more than {MAX_LIST}")
         else:
             skus = tuple(v)
     name = None
@@ -378,10 +497,11 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
         return None
     spec = attribute_spec(attr)
     if spec is None:
+        hint = did_you_mean(attr, [*ATTRIBUTES, *UNAVAILABLE])
         out.add(
             f"{path}.attribute",
-            f"{_q(attr)} is not an attribute (see SPEC §3.2: customer.*, address.*, cart.*, "
-            "sales.*, product.ordered, product.in_cart, segment)",
+            f"{_q(attr)} is not an attribute{hint or ''} (`segbridge attributes` lists them; "
+            "see docs/segments.md)",
         )
         return None
     if spec.name.startswith("customer.attribute."):
@@ -395,13 +515,22 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     if attr in ("cart.grand_total", "cart.tax_amount"):
         if not getattr(getattr(ctx.config, "sync", None), "cart_totals", False):
             out.add(f"{path}.attribute", f"{attr} needs sync.cart_totals = true in the config")
-    _unknown_keys(raw, LEAF_KEYS + spec.options, path, out)
+    known = LEAF_KEYS + spec.options
+    for key in [k for k in raw if k not in known and not did_you_mean(k, known)]:
+        if key.casefold() in OPTION_KEYS:  # an option of other attributes
+            out.add(f"{path}.{_key(key)}", f"unknown key: {attr} takes no {key.casefold()} option")
+            raw = {k: v for k, v in raw.items() if k != key}
+    _unknown_keys(raw, known, path, out)
     op = raw.get("operator")
     if "operator" not in raw:
         out.add(path, "needs an operator")
         return None
     if op not in OPERATORS:
-        out.add(f"{path}.operator", f"{_q(op)} is not an operator (one of {OPS_TEXT})")
+        hint = did_you_mean(op, OPERATORS, OPERATOR_ALIASES)
+        out.add(
+            f"{path}.operator",
+            f"{_q(op)} is not an operator (one of {OPS_TEXT})" + hint.replace(";", ":", 1),
+        )
         return None
     allowed = KIND_OPERATORS[spec.kind]
     if op not in allowed:
@@ -451,6 +580,24 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     )
 
 
+def _count_leaves(raw: Any) -> int:
+    """Conditions (tables with an attribute) in the raw tree, down to MAX_DEPTH + 1 levels.
+
+    Iterative, so a file nesting a thousand levels deep costs no recursion.
+    """
+    count = 0
+    stack = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "attribute" in node:
+            count += 1
+        elif depth <= MAX_DEPTH and isinstance(node.get("rules"), list):
+            stack.extend((child, depth + 1) for child in node["rules"])
+    return count
+
+
 def _period_reach(period: Period) -> timedelta | None:
     """How far before now the period starts (None: cannot tell / not before now)."""
     if period.age is not None:
@@ -463,8 +610,11 @@ def _period_reach(period: Period) -> timedelta | None:
     return now - period.start.resolve(now)
 
 
-def _combine(raw: Any, path: str, ctx: _Context) -> Combine | None:
+def _combine(raw: Any, path: str, ctx: _Context, depth: int = 1) -> Combine | None:
     out = ctx.out
+    if depth > MAX_DEPTH:
+        out.add(path, f"conditions nest deeper than {MAX_DEPTH} levels")
+        return None
     if not isinstance(raw, dict):
         out.add(path, "must be a table with match, value and rules")
         return None
@@ -498,9 +648,14 @@ def _combine(raw: Any, path: str, ctx: _Context) -> Combine | None:
         if "attribute" in child:
             node: Condition | None = _leaf(child, cpath, ctx)
         elif "rules" in child or "match" in child:
-            node = _combine(child, cpath, ctx)
+            node = _combine(child, cpath, ctx, depth + 1)
         else:
-            out.add(cpath, "needs attribute (a condition) or rules (a nested combine)")
+            every = {*LEAF_KEYS, *COMBINE_KEYS, *OPTION_KEYS}
+            unknown = [k for k in child if k not in every]
+            if unknown:  # most likely a misspelt attribute (or rules): name it
+                _unknown_keys(child, sorted(every), cpath, out)
+            else:
+                out.add(cpath, "needs attribute (a condition) or rules (a nested combine)")
             node = None
         if node is None:
             ok = False
@@ -512,6 +667,32 @@ def _combine(raw: Any, path: str, ctx: _Context) -> Combine | None:
 
 
 # --- the file ---------------------------------------------------------------------------
+
+
+EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\W\d_]{2,}")
+# 7+ digits, maybe with one space, dash, dot or slash between them, maybe a leading +
+# or parenthesised area code: +46 70-123 45 67, (040) 123 456, 0701234567
+PHONE_RE = re.compile(r"\+?\(?\d(?:\)?[ ./-]?\(?\d){6,}")
+ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
+
+
+def _no_personal_data(text: Any, key: str, out: _Problems) -> None:
+    """Codes, names, descriptions, group codes, slots and rule names show in Magento's
+    admin and on pages: an email address or a phone number there is personal data
+    published. The message does not repeat it."""
+    if not isinstance(text, str):
+        return
+    what = None
+    if EMAIL_RE.search(text):
+        what = "an email address"
+    elif PHONE_RE.search(ISO_DATE_RE.sub(" ", text)):
+        what = "a phone-like number (7 or more digits)"
+    if what:
+        out.add(
+            key,
+            f"contains {what}; it shows in Magento's admin and pages, so personal data "
+            "does not belong here",
+        )
 
 
 def _display(path: Path, base: Path | None) -> str:
@@ -621,6 +802,7 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
             continue
         _unknown_keys(b, BLOCK_KEYS, p[:-1], out)
         ident = _str(b, "identifier", None, p, out)
+        _no_personal_data(ident, p + "identifier", out)
         if not ident:
             out.add(p + "identifier", "is required (the slot name, e.g. home-hero)")
         elif not SLOT_RE.fullmatch(ident):
@@ -702,6 +884,7 @@ def _cart_rules(raw: Any, out: _Problems) -> list[CartRuleSpec]:
             continue
         _unknown_keys(r, RULE_KEYS, p[:-1], out)
         name = _str(r, "name", None, p, out)
+        _no_personal_data(name, p + "name", out)
         if not name:
             out.add(p + "name", "is required")
         action = r.get("simple_action")
@@ -780,6 +963,8 @@ def parse_segment(
         out.add("code", "is longer than 64 characters")
     name = _str(data, "name", code or "", "", out) or (code or "")
     description = _str(data, "description", "", "", out) or ""
+    for key, text in (("code", code), ("name", data.get("name")), ("description", description)):
+        _no_personal_data(text, key, out)
     active = _bool(data, "active", True, "", out)
     website = _str(data, "website", None, "", out)
     if website is not None and not website.strip():
@@ -801,7 +986,13 @@ def parse_segment(
         out.add("conditions", "is required (the root combine: match, value, rules)")
         conditions = None
     else:
-        conditions = _combine(data["conditions"], "conditions", ctx)
+        leaves = _count_leaves(data["conditions"])
+        if leaves > MAX_LEAVES:
+            # said once, before thousands of leaves are each checked and reported
+            out.add("conditions", f"has {leaves} conditions, more than {MAX_LEAVES}")
+            conditions = None
+        else:
+            conditions = _combine(data["conditions"], "conditions", ctx)
     group = None
     if "group" in data:
         g = data["group"]
@@ -811,6 +1002,7 @@ def parse_segment(
             _unknown_keys(g, GROUP_KEYS, "group", out)
             adopt = _bool(g, "adopt", False, "group.", out)
             gcode = g.get("code")
+            _no_personal_data(gcode, "group.code", out)
             if not isinstance(gcode, str) or not gcode.strip():
                 out.add("group.code", "is required (the customer group's code)")
             elif len(gcode) > MAX_GROUP_CODE:
@@ -962,6 +1154,35 @@ def _managed_matches(rule: Rule, managed: dict[str, str]) -> list[str]:
     return [v.casefold() for v in values if v.casefold() in managed]
 
 
+def _read_toml(path: Path) -> dict[str, Any] | _Err:
+    """One segment file's table, or one line saying why it cannot be read.
+
+    tomllib recurses once per nested inline table or array, so a deeply nested file
+    ends in RecursionError; a huge integer literal in ValueError. Neither is a traceback.
+    """
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return _Err(f"is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
+        with path.open("rb") as fh:
+            text = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return _Err(f"cannot read: {_os_reason(exc)}")
+    if len(text) > MAX_FILE_BYTES:
+        return _Err(f"is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return _Err(f"not valid TOML: not UTF-8 text (byte {exc.start})")
+    except tomllib.TOMLDecodeError as exc:
+        return _Err(f"not valid TOML: {exc}")
+    except RecursionError:
+        return _Err("not valid TOML for segbridge: tables or arrays nest too deeply")
+    except ValueError as exc:  # Python refuses to read integers of more than 4300 digits
+        if "digits" in str(exc):
+            return _Err("not valid TOML for segbridge: a number has thousands of digits")
+        return _Err(f"not valid TOML: {_q(str(exc))}")
+
+
 def _read_all(directory: Path, config: Any) -> tuple[list[Segment], list[str], list[str]]:
     base = getattr(config, "base_dir", None) if config is not None else None
     problems: list[str] = []
@@ -973,14 +1194,9 @@ def _read_all(directory: Path, config: Any) -> tuple[list[Segment], list[str], l
     for path in sorted(directory.glob("*.toml")):
         shown = _display(path, base)
         out = _Problems(shown)
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{shown}: not valid TOML: {exc}")
-            continue
-        except OSError as exc:
-            problems.append(f"{shown}: cannot read: {exc}")
+        data = _read_toml(path)
+        if isinstance(data, _Err):
+            problems.append(f"{shown}: {data.message}")
             continue
         seg = parse_segment(data, path, config, out, directory)
         problems.extend(out.problems)

@@ -32,7 +32,7 @@ OPERATORS: tuple[str, ...] = (
 )
 LIST_OPERATORS = ("()", "!()")
 DAY = timedelta(days=1)
-# Magento's GROUP_CODE_MAX_LENGTH (PITFALLS G1): longer codes are truncated silently, so
+# Magento's GROUP_CODE_MAX_LENGTH (32): longer codes are truncated silently, so
 # the loader refuses them in segment files and push refuses them again before writing.
 MAX_GROUP_CODE = 32
 

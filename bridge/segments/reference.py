@@ -1,4 +1,4 @@
-"""The reference evaluator: SPEC §3 in plain Python over one customer's rows.
+"""The reference evaluator: the segment rules in plain Python over one customer's rows.
 
 It is written apart from the SQL compiler on purpose (no shared comparison code), so
 that the property tests, which check that both give the same answer on random shops
