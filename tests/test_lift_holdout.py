@@ -29,8 +29,8 @@ VIP_HELD_OUT_10 = [2, 11, 25, 32, 36, 68, 72, 77, 82, 85, 101, 107, 111, 119, 12
                    183, 192, 200]  # fmt: skip
 
 
-def spec_rule(code: str, customer_id: int, h: float) -> bool:
-    """The rule exactly as written in the contract."""
+def documented_rule(code: str, customer_id: int, h: float) -> bool:
+    """The rule written out in one expression, as the docs give it."""
     digest = hashlib.sha256(f"{code}:{customer_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < h
 
@@ -92,7 +92,7 @@ def test_held_out_share_lies_in_the_binomial_999_band(code, n, first, h):
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_same_customers_whatever_the_order_and_the_repeats(code, ids, h, seed):
-    expected = {cid for cid in ids if spec_rule(code, cid, h)}
+    expected = {cid for cid in ids if documented_rule(code, cid, h)}
     shuffled = ids * 2
     random.Random(seed).shuffle(shuffled)
     assert held_out(code, ids, h) == expected

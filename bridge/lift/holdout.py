@@ -52,7 +52,7 @@ def check_share(share: float) -> float:
 
 
 def is_held_out(code: str, customer_id: int, share: float) -> bool:
-    """True when this member of segment ``code`` is kept out of its push (SPEC rule)."""
+    """True when this member of segment ``code`` is kept out of its push."""
     return position(code, customer_id) < check_share(share)
 
 
