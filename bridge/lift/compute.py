@@ -130,7 +130,8 @@ def _points(share: float) -> str:
 
 
 def format_p(p: float) -> str:
-    """A p-value as people read it: two significant digits, "< 0.001" below that."""
+    """A p-value as people read it: two decimals from 0.1, two significant digits from
+    0.01, three decimals from 0.001, "< 0.001" below."""
     if p < 0.001:
         return "< 0.001"
     if p >= 0.1:
