@@ -1,6 +1,6 @@
 <?php
 /**
- * Tests of the identifier choice behind the "Segment block" widget (SPEC §5, §7).
+ * Tests of the identifier choice behind the "Segment block" widget (see README.md).
  *
  * The lookup callable stands in for "which of these identifiers exist and are active for
  * this store view"; each test states the store's blocks and checks what is shown.
