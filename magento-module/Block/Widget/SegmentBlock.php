@@ -244,6 +244,15 @@ class SegmentBlock extends AbstractBlock implements BlockInterface, IdentityInte
     /**
      * Active blocks with one of the identifiers, assigned to the store view or to All Store Views.
      *
+     * One identifier may exist twice here: once for All Store Views and once for this store
+     * view (Magento refuses only a second block sharing a store). The store view's own block
+     * wins whatever order the database returns them in, as in Magento's own load of a block
+     * by identifier for a store (module-cms/Model/ResourceModel/Block.php:152-170: both
+     * stores, "store_id DESC", limit 1; 2.4.4 and 2.4.8-p1). The collection puts every store a block is assigned to in its
+     * "store_id" data after load (Magento\Cms\Model\ResourceModel\AbstractCollection::
+     * performAfterLoad, module-cms/Model/ResourceModel/AbstractCollection.php:89 in 2.4.4 and
+     * 2.4.8-p1).
+     *
      * @param string[] $identifiers
      * @return array<string, CmsBlock> by lower-cased identifier (MySQL compares case-insensitively)
      */
@@ -255,11 +264,17 @@ class SegmentBlock extends AbstractBlock implements BlockInterface, IdentityInte
             ->addStoreFilter($storeId, true);
 
         $byIdentifier = [];
+        $ownStore = [];
         /** @var CmsBlock $block */
         foreach ($collection as $block) {
             $identifier = strtolower((string) $block->getIdentifier());
-            if (!isset($byIdentifier[$identifier])) {
+            $stores = array_map('intval', (array) $block->getData('store_id'));
+            $forThisStore = $storeId !== 0 && in_array($storeId, $stores, true);
+            if (!isset($byIdentifier[$identifier]) || ($forThisStore && !isset($ownStore[$identifier]))) {
                 $byIdentifier[$identifier] = $block;
+                if ($forThisStore) {
+                    $ownStore[$identifier] = true;
+                }
             }
         }
         return $byIdentifier;

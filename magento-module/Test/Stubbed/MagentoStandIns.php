@@ -289,7 +289,9 @@ namespace Magento\Cms\Model\ResourceModel\Block {
                 if ($this->stores !== null && !array_intersect($row['stores'], $this->stores)) {
                     continue;
                 }
-                yield new Block($row);
+                // As Magento's CMS AbstractCollection::performAfterLoad: every store the
+                // block is assigned to, not only the filtered one.
+                yield new Block($row + ['store_id' => $row['stores']]);
             }
         }
     }

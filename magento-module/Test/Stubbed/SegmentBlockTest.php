@@ -210,6 +210,30 @@ final class SegmentBlockTest extends TestCase
         self::assertSame('content of home-hero--group-5', $this->widget(['slot' => 'home-hero'])->toHtml());
     }
 
+    public function testABlockForTheShoppersStoreViewWinsOverOneForAllStoreViews(): void
+    {
+        // Magento allows one identifier once per store view, so "home-hero--group-5" can
+        // exist for All Store Views and for store view 1; the query returns both, in
+        // whatever order the database likes (here: All Store Views first).
+        $this->givenBlocks(
+            ['block_id' => 20, 'identifier' => 'home-hero--group-5', 'stores' => [0], 'content' => 'everywhere'],
+            ['block_id' => 21, 'identifier' => 'home-hero--group-5', 'stores' => [1], 'content' => 'store view 1'],
+            ['block_id' => 22, 'identifier' => 'home-hero', 'stores' => [0], 'content' => 'default everywhere'],
+            ['block_id' => 23, 'identifier' => 'home-hero', 'stores' => [2, 3], 'content' => 'default 2 and 3']
+        );
+        $this->shopperInGroup(5);
+
+        $widget = $this->widget(['slot' => 'home-hero']);
+        self::assertSame('store view 1', $widget->toHtml());
+        self::assertContains('cms_b_21', $widget->getIdentities());
+        self::assertNotContains('cms_b_20', $widget->getIdentities());
+
+        $this->store->storeId = 2;
+        self::assertSame('everywhere', $this->widget(['slot' => 'home-hero'])->toHtml());
+        $this->shopperInGroup(6);
+        self::assertSame('default 2 and 3', $this->widget(['slot' => 'home-hero'])->toHtml());
+    }
+
     /**
      * @dataProvider contextValues
      * @param mixed $value what the customer context plugin left in the HTTP context
