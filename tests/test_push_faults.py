@@ -81,3 +81,92 @@ def test_creates_whose_answers_are_lost_are_found_not_repeated(
         assert shop_state(sc.shop) == expected  # no duplicate group, block, rule, coupon
     finally:
         sc.close()
+
+
+def _planned_customers(sc: Scenario) -> list[int]:
+    from bridge.push.remote import Remote
+    from bridge.push.service import build_plan, live_groups
+
+    with sc.client(read_only=True) as c:
+        plan = build_plan(sc.engine, sc.config, sc.segments(), live_groups(Remote(c)))
+    return [ch.customer_id for ch in plan.changes]
+
+
+def test_one_customer_failing_after_retries_is_quarantined_and_the_rest_go_on(
+    tmp_path: Path, db_url: str
+) -> None:
+    """SPEC §5 "one bad record never blocks the rest": a customer whose PUT answers a
+    masked 500 every time is quarantined (exit 3, listed by status); the others are
+    moved; the next push tries it again and, once it saves, resolves the quarantine."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bridge.errors import EXIT_PARTIAL
+    from bridge.status import collect_status
+    from bridge.store.models import Quarantine
+
+    sc = Scenario(tmp_path / "s", db_url, write_concurrency=2)
+    try:
+        sc.sync_evaluate()
+        planned = _planned_customers(sc)
+        assert len(planned) >= 10
+        bad = planned[len(planned) // 3]
+        sc.sandbox.set_faults(Faults(poison_customer_ids=(bad,)))
+        groups_before = {c: sc.shop.customers.get(c).group_id for c in planned}
+        before = groups_before[bad]
+        result = sc.push()
+        assert result.exit_code == EXIT_PARTIAL
+        assert [r["customer_id"] for r in result.refused] == [bad]
+        assert "failed after retries" in result.refused[0]["message"]
+        assert "Report ID" in result.refused[0]["message"]
+        assert sc.sandbox.stats.snapshot()["faults"]["poison"] >= 2  # retried first
+        moved = [c for c in planned if sc.shop.customers.get(c).group_id != groups_before[c]]
+        assert moved == [c for c in planned if c != bad]  # every other one got through
+        assert sc.shop.customers.get(bad).group_id == before
+        assert not open_batches(sc.engine)  # nothing left hanging: the batch is closed
+        status = collect_status(sc.engine)
+        listed = [r["record_id"] for r in status["quarantine"]["records"]]
+        assert listed == [str(bad)] and status["quarantine"]["open"] == 1
+
+        again = sc.push()  # still failing: still one open quarantine row, not two
+        assert again.exit_code == EXIT_PARTIAL
+        assert [r["customer_id"] for r in again.refused] == [bad]
+        assert collect_status(sc.engine)["quarantine"]["open"] == 1
+
+        sc.sandbox.set_faults(Faults())  # the record saves again
+        last = sc.push()
+        assert last.exit_code == EXIT_OK and last.states["done"] == 1
+        assert sc.shop.customers.get(bad).group_id != before
+        assert collect_status(sc.engine)["quarantine"]["open"] == 0
+        with Session(sc.engine) as s:
+            rows = s.scalars(select(Quarantine).where(Quarantine.record_id == str(bad))).all()
+            assert len(rows) == 1 and rows[0].resolved_at is not None
+    finally:
+        sc.close()
+
+
+def test_a_store_failing_every_customer_write_stops_the_push(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Every PUT failing is the store, not a record: the push stops after a few in a row
+    (quarantined), the journal keeps the rest, and the next push finishes the job."""
+    from bridge.push.context import PushAborted
+
+    expected = _clean_state(tmp_path / "clean")
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        planned = _planned_customers(sc)
+        assert len(planned) > 20
+        sc.sandbox.set_faults(Faults(rate_500=1.0, methods=("PUT",)))
+        with pytest.raises(PushAborted, match="10 customer writes in a row failed"):
+            sc.push()
+        assert open_batches(sc.engine)  # the rest is still in the journal
+        puts = sc.sandbox.stats.get("PUT", "/V1/customers/{customerId}")
+        assert puts < 10 * 5  # stopped early: 10 customers' retries, not all of them
+        sc.sandbox.set_faults(Faults())
+        outcomes = [sc.push().exit_code for _ in range(2)]
+        assert outcomes[-1] == EXIT_OK and not open_batches(sc.engine)
+        assert shop_state(sc.shop) == expected
+    finally:
+        sc.close()

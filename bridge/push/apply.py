@@ -18,10 +18,16 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bridge.magento.errors import (
+    BadResponseError,
+    ConnectionFailedError,
     ContractError,
+    DeadlockError,
+    GatewayError,
     InvalidRequestError,
     MagentoError,
     NotFoundError,
+    RequestTimeoutError,
+    ServerError,
     TransientError,
 )
 from bridge.push.cms import apply_block
@@ -43,6 +49,16 @@ from bridge.store.push_tables import (
 from bridge.timeutil import utcnow
 
 log = logging.getLogger("bridge.push")
+
+# Failures of one customer's write that leave the others to go on (quarantined). A
+# throttled or maintenance answer is the whole store's: the push stops as before.
+RECORD_FAILURES = (
+    ServerError, GatewayError, RequestTimeoutError, ConnectionFailedError, DeadlockError,
+    BadResponseError,
+)
+# This many customer writes failing in a row (none getting through in between) means
+# the store, not a record, is failing: the push stops and the journal keeps the rest.
+FAILURES_IN_A_ROW = 10
 
 # Keys never sent back in a customer PUT (SPEC §5, PITFALLS A2, A6, A12).
 DROPPED_KEYS = ("addresses", "default_billing", "default_shipping", "extension_attributes")
@@ -71,6 +87,7 @@ class CustomerOutcome:
     group_now: int | None
     target: int | None
     message: str | None = None
+    failed: bool = False  # a 5xx or timeout after the retries, not a refusal
 
 
 def write_customer(remote: Remote, step: StepView, target: int) -> CustomerOutcome:
@@ -92,6 +109,13 @@ def write_customer(remote: Remote, step: StepView, target: int) -> CustomerOutco
         return CustomerOutcome(step, SKIPPED, None, target, "the customer no longer exists")
     except (ContractError, InvalidRequestError) as exc:
         return CustomerOutcome(step, REFUSED, None, target, str(exc))
+    except RECORD_FAILURES as exc:
+        # Still failing after the retry table: this record's trouble, not the store's
+        # (SPEC §5 "one bad record never blocks the rest"): quarantined like a 400, and
+        # planned again by the next push. A lost answer is no harm: that push's GET
+        # shows whether the PUT landed.
+        return CustomerOutcome(step, REFUSED, None, target,
+                               f"failed after retries: {exc}", failed=True)
     got = int(answer.get("group_id", -1))
     if got != target:
         return CustomerOutcome(
@@ -114,12 +138,14 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
         if out.state == DONE:
             _home_values(s, cid, written_group_id=out.target, written_at=now,
                          overridden_target_id=None, overridden_at=None)
+            ctx.unquarantine(s, step)
         elif out.state == OVERRIDDEN:
             _home_values(s, cid, overridden_target_id=out.target, overridden_at=now)
         elif out.state == REFUSED:
             ctx.quarantine(s, step, out.message or "refused")
 
     if out.state == REFUSED:
+        log.warning("push: customer %s quarantined: %s", cid, out.message)
         ctx.tally.refused.append(
             {"kind": "customer", "key": step.key, "customer_id": cid, "message": out.message}
         )
@@ -129,7 +155,10 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
         )
     elif out.state == STALE:
         ctx.tally.stale.append({"customer_id": cid, "group": out.group_now})
-    ctx.mark(step, out.state, message=out.message, extra=extra)
+    # magento_id of a done customer step: the group the customer is in now (the move
+    # applied; the report counts these)
+    applied = out.group_now if out.state == DONE else None
+    ctx.mark(step, out.state, magento_id=applied, message=out.message, extra=extra)
 
 
 def _home_values(s: Session, cid: int, **values: Any) -> None:
@@ -171,14 +200,23 @@ def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -
                 running.add(pool.submit(write_customer, ctx.remote, nxt[0], nxt[1]))
 
         fill()
+        in_a_row = 0
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 running.discard(fut)
                 try:
-                    _persist_customer(ctx, fut.result())
+                    out = fut.result()
+                    _persist_customer(ctx, out)
                 except (TransientError, MagentoError) as exc:
                     failure = failure or exc
+                    continue
+                in_a_row = in_a_row + 1 if out.failed else 0
+                if in_a_row >= FAILURES_IN_A_ROW and failure is None:
+                    failure = TransientError(
+                        f"{in_a_row} customer writes in a row failed after their retries "
+                        f"(the last: {out.message})"
+                    )
             fill()
     if isinstance(failure, TransientError):
         raise PushAborted(f"customer writes stopped: {failure}") from failure

@@ -105,15 +105,31 @@ class PushContext:
             self.tally.states[state] += 1
 
     def quarantine(self, s: Session, step: StepView, reason: str) -> None:
-        s.add(
-            Quarantine(
-                run_id=self.run_id,
-                entity=f"push:{step.kind}",
-                record_id=step.key[:64],
-                reason=reason,
-                payload=step.payload,
-                created_at=utcnow(),
-            )
+        """List the step's record in the quarantine (``status`` shows it) until a later
+        push gets it through; a record refused again keeps one open row, brought up to
+        date, rather than one more each push."""
+        entity, record = f"push:{step.kind}", step.key[:64]
+        row = s.scalars(
+            select(Quarantine).where(
+                Quarantine.entity == entity, Quarantine.record_id == record,
+                Quarantine.resolved_at.is_(None),
+            ).order_by(Quarantine.id.desc())
+        ).first()
+        if row is not None:
+            row.run_id, row.reason, row.payload = self.run_id, reason, step.payload
+            row.created_at = utcnow()
+            return
+        s.add(Quarantine(run_id=self.run_id, entity=entity, record_id=record, reason=reason,
+                         payload=step.payload, created_at=utcnow()))
+
+    @staticmethod
+    def unquarantine(s: Session, step: StepView) -> None:
+        """The step's record got through: its open quarantine row is resolved."""
+        s.execute(
+            update(Quarantine)
+            .where(Quarantine.entity == f"push:{step.kind}",
+                   Quarantine.record_id == step.key[:64], Quarantine.resolved_at.is_(None))
+            .values(resolved_at=utcnow())
         )
 
     def record_group(self, code: str, group_id: int, created: bool) -> Callable[[Session], None]:
