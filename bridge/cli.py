@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "sandbox": "bridge.sandbox.command:cmd_sandbox",
     "attributes": "bridge.segments.catalog:cmd_attributes",
 }
+# The commands that take the run lock and write a run: SIGTERM unwinds them so that
+# their run is recorded as interrupted (the daemon has its own, graceful, handler).
+LOCKING = frozenset({"sync", "evaluate", "plan", "push", "run", "resync"})
 
 
 @dataclass
@@ -192,8 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     ctx = CliContext(
         config_path=args.config, json=args.json, wait=args.wait, verbosity=verbosity
     )
+    from bridge.shutdown import Terminated, terminate_on_sigterm
+
+    restore = terminate_on_sigterm() if args.command in LOCKING else (lambda: None)
     try:
         return resolve(args.command)(ctx, args)
+    except Terminated as exc:
+        print(f"segbridge: {exc}; the run is recorded as interrupted and the next run "
+              "finishes what it left", file=sys.stderr)
+        return EXIT_FAILED
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -204,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segbridge: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

@@ -36,11 +36,15 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import LockHeld
+from bridge.shutdown import Terminated
 from bridge.store.lock_tables import RunLockRow
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "run"
+# The lease on SQLite/MariaDB (renewed every third of it); also how long a run of another
+# host may go unseen before it counts as gone (bridge.runs.STALE_AFTER).
+DEFAULT_LEASE_S = 60.0
 _TABLE = RunLockRow.__table__
 # An expired lease whose holder is a live process on this host is still respected for
 # this long (a holder stuck in a long SQLite write cannot heartbeat, yet is not dead).
@@ -162,6 +166,43 @@ def _public(row: dict[str, Any], mechanism: str) -> dict[str, Any]:
     return out
 
 
+def _touch_runs(engine: Engine) -> None:
+    """Keep ``last_seen_at`` of this process's running rows fresh (each beat)."""
+    from bridge.runs import touch_own_runs
+
+    try:
+        touch_own_runs(engine)
+    except Exception as exc:  # a busy database: the next beat tries again
+        log.debug("run lock: could not mark this process's runs as seen: %s", exc)
+
+
+def _close_dead_runs(engine: Engine) -> None:
+    """Taking the lock: runs left ``running`` by a process that is gone are closed as
+    ``interrupted`` (their process cannot be running them: it would hold the lock)."""
+    from bridge.runs import close_dead_runs
+
+    try:
+        close_dead_runs(engine)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the run
+        log.warning("run lock: could not close the runs of dead processes: %s", exc)
+
+
+def _interrupt_own_runs(engine: Engine, exc: BaseException, taken_at: datetime) -> None:
+    """A signal ends this command: its runs become ``interrupted`` now, not at the next
+    lock taker (``taken_at``: when this process took the lock, by its own clock)."""
+    from bridge.runs import interrupt_own_runs
+
+    at = getattr(exc, "at", None) or taken_at
+    reason = str(exc) or "stopped by Ctrl-C"
+    try:
+        ids = interrupt_own_runs(engine, at, f"{reason} (the next run finishes what it left)")
+    except Exception as err:  # noqa: BLE001 - the next lock taker closes them instead
+        log.warning("could not record the interrupted run: %s", err)
+        return
+    if ids:
+        log.info("run(s) %s recorded as interrupted: %s", ", ".join(map(str, ids)), exc)
+
+
 # --- SQLite / MariaDB: the lease ---------------------------------------------------------
 
 
@@ -256,6 +297,7 @@ class _Lease(_Holder):
 
     def _beat(self, interval: float) -> None:
         while not self._stop.wait(interval):
+            _touch_runs(self.engine)
             try:
                 with self.engine.begin() as conn:
                     now = _db_now(conn)
@@ -341,6 +383,7 @@ class _Advisory(_Holder):
 
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
+            _touch_runs(self.engine)
             try:
                 held = self.conn.execute(
                     text(
@@ -396,7 +439,7 @@ def run_lock(
     *,
     wait: bool,
     holder: str | None = None,
-    lease_s: float = 60,
+    lease_s: float = DEFAULT_LEASE_S,
     poll_s: float = 1.0,
     name: str = LOCK_NAME,
 ) -> Iterator[LockHandle]:
@@ -466,8 +509,13 @@ def run_lock(
     with _held_guard:
         _held[key] = [me, 1, handle]
     log.debug("run lock: taken by %s (%s)", who, mechanism)
+    taken_at = datetime.now(UTC).replace(tzinfo=None)
     try:
+        _close_dead_runs(engine)
         yield handle
+    except (Terminated, KeyboardInterrupt) as exc:
+        _interrupt_own_runs(engine, exc, taken_at)
+        raise
     finally:
         with _held_guard:
             _held.pop(key, None)

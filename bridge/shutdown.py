@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
+
+from bridge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +73,33 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+class Terminated(BaseException):
+    """A one-shot command (``sync``, ``push``, …) got SIGTERM: it unwinds like Ctrl-C,
+    so that its run rows are closed as ``interrupted`` on the way out (bridge.lock)
+    instead of staying ``running``. A BaseException, so that no ``except Exception``
+    swallows it. The push journal makes stopping between any two statements safe."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name
+        self.at: datetime = utcnow()
+
+
+def terminate_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM raise ``Terminated`` in the main thread (a command run from the
+    command line); returns the function that puts the previous handler back. Outside the
+    main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore

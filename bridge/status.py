@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.store.models import Quarantine, Run, SyncState
 from bridge.store.push_tables import BATCH_OPEN, OPEN_STATES, PushBatch, PushStep
@@ -23,10 +24,27 @@ JOURNAL_SHOWN = 20
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
+    """The last runs; one whose process is gone is closed as ``interrupted`` first (or,
+    on a store this user cannot write, shown so)."""
+    from bridge.runs import INTERRUPTED, RUNNING, close_dead_runs, interrupted_message, last_seen
+    from bridge.runs import process_gone as gone
+    from bridge.timeutil import utcnow
+
+    try:
+        close_dead_runs(engine)
+    except SQLAlchemyError:  # a read-only store: shown below, recorded by the next run
+        pass
     t = Run.__table__
     with engine.connect() as conn:
         rows = conn.execute(select(t).order_by(t.c.id.desc()).limit(RUNS_SHOWN)).mappings().all()
-    return [dict(r) for r in rows]
+    out = [dict(r) for r in rows]
+    now = utcnow()
+    for r in out:
+        if r["status"] == RUNNING and gone(r, now):
+            note = interrupted_message(r)
+            r.update(status=INTERRUPTED, ended_at=last_seen(r),
+                     message=f"{r['message']}; {note}" if r["message"] else note)
+    return out
 
 
 def _watermarks(engine: Engine) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ PostgreSQL and MariaDB is a user granted SELECT only.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -262,10 +263,22 @@ def reader_url(db_url: str) -> Iterator[str]:
 def test_read_commands_work_as_a_select_only_database_user(
     reader_url: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from bridge.runs import new_run_values
+
+    writer = make_engine(db_url)
+    with writer.begin() as conn:  # a run whose process is gone: shown interrupted, unwritten
+        values = {**new_run_values("sync"), "pid": 2**22 + 12345}
+        run_id = conn.execute(insert(Run.__table__).values(**values)).inserted_primary_key[0]
     config = _config(tmp_path, reader_url)
-    for argv in (["status"], ["segments"], ["members", "vip"], ["history", "vip"],
-                 ["report", "--output", str(tmp_path / "r.html")]):
+    for argv in (["status"], ["--json", "status"], ["segments"], ["members", "vip"],
+                 ["history", "vip"], ["report", "--output", str(tmp_path / "r.html")]):
         code, out, err = _run(capsys, "--config", str(config), *argv)
         assert code == EXIT_OK, (argv, err)
         assert "Traceback" not in err
+        if argv == ["--json", "status"]:
+            run = json.loads(out)["runs"][0]
+            assert run["status"] == "interrupted" and "is gone; last seen" in run["message"]
     assert (tmp_path / "r.html").exists()
+    with writer.connect() as conn:
+        assert conn.execute(select(Run.status).where(Run.id == run_id)).scalar_one() == "running"
+    writer.dispose()
