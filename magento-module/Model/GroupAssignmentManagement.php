@@ -249,6 +249,9 @@ class GroupAssignmentManagement implements GroupAssignmentManagementInterface
      */
     private static function integer($value, int $index, string $field, int $min): int
     {
+        if ($value === null || $value === '') {
+            throw new InputException(new Phrase('assignments[%1].%2 is missing.', [$index, $field]));
+        }
         if (is_string($value) && preg_match('/^\d{1,10}$/D', $value)) {
             $value = (int) $value;
         }

@@ -215,7 +215,7 @@ final class GroupAssignmentManagementTest extends TestCase
             }, 'assignments[0].customer_id must be a whole number of at least 1, got 0.'],
             'missing from group' => [static function (): array {
                 return [new GroupAssignment(10, null, 5)];
-            }, 'assignments[0].from_group_id must be a whole number of at least 0, got NULL.'],
+            }, 'assignments[0].from_group_id is missing.'],
         ];
     }
 
