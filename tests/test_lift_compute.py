@@ -249,6 +249,25 @@ def test_the_same_customers_are_held_out_on_every_database(engine: Engine) -> No
 
 
 @pytest.mark.db
+def test_the_held_out_share_read_from_the_store_lies_in_the_binomial_999_band(
+    engine: Engine,
+) -> None:
+    """3,000 members read back from the store: at each share h the held-out count lies in
+    the central 99.9 % of Binomial(3000, h), and the sides are the pure rule's, on every
+    database (one store for all shares: a new MariaDB schema costs seconds)."""
+    with engine.begin() as conn:
+        _segment(conn)
+        _history(conn, *[(cid, "joined", T0) for cid in range(1001, 4001)])
+    for share in (0.05, 0.1, 0.25, 0.5):
+        with engine.connect() as conn:
+            outcomes = member_outcomes(conn, "vip", share, as_of=AS_OF)
+        got = {o.customer_id for o in outcomes if o.held_out}
+        assert got == held_out("vip", range(1001, 4001), share)
+        low, high = sps.binom.ppf(0.0005, 3000, share), sps.binom.isf(0.0005, 3000, share)
+        assert low <= len(got) <= high, (share, len(got), low, high)
+
+
+@pytest.mark.db
 def test_a_generated_shop_matches_figures_computed_directly(engine: Engine) -> None:
     """300 members, random joinings, leavings and orders: every figure equals the one
     computed here straight from the generated rows, and the intervals equal SciPy's."""
