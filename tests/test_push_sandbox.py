@@ -400,3 +400,32 @@ def test_plan_and_push_with_as_of_evaluate_first(scenario: Scenario) -> None:
     code, out = _cli(sc, "--json", "push", "--as-of", "0d")
     assert code == EXIT_OK
     assert json.loads(out)["steps"]["done"] > 0
+
+
+def test_after_the_first_push_the_store_names_new_groups_and_counts_the_moves(
+    scenario: Scenario,
+) -> None:
+    """The report right after the first push (before any sync): the groups the push
+    created by their codes, and as many customers moved as the push applied."""
+    from bridge.report import collect
+    from bridge.store.models import CustomerGroup
+    from bridge.store.push_tables import DONE, PushStep
+
+    sc = scenario
+    sc.sync_evaluate()
+    before = {cid: r["group_id"] for cid, r in customer_records(sc.shop).items()}
+    result = sc.push()
+    assert result.exit_code == EXIT_OK and result.created["group"] == 2
+    applied = {c.id: c.group_id for c in sc.shop.customers.values() if c.group_id != before[c.id]}
+    assert applied
+    vip, loyal = sc.group_id("VIP"), sc.group_id("Loyal")
+    with Session(sc.engine) as s:
+        local = {g.id: (g.code, g.tax_class_id) for g in s.scalars(select(CustomerGroup))}
+        assert local[vip] == ("VIP", 3) and local[loyal] == ("Loyal", 3)
+        done = {st.customer_id: st.magento_id for st in s.scalars(
+            select(PushStep).where(PushStep.kind == "customer", PushStep.state == DONE))}
+    assert done == applied  # each done step holds the group it put the customer in
+    data = collect(sc.engine)
+    codes = {g.code for g in data.groups}
+    assert {"VIP", "Loyal"} <= codes and not any(c.startswith("group ") for c in codes)
+    assert data.last_push is not None and data.last_push["moved"] == len(applied)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.errors import SegbridgeError
 from bridge.magento.errors import TransientError
 from bridge.push.remote import Remote
-from bridge.store.models import Quarantine
+from bridge.store.models import CustomerGroup, Quarantine
 from bridge.store.push_tables import SENT, SKIPPED, PushGroup, PushObject, PushStep
 from bridge.timeutil import utcnow
 
@@ -132,7 +132,11 @@ class PushContext:
             .values(resolved_at=utcnow())
         )
 
-    def record_group(self, code: str, group_id: int, created: bool) -> Callable[[Session], None]:
+    def record_group(
+        self, code: str, group_id: int, created: bool, tax_class_id: int | None = None
+    ) -> Callable[[Session], None]:
+        """Bind the code to its id, and put the group in the local group list at once
+        (the sync would only at its next run; ``report`` and ``plan`` name groups by it)."""
         def do(s: Session) -> None:
             row = s.get(PushGroup, code.casefold())
             if row is None:
@@ -141,6 +145,14 @@ class PushContext:
             else:
                 row.group_id = group_id
                 row.code = code
+            local = s.get(CustomerGroup, group_id)
+            if local is None:
+                s.add(CustomerGroup(id=group_id, code=code, code_ci=code.casefold(),
+                                    tax_class_id=tax_class_id))
+            else:
+                local.code, local.code_ci = code, code.casefold()
+                if tax_class_id is not None:
+                    local.tax_class_id = tax_class_id
 
         return do
 

@@ -36,15 +36,18 @@ def apply_group(ctx: PushContext, step: StepView) -> None:
             _refuse(ctx, step, str(exc))
             return
         group, created = found, False
-    _done(ctx, step, str(group.get("code", code)), int(group["id"]), created=created)
+    tax = group.get("tax_class_id")
+    _done(ctx, step, str(group.get("code", code)), int(group["id"]), created=created,
+          tax_class_id=int(tax) if tax is not None else ctx.tax_class_id)
 
 
-def _done(ctx: PushContext, step: StepView, code: str, group_id: int, *, created: bool) -> None:
+def _done(ctx: PushContext, step: StepView, code: str, group_id: int, *, created: bool,
+          tax_class_id: int | None = None) -> None:
     ctx.groups[code.casefold()] = (group_id, code)
     if created:
         ctx.tally.created["group"] += 1
     ctx.mark(step, DONE, magento_id=group_id,
-             extra=ctx.record_group(code, group_id, created))
+             extra=ctx.record_group(code, group_id, created, tax_class_id))
 
 
 def _refuse(ctx: PushContext, step: StepView, reason: str) -> None:
