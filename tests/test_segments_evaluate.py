@@ -535,3 +535,54 @@ def test_explain(cli_env: tuple[Path, Engine], capsys: pytest.CaptureFixture[str
     assert "customer 1" in err and "customer 2" in err
     code, _, err = run_cli(capsys, "--config", c, "explain", "vip", "nobody@x")
     assert code == 2
+
+
+def test_a_hand_move_into_a_non_managed_group_counts_in_the_same_run(engine: Engine) -> None:
+    """Issue 18 item 7: a customer moved by hand from a managed group into Wholesale was
+    still counted in their old home group by the run that synced the move (one run of
+    lag). The home group is now the current group unless segbridge manages it (groups
+    the push recorded, and groups active segments name), else the push's record."""
+    from bridge.store.push_tables import PushCustomer, PushGroup
+
+    groups = {1: "General", 2: "Wholesale", 3: "Retailer", 4: "VIP", 5: "Gold"}
+    current = {1: 2, 2: 4, 3: 5, 4: 4, 5: 3, 6: 1}  # customer -> group as synced
+    recorded_home = {1: 1, 2: 1, 3: 3, 6: 2}  # push_customers.home_group_id
+    with engine.begin() as conn:
+        insert_rows(conn, m.Website, [dict(id=1, code="base", name="Main")])
+        insert_rows(conn, m.CustomerGroup, [dict(id=i, code=c) for i, c in groups.items()])
+        insert_rows(conn, m.Customer, [_customer(c, group_id=g) for c, g in current.items()])
+        insert_rows(conn, PushGroup, [dict(code_ci="vip", code="VIP", group_id=4, created=True,
+                                           recorded_at=AS_OF)])
+        insert_rows(conn, PushCustomer, [
+            dict(customer_id=c, home_group_id=h, first_seen_at=AS_OF, written_group_id=4)
+            for c, h in recorded_home.items()
+        ])
+    def by_group(code: str) -> dict[str, Any]:
+        return {"code": code.casefold(), "conditions": {"rules": [
+            {"attribute": "customer.group", "operator": "==", "value": code}]}}
+
+    gold = {"code": "gold", "priority": 1, "group": {"code": "GOLD"}, "conditions": {
+        "rules": [{"attribute": "sales.orders_count", "operator": ">=", "value": 100}]}}
+    retired = {**gold, "code": "retired", "priority": 2, "active": False,
+               "group": {"code": "Wholesale"}}  # inactive: Wholesale is not managed
+    segments = segments_from_dicts(
+        [by_group("Wholesale"), by_group("General"), by_group("Retailer"), gold, retired], CFG
+    )
+    results = evaluate(engine, segments, AS_OF, config=CFG)
+    found = {code: _members(engine, code) for code in results}
+    found.pop("retired", None)
+    assert found == {
+        "wholesale": {1},  # moved by hand out of VIP: Wholesale now, not General
+        "general": {2, 6},  # in VIP (managed): the recorded home; 6: current beats stale
+        "retailer": {3, 5},  # in Gold (named by an active segment): the recorded home
+        "gold": set(),
+    }
+    by_code = {s.code: s for s in segments}
+    with engine.connect() as conn:
+        for cid in current:
+            data = load_customer(conn, cid, CFG)
+            assert data is not None
+            ref = Reference(data, by_code, AS_OF)
+            for seg in segments:
+                if seg.active:
+                    assert (cid in found[seg.code]) == ref.segment(seg).result, (seg.code, cid)

@@ -62,7 +62,16 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.expression import FunctionElement
 
 from bridge.segments.attributes import CUSTOMER_STRING_FIELDS, GENDERS, attribute_spec
-from bridge.segments.model import DAY, Combine, Condition, DateValue, ProductFilter, Rule, Segment
+from bridge.segments.model import (
+    DAY,
+    Combine,
+    Condition,
+    DateValue,
+    ProductFilter,
+    Rule,
+    Segment,
+    managed_group_ids,
+)
 from bridge.store import models as m
 
 C = m.Customer.__table__
@@ -573,6 +582,7 @@ class Lookups:
     stores: dict[int, str] = field(default_factory=dict)
     groups: dict[int, str] = field(default_factory=dict)
     has_push_customers: bool = False
+    recorded_group_ids: frozenset[int] = frozenset()  # push_groups: groups the push manages
 
     @classmethod
     def load(cls, conn: Connection) -> Lookups:
@@ -581,8 +591,17 @@ class Lookups:
         w = {r.id: r.code for r in conn.execute(select(m.Website.id, m.Website.code))}
         s = {r.id: r.code for r in conn.execute(select(m.StoreView.id, m.StoreView.code))}
         g = {r.id: r.code for r in conn.execute(select(m.CustomerGroup.id, m.CustomerGroup.code))}
-        has_pc = inspect(conn).has_table("push_customers")
-        return cls(websites=w, stores=s, groups=g, has_push_customers=has_pc)
+        inspector = inspect(conn)
+        has_pc = inspector.has_table("push_customers")
+        recorded: frozenset[int] = frozenset()
+        if inspector.has_table("push_groups"):
+            from bridge.store import schema  # noqa: F401 - registers the push tables
+
+            pg = m.Base.metadata.tables["push_groups"]
+            recorded = frozenset(conn.execute(select(pg.c.group_id)).scalars())
+        return cls(
+            websites=w, stores=s, groups=g, has_push_customers=has_pc, recorded_group_ids=recorded
+        )
 
     def website_id(self, code: str | None) -> int | None:
         if code is None:
@@ -745,13 +764,18 @@ class _Compiler:
         return self._tables[f"cart{k}"]
 
     def home_group(self) -> ColumnElement[Any]:
-        """The customer's home group id: the push's record, else the current group."""
+        """The customer's home group id (model.home_group_id): the current group unless
+        segbridge manages it, else the push's record, else the current group."""
         self.uses_home_group = True
-        if self.lookups.has_push_customers:
+        managed = managed_group_ids(
+            self.lookups.recorded_group_ids, self.lookups.groups, self.by_code.values()
+        )
+        if self.lookups.has_push_customers and managed:
             from bridge.store import schema  # noqa: F401 - registers push_customers
 
             pc = m.Base.metadata.tables["push_customers"]
-            return func.coalesce(pc.c.home_group_id, C.c.group_id)
+            recorded_home = func.coalesce(pc.c.home_group_id, C.c.group_id)
+            return case((C.c.group_id.in_(sorted(managed)), recorded_home), else_=C.c.group_id)
         return C.c.group_id
 
     # --- segments ------------------------------------------------------------------------

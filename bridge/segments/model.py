@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -245,3 +246,27 @@ def walk_rules(node: Condition) -> list[Rule]:
     for child in node.rules:
         out.extend(walk_rules(child))
     return out
+
+
+def managed_group_ids(
+    recorded: Iterable[int], groups: dict[int, str], segments: Iterable[Segment]
+) -> frozenset[int]:
+    """The groups segbridge manages: those the push recorded (``push_groups``) and those
+    active segments name in ``[group]`` (matched by code without case).
+
+    A customer whose current group is not one of them has it as their home group: a
+    person put them there, so `customer.group` sees it in the very run that syncs it.
+    """
+    named = {s.group.code.casefold() for s in segments if s.active and s.group is not None}
+    by_code = {gid for gid, code in groups.items() if code.casefold() in named}
+    return frozenset(recorded) | by_code
+
+
+def home_group_id(
+    current: int | None, recorded_home: int | None, managed: frozenset[int]
+) -> int | None:
+    """The home group of a customer now in ``current``: that group unless segbridge
+    manages it, else the home group the push recorded (else, unknown, the current one)."""
+    if current is None or current not in managed:
+        return current
+    return recorded_home if recorded_home is not None else current

@@ -25,6 +25,8 @@ from bridge.segments.model import (
     ProductFilter,
     Rule,
     Segment,
+    home_group_id,
+    managed_group_ids,
 )
 from bridge.store import models as m
 
@@ -58,6 +60,7 @@ class CustomerData:
     addresses: list[dict[str, Any]]
     orders: list[Order]
     carts: list[Cart]
+    recorded_group_ids: frozenset[int] = frozenset()  # push_groups
 
     @property
     def id(self) -> int:
@@ -90,6 +93,12 @@ def load_customer(conn: Connection, customer_id: int, config: Any = None) -> Cus
             select(pc.c.home_group_id).where(pc.c.customer_id == customer_id)
         ).first()
         home = got[0] if got else None
+    recorded: frozenset[int] = frozenset()
+    if inspect(conn).has_table("push_groups"):
+        from bridge.store import schema  # noqa: F401 - registers push tables
+
+        pg = m.Base.metadata.tables["push_groups"]
+        recorded = frozenset(conn.execute(select(pg.c.group_id)).scalars())
     attrs = {
         r["code"]: r["value"]
         for r in _rows(
@@ -127,7 +136,9 @@ def load_customer(conn: Connection, customer_id: int, config: Any = None) -> Cus
             conn, select(m.CartItem.__table__).where(m.CartItem.cart_id.in_(list(cart_by_id)))
         ):
             cart_by_id[it["cart_id"]].items.append(it)
-    return CustomerData(rows[0], websites, stores, groups, home, attrs, addresses, orders, carts)
+    return CustomerData(
+        rows[0], websites, stores, groups, home, attrs, addresses, orders, carts, recorded
+    )
 
 
 # --- traces --------------------------------------------------------------------------------
@@ -408,7 +419,10 @@ class Reference:
             if f in CUSTOMER_STRING_FIELDS or f == "created_in":
                 return _show(c[f]), _str_test(c[f], op, v)
             if f == "group":
-                gid = self.d.home_group_id if self.d.home_group_id is not None else c["group_id"]
+                managed = managed_group_ids(
+                    self.d.recorded_group_ids, self.d.groups, self.segments.values()
+                )
+                gid = home_group_id(c["group_id"], self.d.home_group_id, managed)
                 code = self.d.groups.get(gid)
                 return _show(code), _str_test(code, op, v)
             if f == "website":

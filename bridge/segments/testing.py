@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert
 
 from bridge.store import models as m
+from bridge.store.push_tables import PushCustomer, PushGroup
 
 _DEFAULTS: dict[str, Any] = {
     "deleted": False,
@@ -69,9 +70,18 @@ PRODUCT_NAMES = ("Blue Shirt", "BLUE SHIRT", "Red Bag", "Größe 10%", None)
 
 
 def random_shop(
-    rng: random.Random, as_of: datetime, customers: int = 8, link_guests: bool = True
+    rng: random.Random,
+    as_of: datetime,
+    customers: int = 8,
+    link_guests: bool = True,
+    push: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    """A small shop whose values cluster around the boundaries conditions test."""
+    """A small shop whose values cluster around the boundaries conditions test.
+
+    ``push``: also managed groups (VIP, Gold) holding customers, what the push recorded
+    (``push_groups``, ``push_customers`` home groups, some stale), as after hand moves.
+    Drawn after everything else, so the rest of the shop is the same as without.
+    """
 
     def moment() -> datetime | None:
         if rng.random() < 0.06:
@@ -269,7 +279,36 @@ def random_shop(
                     total_qty_ordered=Decimal(1),
                 )
             )
+    if push:
+        _push_records(rng, out, as_of)
     return out
+
+
+MANAGED_GROUPS = {4: "VIP", 5: "Gold"}
+
+
+def _push_records(
+    rng: random.Random, out: dict[str, list[dict[str, Any]]], as_of: datetime
+) -> None:
+    """Managed groups with customers in them, and the push's records of home groups."""
+    out["customer_groups"] += [dict(id=i, code=c) for i, c in MANAGED_GROUPS.items()]
+    out["push_groups"] = [
+        dict(code_ci=code.casefold(), code=code, group_id=gid, created=True, recorded_at=as_of)
+        for gid, code in MANAGED_GROUPS.items()
+        if rng.random() < 0.6
+    ]
+    out["push_customers"] = []
+    for c in out["customers"]:
+        c["group_id"] = rng.choice([1, 2, 3, 4, 5, 9])
+        if rng.random() < 0.7:
+            out["push_customers"].append(
+                dict(
+                    customer_id=c["id"],
+                    home_group_id=rng.choice([1, 2, 3, 9]),
+                    first_seen_at=as_of,
+                    written_group_id=rng.choice([None, 4, 5]),
+                )
+            )
 
 
 TABLE_ORDER = (
@@ -284,6 +323,8 @@ TABLE_ORDER = (
     ("order_addresses", m.OrderAddress),
     ("carts", m.Cart),
     ("cart_items", m.CartItem),
+    ("push_groups", PushGroup),
+    ("push_customers", PushCustomer),
 )
 
 
