@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, ConfigError, SegbridgeError
+from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, SegbridgeError
 from bridge.logging_setup import level_for, setup_logging
+from bridge.output import safe_lines
 
 # command name -> "module:function"
 COMMANDS: dict[str, str] = {
@@ -183,6 +184,20 @@ def resolve(command: str) -> Callable[[CliContext, argparse.Namespace], int]:
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
 
 
+def _pipe_closed() -> int:
+    """stdout was closed by its reader (``segbridge … | head``): what was asked for was
+    read, so end quietly. Later writes (Python's own flush at exit) go nowhere."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (a test's capture)
+        pass
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -199,17 +214,22 @@ def main(argv: list[str] | None = None) -> int:
 
     restore = terminate_on_sigterm() if args.command in LOCKING else (lambda: None)
     try:
-        return resolve(args.command)(ctx, args)
+        code = resolve(args.command)(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except Terminated as exc:
         print(f"segbridge: {exc}; the run is recorded as interrupted and the next run "
               "finishes what it left", file=sys.stderr)
         return EXIT_FAILED
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
+        for problem in exc.problems:
+            for line in safe_lines(problem):
+                print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
     except SegbridgeError as exc:
-        print(f"segbridge: {exc}", file=sys.stderr)
+        print("\n".join(safe_lines(f"segbridge: {exc}")), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("segbridge: interrupted", file=sys.stderr)

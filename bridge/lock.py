@@ -110,7 +110,7 @@ def describe_holder(info: dict[str, Any] | None) -> str:
     since = info.get("acquired_at")
     since_text = since.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(since, datetime) else "?"
     return (
-        f"{info.get('holder') or 'unknown'!r} on host {info.get('host') or '?'}, "
+        f"'{info.get('holder') or 'unknown'}' on host {info.get('host') or '?'}, "
         f"pid {info.get('pid') if info.get('pid') is not None else '?'}, since {since_text}"
     )
 

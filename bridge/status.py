@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bridge.output import cell, safe
 from bridge.store.models import Quarantine, Run, SyncState
 from bridge.store.push_tables import BATCH_OPEN, OPEN_STATES, PushBatch, PushStep
 
@@ -129,49 +130,78 @@ def _fmt(value: Any) -> str:
         return "-"
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
+    return safe(value)
+
+
+def _took(r: dict[str, Any]) -> str:
+    """How long a run took (``running`` while it goes on)."""
+    start, end = r.get("started_at"), r.get("ended_at")
+    if end is None or start is None or not hasattr(end, "__sub__"):
+        return "running" if r.get("status") == "running" else "-"
+    seconds = max(int((end - start).total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _print_runs(console: Any, data: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="last runs", title_justify="left")
-    for col in ("id", "kind", "started (UTC)", "ended", "status", "requests", "retries",
-                "errors", "message"):
-        table.add_column(col, overflow="fold")
+    if not data["runs"]:
+        console.print("last runs: none yet")
+        return
+    table = Table(title="last runs", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("run", "kind", "started (UTC)", "took", "status", "requests", "errors"):
+        table.add_column(col, justify="right" if col in ("run", "requests", "errors") else "left",
+                         no_wrap=col == "started (UTC)")
+    notes: list[str] = []
     for r in data["runs"]:
+        requests = str(r["requests"] or 0)
+        if r.get("retries"):
+            requests += f" ({r['retries']} retried)"
         table.add_row(
-            str(r["id"]), r["kind"], _fmt(r["started_at"]), _fmt(r["ended_at"]), r["status"],
-            str(r["requests"]), str(r["retries"]), str(r["errors"]), (r["message"] or "")[:200],
+            str(r["id"]), cell(r["kind"]), _fmt(r["started_at"]), _took(r), cell(r["status"]),
+            requests, str(r["errors"] or 0),
         )
-    console.print(table if data["runs"] else "no runs yet")
+        if r.get("message"):
+            notes.append(f"run {r['id']} ({safe(r['kind'])}, {safe(r['status'])}): "
+                         f"{safe(r['message'])[:500]}")
+    console.print(table)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
 
 
 def _print_watermarks(console: Any, data: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="sync watermarks", title_justify="left")
+    table = Table(title="sync watermarks", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("entity", "watermark (UTC)", "last full sync", "last run"):
         table.add_column(col)
     for r in data["watermarks"]:
-        table.add_row(r["entity"], _fmt(r["watermark"]), _fmt(r["last_full_at"]),
+        table.add_row(cell(r["entity"]), _fmt(r["watermark"]), _fmt(r["last_full_at"]),
                       _fmt(r["last_run_id"]))
     console.print(table if data["watermarks"] else "never synced")
 
 
 def _print_quarantine(console: Any, data: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
     q = data["quarantine"]
     if not q["open"]:
         console.print("quarantine: empty")
         return
-    table = Table(title=f"quarantine: {q['open']} open record(s)", title_justify="left")
+    table = Table(title=f"quarantine: {q['open']} open record(s)", title_justify="left",
+                  box=box.SIMPLE_HEAD)
     for col in ("entity", "record", "run", "when (UTC)", "reason"):
         table.add_column(col, overflow="fold")
     for r in q["records"]:
-        table.add_row(r["entity"], r["record_id"] or "-", _fmt(r["run_id"]),
-                      _fmt(r["created_at"]), r["reason"])
+        table.add_row(cell(r["entity"]), cell(r["record_id"]), _fmt(r["run_id"]),
+                      _fmt(r["created_at"]), cell(r["reason"]))
     console.print(table)
     if q["open"] > len(q["records"]):
         console.print(f"… and {q['open'] - len(q['records'])} more")
@@ -181,12 +211,14 @@ def _print_lock(console: Any, data: dict[str, Any]) -> None:
     if data.get("lock"):
         from bridge.lock import describe_holder
 
-        console.print(f"run lock: held by {describe_holder(data['lock'])}", markup=False)
+        console.print(f"run lock: held by {safe(describe_holder(data['lock']))}", markup=False,
+                      highlight=False)
     else:
         console.print("run lock: free")
 
 
 def _print_journal(console: Any, data: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
     j = data["journal"]
@@ -195,13 +227,13 @@ def _print_journal(console: Any, data: dict[str, Any]) -> None:
         return
     table = Table(title=f"push journal: {len(j['open_batches'])} unfinished batch(es), "
                   f"{j['unfinished_steps']} step(s) left — the next push or run finishes them",
-                  title_justify="left")
+                  title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("batch", "run", "planned (UTC)", "forced", "unfinished steps"):
         table.add_column(col, overflow="fold")
     for r in j["open_batches"]:
         steps = ", ".join(f"{k}: {n}" for k, n in sorted(r["steps"].items())) or "-"
         table.add_row(str(r["id"]), _fmt(r["run_id"]), _fmt(r["created_at"]),
-                      "yes" if r["forced"] else "no", steps)
+                      "yes" if r["forced"] else "no", cell(steps))
     console.print(table)
 
 

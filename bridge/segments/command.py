@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import IO, Any
 from sqlalchemy import Engine, func, insert, select, update
 
 from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
+from bridge.output import cell, csv_cell, safe
 from bridge.runs import new_run_values
 from bridge.segments.model import Segment
 from bridge.store import models as m
@@ -108,7 +108,7 @@ def cmd_evaluate(ctx: Any, args: argparse.Namespace) -> int:
     for col in ("segment", "members", "joined", "left"):
         table.add_column(col, justify="left" if col == "segment" else "right")
     for code, r in results.items():
-        table.add_row(code, str(r.members), f"+{r.joined}", f"-{r.left}")
+        table.add_row(cell(code), str(r.members), f"+{r.joined}", f"-{r.left}")
     console.print(table)
     return EXIT_OK
 
@@ -179,11 +179,11 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col in ("members", "priority") else "left")
     for r in rows:
         table.add_row(
-            r["code"],
-            r["name"],
+            cell(r["code"]),
+            cell(r["name"], ""),
             "yes" if r["active"] else ("no file" if r["file"] is None else "no"),
-            r["group"] or "",
-            str(r["priority"]),
+            cell(r["group"], ""),
+            cell(r["priority"]),
             str(r["members"]),
             _fmt(r["last_change"]) or "never",
         )
@@ -272,7 +272,7 @@ def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ct
         writer = csv.DictWriter(out, fieldnames=MEMBER_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for rec in records:
-            writer.writerow(rec)
+            writer.writerow({k: csv_cell(v) for k, v in rec.items()})
             n += 1
         return n
     if fmt == "json":
@@ -282,17 +282,15 @@ def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ct
             n += 1
         out.write("\n]\n" if n else "]\n")
         return n
-    buf = io.StringIO()
     widths = (12, 40, 12, 19)
     header = "  ".join(h.ljust(wd) for h, wd in zip(MEMBER_COLUMNS, widths, strict=True))
     out.write(header.rstrip() + "\n")
     for rec in records:
-        cells = [str(rec[k]) if rec[k] is not None else "" for k in MEMBER_COLUMNS]
+        cells = [safe(rec[k]) if rec[k] is not None else "" for k in MEMBER_COLUMNS]
         out.write(
             "  ".join(v.ljust(wd) for v, wd in zip(cells, widths, strict=True)).rstrip() + "\n"
         )
         n += 1
-    del buf
     return n
 
 
@@ -340,7 +338,8 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
     )
     for r in rows:
         out.write(
-            f"{r['at']:<20} {r['event']:<7} {r['customer_id']:>11}  {str(r['email'] or ''):<40}  "
+            f"{r['at']:<20} {safe(r['event']):<7} {r['customer_id']:>11}  "
+            f"{safe(r['email'] or ''):<40}  "
             f"{r['run_id'] if r['run_id'] is not None else ''}\n"
         )
     if not rows:
@@ -427,20 +426,20 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     out = sys.stdout
-    scope = f"website {seg.website}" if seg.website else "every website"
-    out.write(f"Segment {seg.code} — {seg.name} ({scope}), as of {_fmt(as_of)} UTC\n")
+    scope = f"website {safe(seg.website)}" if seg.website else "every website"
+    out.write(f"Segment {safe(seg.code)} — {safe(seg.name)} ({scope}), as of {_fmt(as_of)} UTC\n")
     out.write(
-        f"Customer {cust['id']} <{cust['email']}> (website {website})"
+        f"Customer {cust['id']} <{safe(cust['email'])}> (website {safe(website)})"
         + (" — deleted in Magento" if cust.get("deleted") else "")
         + "\n\n"
     )
     for line in render_lines(trace, decided):
         out.write(line + "\n")
     verdict = "IS a member" if trace.result else "is NOT a member"
-    out.write(f"\n⇒ customer {cust['id']} {verdict} of {seg.code}.\n")
+    out.write(f"\n⇒ customer {cust['id']} {verdict} of {safe(seg.code)}.\n")
     if leaf is not trace or trace.node is None:
         out.write(
-            f"Decided by: {leaf.label} (actual: {leaf.actual}) "
+            f"Decided by: {safe(leaf.label)} (actual: {safe(leaf.actual)}) "
             f"{'holds' if leaf.result else 'does not hold'}\n"
         )
     else:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from bridge.errors import ConfigError
+from bridge.output import safe
 from bridge.segments.model import Segment
 from bridge.segments.reference import CustomerData, Reference, Trace, load_customer
 from bridge.store import models as m
@@ -68,9 +69,9 @@ def decision_path(t: Trace) -> list[Trace]:
 def render_lines(t: Trace, decided: set[int], depth: int = 0) -> list[str]:
     mark = TICK if t.result else CROSS
     pad = "  " * depth
-    line = f"{pad}{mark} {t.label}"
+    line = f"{pad}{mark} {safe(t.label)}"
     if t.node is None or not t.node.is_combine:
-        line += f"    (actual: {t.actual})"
+        line += f"    (actual: {safe(t.actual)})"
     if id(t) in decided and not t.children:
         line += "    ← decided"
     lines = [line]
