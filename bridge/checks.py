@@ -18,11 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ConfigError, SegbridgeError
-from bridge.magento.errors import AuthError, ConnectionFailedError, RequestTimeoutError
+from bridge.magento.errors import (
+    AuthError,
+    ConnectionFailedError,
+    MagentoError,
+    RequestTimeoutError,
+)
 
-# Errors after which no other probe can tell more: the store is not reachable, or it
-# refused the credentials. Said once, by the command line, instead of once per probe.
-FATAL = (AuthError, ConnectionFailedError, RequestTimeoutError)
+
+def fatal(exc: BaseException) -> bool:
+    """An error after which no other probe can tell more: the store cannot be reached, or
+    it refused the credentials. Said once, by the command line, not once per probe."""
+    if isinstance(exc, AuthError | ConnectionFailedError | RequestTimeoutError):
+        return True
+    if isinstance(exc, MagentoError):
+        return bool(getattr(exc, "fatal", False))
+    return isinstance(exc, SegbridgeError)  # not about one route (e.g. the store is unreachable)
 
 OFFLINE_NAMES_WARNING = (
     "names not verified against the shop (customer groups in push.movable_groups and in "
@@ -88,10 +99,15 @@ def _exact_values(rule: Any) -> list[str]:
     return [str(v) for v in values if isinstance(v, str)]
 
 
+def _group_codes(groups: Mapping[str, tuple[int, str]]) -> list[str]:
+    """The codes a customer can have (not NOT LOGGED IN, group 0)."""
+    return [code for gid, code in groups.values() if gid != 0]
+
+
 def movable_group_problems(config: Any, groups: Mapping[str, tuple[int, str]]) -> list[str]:
     """A line for each ``push.movable_groups`` entry that is no group of the shop."""
     out: list[str] = []
-    codes = [code for _gid, code in groups.values()]
+    codes = _group_codes(groups)
     for name in config.push.movable_groups:
         if str(name).casefold() not in groups:
             out.append(
@@ -105,7 +121,7 @@ def movable_group_problems(config: Any, groups: Mapping[str, tuple[int, str]]) -
 def name_problems(config: Any, segments: list[Any], shop: ShopNames) -> list[str]:
     """Every name the config and the segment files use that the shop does not have."""
     problems = movable_group_problems(config, shop.groups)
-    group_codes = [code for _gid, code in shop.groups.values()]
+    group_codes = _group_codes(shop.groups)
     # groups the push creates (named by an active segment's [group]) are known too
     will_exist = {s.group.code.casefold() for s in segments if s.active and s.group}
     store_codes = [code for sid, code in shop.stores.items() if sid != 0]
@@ -301,9 +317,9 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
             try:
                 probe()
                 result.probes.append((name, True, "ok"))
-            except FATAL:
-                raise
             except SegbridgeError as exc:
+                if fatal(exc):
+                    raise
                 result.probes.append((name, False, str(exc)))
             except Exception as exc:  # a probe must report, not crash the check
                 result.probes.append((name, False, f"{type(exc).__name__}: {exc}"))
@@ -344,6 +360,12 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
         return EXIT_BAD_INPUT
     problems, warnings = collect_problems(config)
+    folder = Path(config.mappings.dir)
+    if not problems and folder.is_dir() and not any(folder.glob("*.toml")):
+        from bridge.push.command import empty_mappings_line
+
+        warnings.append(empty_mappings_line(config).replace("; refused,", "; plan, push and "
+                                                           "run refuse it,"))
     online = OnlineResult()
     if not problems and args.online:
         from bridge.segments.loader import load_segments
@@ -361,7 +383,7 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
         problems += online.problems
     elif getattr(args, "rebind", False):
         problems.append("--rebind: only with --online (it records the shop the store reaches)")
-    if not args.online:
+    if not args.online and not problems:
         warnings.append(OFFLINE_NAMES_WARNING)
     ok = not problems and all(passed for _, passed, _ in online.probes)
     if ctx.json:

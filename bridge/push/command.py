@@ -36,8 +36,9 @@ def make_client(config: Any, *, read_only: bool = False) -> Any:
 
 
 def empty_mappings_line(config: Any) -> str:
+    where = f"{config.path}: " if getattr(config, "path", None) else ""
     return (
-        f"mappings.dir: {config.mappings.dir}: no segment file (*.toml) in this folder; "
+        f"{where}mappings.dir: {config.mappings.dir}: no segment file (*.toml) in this folder; "
         "refused, since a wrong path would otherwise send every member home and switch off "
         "every block and rule segbridge made. To retire every segment, set active = false "
         "in each file"
