@@ -112,7 +112,7 @@ def test_fresh_store_adopts_everything_and_writes_nothing(scenario: Scenario) ->
     assert "GET /V1/cmsBlock/search" not in routes
 
 
-def test_rule_edited_by_hand_is_brought_back_in_place(scenario: Scenario) -> None:
+def test_rule_and_block_edited_by_hand_are_brought_back_in_place(scenario: Scenario) -> None:
     sc = scenario
     assert run(sc).exit_code == EXIT_OK
     before, state = shop_counts(sc.shop), shop_state(sc.shop)
@@ -122,15 +122,20 @@ def test_rule_edited_by_hand_is_brought_back_in_place(scenario: Scenario) -> Non
         rule.data["discount_amount"] = 50.0
         rule.data["name"] = "VIP 50% off (edited)"
         rule_id = rule.id
+        block = next(b for b in sc.shop.blocks.values()
+                     if b.title == "VIP hero" and b.store_ids == (2,))
+        block.content = "<h1>edited by hand</h1>"
     lose_store(sc)
     sc.sandbox.stats.reset()
     again = run(sc)
     routes = sc.sandbox.stats.snapshot()["routes"]
     assert again.exit_code == EXIT_OK
     assert creates(sc) == 0
-    assert sc.writes() == 1 and routes["PUT /V1/salesRules/{ruleId}"] == 1
+    assert sc.writes() == 2 and routes["PUT /V1/salesRules/{ruleId}"] == 1
+    assert routes["PUT /V1/cmsBlock/{id}"] == 1
     assert shop_counts(sc.shop) == before and shop_state(sc.shop) == state
     assert sc.shop.rules.get(rule_id).data["name"] == "VIP 10% off"
+    assert sc.shop.blocks.get(block.id).content == "<h1>Welcome back, VIP</h1>\n"
 
 
 def test_several_rules_with_one_marker_lowest_adopted_others_reported(

@@ -134,6 +134,13 @@ def test_missing_group_is_created_and_targeted_by_code():
     assert [(c.to_group_code, c.to_group_id) for c in plan.changes] == [("VIP", None)]
 
 
+def test_existing_group_is_matched_by_code_whatever_its_case():
+    groups = {**{k: v for k, v in GROUPS.items() if k != "vip"}, "vip": (10, "vip")}
+    plan = make_plan(inputs([(1, 1, 1)], members={1: ["vip"]}, groups=groups))
+    assert not plan.group_creates
+    assert [(c.to_group_code, c.to_group_id) for c in plan.changes] == [("vip", 10)]
+
+
 def test_group_zero_is_never_assigned():
     homes = {1: HomeRow(0, 10, None)}
     plan = make_plan(inputs([(1, 1, 10)], homes=homes, movable=("NOT LOGGED IN",)))
