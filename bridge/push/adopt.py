@@ -50,17 +50,18 @@ def adopt_objects(remote: Remote, inp: PlanInputs) -> Adoption:
     return found
 
 
-def _lowest(candidates: list[tuple[int, dict[str, Any]]], what: str,
+def _lowest(candidates: list[tuple[int, dict[str, Any]]], what: str, hint: str,
             found: Adoption) -> tuple[int, dict[str, Any]] | None:
     """The candidate with the lowest id; the others are reported and left alone."""
     if not candidates:
         return None
     candidates.sort(key=lambda c: c[0])
     if len(candidates) > 1:
-        others = ", ".join(str(i) for i, _ in candidates[1:])
+        rest = [str(i) for i, _ in candidates[1:]]
+        others = f"id {rest[0]}" if len(rest) == 1 else f"ids {', '.join(rest)}"
         found.duplicates.append(
-            f"{what} is carried by {len(candidates)} objects: id {candidates[0][0]} adopted, "
-            f"id {others} left alone (remove or rename them in Magento)"
+            f"{what} is carried by {len(candidates)} objects in Magento: id "
+            f"{candidates[0][0]} adopted, {others} left alone ({hint})"
         )
     return candidates[0]
 
@@ -74,7 +75,8 @@ def _block(remote: Remote, w: Wanted, taken: set[tuple[str, int]],
         for b in remote.find_blocks(ident, w.store_code, store_id=w.store_id, any_case=True)
         if ("cms_block", int(b["id"])) not in taken
     ]
-    pick = _lowest(candidates, f"cms block {ident!r} in store {w.store_code}", found)
+    pick = _lowest(candidates, f"cms block {ident!r} in store {w.store_code}",
+                   "delete the others in Magento, or rename them", found)
     if pick is None:
         return None
     bid, block = pick
@@ -92,7 +94,9 @@ def _rule(remote: Remote, w: Wanted, taken: set[tuple[str, int]],
         if ("cart_rule", rule_id_of(r)) not in taken
     ]
     name = w.desired["rule"].get("name")
-    pick = _lowest(candidates, f"cart rule {name!r} (marker {w.key})", found)
+    pick = _lowest(candidates, f"cart rule {name!r} (marker {w.key})",
+                   "each copy gives its discount too: delete the others in Magento, or take "
+                   "the marker out of their description", found)
     if pick is None:
         return None
     rid, rule = pick
