@@ -146,6 +146,7 @@ def cmd_demo(ctx: Any, args: argparse.Namespace) -> int:
     rel = _shown(config_path)
     member = _a_member(config_path, "vip")
     summary = f"demo finished in {elapsed:.1f} s; the sandbox received {writes} writes"
+    console.print("Each segment is a recipe of docs/recipes.md: what it does, how to tune it.")
     console.print(summary + ". The store stays in " + str(folder) + "; try:")
     for line in (
         f"segbridge --config {rel} members vip",
