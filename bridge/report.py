@@ -248,14 +248,44 @@ def _churn(steps: list[tuple[Any, datetime]], rows: list[Any]) -> list[Churn]:
     return [acc[k] for k in sorted(acc, key=lambda k: rank[k])][-MAX_CHURN_RUNS:]
 
 
-def _groups(conn: Any, t: _Tables) -> tuple[list[GroupCount], dict[str, Any] | None]:
-    cust = t.get("customers")
-    if cust is None:
-        return [], None
+def _group_names(conn: Any, t: _Tables) -> dict[int, str]:
+    """Group id -> code: the synced groups, then the push's own records (push_groups, and
+    the group steps it applied), so that groups the last push created are named before
+    the next sync brings them into the store."""
     names: dict[int, str] = {}
     grp = t.get("customer_groups")
     if grp is not None:
         names = {int(i): c for i, c in conn.execute(select(grp.c.id, grp.c.code))}
+    pg = t.get("push_groups")
+    if pg is not None:
+        for gid, code in conn.execute(select(pg.c.group_id, pg.c.code)):
+            names.setdefault(int(gid), code)
+    steps = t.get("push_steps")
+    if steps is not None:
+        for gid, payload in conn.execute(
+            select(steps.c.magento_id, steps.c.payload).where(
+                steps.c.kind == "group", steps.c.state == "done", steps.c.magento_id.is_not(None)
+            )
+        ):
+            p = payload if isinstance(payload, dict) else json.loads(payload or "{}")
+            code = p.get("code") or p.get("to_code")
+            if code:
+                names.setdefault(int(gid), str(code))
+    return names
+
+
+def _groups(conn: Any, t: _Tables) -> tuple[list[GroupCount], dict[str, Any] | None]:
+    """Customers per group before and after the last push that moved anyone.
+
+    The moves are read from the push's own journal (its customer steps that Magento
+    confirmed), not from the synced customers: right after a push the store's copy has
+    not seen the moves yet, so a customer still synced in the group a move took them
+    from is counted in the group it went to.
+    """
+    cust = t.get("customers")
+    if cust is None:
+        return [], None
+    names = _group_names(conn, t)
     after: dict[int, int] = {
         int(g): int(n)
         for g, n in conn.execute(
@@ -264,7 +294,7 @@ def _groups(conn: Any, t: _Tables) -> tuple[list[GroupCount], dict[str, Any] | N
             .group_by(cust.c.group_id)
         )
     }
-    before = dict(after)
+    moves: list[tuple[int, int]] = []
     last: dict[str, Any] | None = None
     steps, batches = t.get("push_steps"), t.get("push_batches")
     if steps is not None and batches is not None:
@@ -276,22 +306,26 @@ def _groups(conn: Any, t: _Tables) -> tuple[list[GroupCount], dict[str, Any] | N
         if batch_id is not None:
             code_ids = {c.casefold(): i for i, c in names.items()}
             moved = 0
-            for (payload,) in conn.execute(
-                select(steps.c.payload).where(
+            for payload, written, synced, deleted in conn.execute(
+                select(steps.c.payload, steps.c.magento_id, cust.c.group_id, cust.c.deleted)
+                .select_from(steps.outerjoin(cust, cust.c.id == steps.c.customer_id))
+                .where(
                     steps.c.batch_id == batch_id, steps.c.kind == "customer",
                     steps.c.state == "done",
                 )
             ):
+                moved += 1
                 p = payload if isinstance(payload, dict) else json.loads(payload or "{}")
-                src = p.get("from")
-                dst = p.get("to_id")
+                src, dst = p.get("from"), p.get("to_id") or written
                 if dst is None and p.get("to_code"):
                     dst = code_ids.get(str(p["to_code"]).casefold())
                 if src is None or dst is None:
                     continue
-                before[int(src)] = before.get(int(src), 0) + 1
-                before[int(dst)] = before.get(int(dst), 0) - 1
-                moved += 1
+                src, dst = int(src), int(dst)
+                if synced is not None and int(synced) == src and not deleted and src != dst:
+                    after[src] = after.get(src, 0) - 1  # not synced since the push
+                    after[dst] = after.get(dst, 0) + 1
+                moves.append((src, dst))
             row = conn.execute(select(batches).where(batches.c.id == batch_id)).mappings().first()
             last = {
                 "batch_id": batch_id,
@@ -300,10 +334,14 @@ def _groups(conn: Any, t: _Tables) -> tuple[list[GroupCount], dict[str, Any] | N
                 "status": row.get("status") if row else None,
                 "run_id": row.get("run_id") if row else None,
             }
+    before = dict(after)
+    for src, dst in moves:
+        before[src] = before.get(src, 0) + 1
+        before[dst] = before.get(dst, 0) - 1
     ids = sorted(set(after) | set(before), key=lambda g: (-after.get(g, 0), g))
     out = [
         GroupCount(code=names.get(g, f"group {g}"), before=max(0, before.get(g, 0)),
-                   after=after.get(g, 0))
+                   after=max(0, after.get(g, 0)))
         for g in ids
         if before.get(g, 0) or after.get(g, 0)
     ]
@@ -614,7 +652,8 @@ def render(data: ReportData) -> str:
                 f'<p class="small">Last push: batch {_e(lp["batch_id"])}'
                 f'{" (run " + _e(lp["run_id"]) + ")" if lp.get("run_id") else ""}, '
                 f"{_e(_fmt_time(lp.get('created_at')))} UTC, {lp['moved']:,} customers moved, "
-                f"status {_e(lp.get('status'))}. “After” is the store's copy now.</p>"
+                f"status {_e(lp.get('status'))}. “After” is the store's copy now, with the moves "
+                "of that push that no sync has brought back yet.</p>"
             )
         else:
             out.append('<p class="small">No push has moved anyone yet: both bars show the '

@@ -366,3 +366,66 @@ def test_report_of_real_runs_against_the_sandbox(tmp_path: Path) -> None:
     })
     for name, n in counts.items():
         assert n > 300, f"{name}: only {n} pixels of its colour in the screenshot: {counts}"
+
+
+@pytest.mark.db
+def test_the_report_right_after_the_first_push_names_groups_and_counts_the_moves(
+    tmp_path: Path, db_url: str
+) -> None:
+    """sync + evaluate + push, no sync after: the groups the push created are named by
+    their codes (from the push's own records even when the synced groups lack them),
+    the moved count is what the push applied, and "after" counts the moved customers in
+    their new groups."""
+    import json as json_
+
+    from sqlalchemy import delete, func, select
+
+    from bridge.sandbox.server import SandboxServer
+    from bridge.store.engine import make_engine
+    from bridge.store.push_tables import PushGroup
+
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "vip.toml").write_text(
+        'code = "vip"\nname = "VIP"\npriority = 100\n[conditions]\nmatch = "all"\n'
+        'value = true\n[[conditions.rules]]\nattribute = "sales.amount"\naggregate = "total"\n'
+        'operator = ">="\nvalue = 500\n[group]\ncode = "VIP Gold"\n')
+    (mappings / "buyers.toml").write_text(
+        'code = "buyers"\nname = "Buyers"\npriority = 10\n[conditions]\nmatch = "all"\n'
+        'value = true\n[[conditions.rules]]\nattribute = "sales.orders_count"\n'
+        'operator = ">="\nvalue = 1\n[group]\ncode = "Buyers"\n')
+    with SandboxServer(customers=200, seed=6) as sandbox:
+        config = tmp_path / "segbridge.toml"
+        config.write_text(f'[magento]\nbase_url = "{sandbox.base_url}"\n'
+                          f'[store]\nurl = "{db_url}"\n[mappings]\ndir = "{mappings}"\n')
+        env = {**os.environ, "MAGENTO_TOKEN": sandbox.token}
+        for argv in (["sync"], ["evaluate"], ["--json", "push"]):
+            done = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config),
+                                   *argv], cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        pushed = json_.loads(done.stdout)
+    applied = pushed["steps"]["done"] - sum(pushed["created"].values())
+    assert applied > 0
+    engine = make_engine(db_url)
+    try:
+        from bridge.store.models import CustomerGroup
+
+        with engine.begin() as conn:
+            created = dict(conn.execute(select(PushGroup.code, PushGroup.group_id)).all())
+            assert set(created) == {"VIP Gold", "Buyers"}
+            # a store that has not seen the new groups yet: only the push's records name them
+            conn.execute(delete(CustomerGroup).where(CustomerGroup.id.in_(created.values())))
+            homes = conn.execute(select(func.count()).select_from(CustomerGroup)).scalar_one()
+        assert homes >= 1
+        data = report.collect(engine)
+    finally:
+        engine.dispose()
+    assert data.last_push is not None and data.last_push["moved"] == applied
+    by_code = {g.code: g for g in data.groups}
+    assert not [c for c in by_code if c.startswith("group ")], by_code
+    assert by_code["VIP Gold"].before == 0 and by_code["Buyers"].before == 0
+    assert by_code["VIP Gold"].after + by_code["Buyers"].after == applied
+    assert by_code["General"].before - by_code["General"].after == applied
+    page = report.render(data)
+    assert f"{applied:,} customers moved" in page and "VIP Gold" in page
