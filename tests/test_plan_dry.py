@@ -108,3 +108,40 @@ def test_plan_as_of_shows_the_evaluation_it_would_record(scenario: Scenario) -> 
     code, out = _plan(sc, "--json", "plan")
     assert code == EXIT_OK
     assert json.loads(out) == dry
+
+
+def test_plan_run_and_resync_speak_in_sentences(
+    scenario: Scenario, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``None``, no dicts: ``plan`` tables, and one summary line each of the sync, the
+    evaluation and the push of ``run``/``resync`` (``run`` printed only "Planned 0
+    change(s)"); ``--adopt`` reaches the push."""
+    import bridge.push.command as command
+
+    sc = scenario
+    sc.sync_evaluate()
+    code = main(["--config", str(sc.config_path), "plan"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert "VIP free shipping" in out and "None" not in out and "{" not in out, out
+
+    adopted: list[bool] = []
+    real = command.push_once
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        adopted.append(kw.get("adopt", False))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(command, "push_once", spy)
+    for argv, adopt in ((["run"], False), (["resync", "--adopt"], True),
+                        (["run", "--adopt"], True)):
+        code = main(["--config", str(sc.config_path), *argv])
+        out = capsys.readouterr().out
+        assert code == EXIT_OK, out
+        lines = out.strip().splitlines()
+        assert lines[0].startswith(f"{argv[0].capitalize()} ") and lines[0].endswith(": ok."), out
+        assert lines[1].startswith("Sync: ") and " record(s) stored (groups " in lines[1], out
+        assert lines[2].startswith("Evaluate: 3 segment(s): ") and "loyal " in lines[2], out
+        assert lines[3].startswith("Push: ") and " change(s) planned, " in lines[3], out
+        assert "None" not in out and "{" not in out, out
+        assert adopted[-1] is adopt

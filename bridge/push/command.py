@@ -302,7 +302,7 @@ def push_lines(result: PushResult) -> list[str]:
 def _print_push(ctx: Any, result: PushResult) -> None:
     con = ctx.console()
     for line in push_lines(result):
-        con.print(line, markup=False, highlight=False)
+        con.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_push(ctx: Any, args: argparse.Namespace) -> int:
@@ -580,7 +580,7 @@ def _run_command(
     else:
         con = ctx.console()
         for line in run_lines(result):
-            con.print(line, markup=False, highlight=False)
+            con.print(line, markup=False, highlight=False, soft_wrap=True)
     return result.exit_code
 
 
