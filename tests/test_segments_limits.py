@@ -226,3 +226,15 @@ def test_limits_are_not_a_config_error_at_the_limit() -> None:
     with pytest.raises(ConfigError):
         segments_from_dicts([{"code": "x", "conditions": {"rules": [
             {"attribute": "sales.amount", "operator": "<=", "value": 1000000000000.0001}]}}], CFG)
+
+
+def test_a_nul_character_is_refused_wherever_it_is(tmp_path: Path) -> None:
+    """PostgreSQL cannot compare text holding NUL: the fuzz test's evaluate on PostgreSQL
+    failed with DataError on `address.city == "\\u0000"`. Refused in check instead."""
+    seg_file(tmp_path, "nul", '{ attribute = "address.city", operator = "()", '
+             'value = ["Oslo", "a\\u0000b"] }', extra='name = "x\\u0000"\n')
+    assert problems(tmp_path) == [
+        "nul.toml: conditions.rules[0].value[1]: contains a NUL character (\\x00), which no "
+        "text may hold",
+        "nul.toml: name: contains a NUL character (\\x00), which no text may hold",
+    ]

@@ -580,6 +580,23 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     )
 
 
+def _no_nul(data: dict[str, Any], out: _Problems) -> None:
+    """A NUL character in any text of the file is an error: PostgreSQL cannot hold or
+    compare it, so the same file would match differently (or fail) per database, and
+    Magento would cut names there. Iterative and depth-bounded, like _count_leaves."""
+    stack: list[tuple[str, Any, int]] = [(_key(k), v, 1) for k, v in data.items()]
+    while stack:
+        path, node, depth = stack.pop()
+        if isinstance(node, str):
+            if "\0" in node:
+                out.add(path, "contains a NUL character (\\x00), which no text may hold")
+        elif depth <= 2 * MAX_DEPTH + 4 and isinstance(node, dict):
+            stack.extend((f"{path}.{_key(k)}", v, depth + 1) for k, v in node.items())
+        elif depth <= 2 * MAX_DEPTH + 4 and isinstance(node, list):
+            if len(node) <= MAX_LIST:
+                stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(node))
+
+
 def _count_leaves(raw: Any) -> int:
     """Conditions (tables with an attribute) in the raw tree, down to MAX_DEPTH + 1 levels.
 
@@ -747,8 +764,8 @@ def _read_content(mappings_dir: Path, name: str) -> str | _Err:
     ``/etc/passwd`` or ``/proc/self/environ``, and ``/dev/zero`` or a FIFO would never end.
     At most ``MAX_CONTENT_BYTES`` are ever read.
     """
-    if "\0" in name:
-        return _Err("is not a file name (it contains a NUL character)")
+    if "\0" in name:  # never reaches the OS (callers report it)
+        return _Err("contains a NUL character")
     if Path(name).is_absolute() or name.startswith("~"):
         return _Err("is an absolute path: give a path inside the mappings folder")
     try:
@@ -820,7 +837,7 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
         content = ""
         if not content_file:
             out.add(p + "content_file", "is required (an HTML file relative to the mappings dir)")
-        else:
+        elif "\0" not in content_file:  # a NUL is reported by _no_nul
             read = _read_content(mappings_dir, content_file)
             if isinstance(read, _Err):
                 out.add(p + "content_file", f"{_q(content_file)}: {read.message}")
@@ -951,6 +968,7 @@ def parse_segment(
 ) -> Segment | None:
     """One file's segment (None when it has problems, all reported to ``out``)."""
     _unknown_keys(data, TOP_KEYS, "", out)
+    _no_nul(data, out)
     code = data.get("code")
     if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         out.add(
