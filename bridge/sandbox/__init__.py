@@ -34,6 +34,9 @@ default/permissions, orders list/get, carts search/get/totals, store websites/st
 storeGroups/storeConfigs, cmsBlock search/get/post/put/delete, salesRules search/get/post/
 put/delete, coupons search/get/post/put/delete/generate, integration/admin/token — under
 ``/rest/all``, ``/rest/default`` (also ``/rest/V1``), ``/rest/se|no|dk|fi``.
+The storefront module's routes (``module_routes.py``: segbridge/info, groupAssignments,
+catalogRules, wishlistItems, productViews; data in ``shop.module``, ``module_state.py``)
+unless ``SandboxServer(module=False)``.
 
 Other constructor switches: ``max_page_size=300`` (None: no cap), ``admin_2fa``,
 ``admin_token_ttl_s``, ``integration_bearer`` (False: integration tokens refused as Bearer,

@@ -17,7 +17,9 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
 
     host = getattr(args, "host", "127.0.0.1") or "127.0.0.1"
     t0 = time.perf_counter()
-    server = SandboxServer(customers=args.customers, seed=args.seed, port=args.port, host=host)
+    module = getattr(args, "module", True)  # False: `segbridge sandbox --no-module`
+    server = SandboxServer(customers=args.customers, seed=args.seed, port=args.port, host=host,
+                           module=module)
     took = time.perf_counter() - t0
     shop = server.shop
     info = {
@@ -27,6 +29,7 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         "orders": len(shop.orders),
         "carts": len(shop.carts),
         "seed": args.seed,
+        "module": module,
         "token_env": {"MAGENTO_TOKEN": server.token},
         "admin": {"username": server.admin_username},
     }
@@ -36,6 +39,11 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         print(f"segbridge sandbox: {server.base_url}  ({info['customers']} customers, "
               f"{info['orders']} orders, {info['carts']} carts, seed {args.seed}; "
               f"generated in {took:.1f}s)")
+        if module:
+            print("It serves segbridge's storefront module routes too (/V1/segbridge/...); "
+                  "--no-module serves a store without them.")
+        else:
+            print("Without segbridge's storefront module: /V1/segbridge/... answers 404.")
         print("Point segbridge at it with, in segbridge.toml:")
         print(f'  [magento]\n  base_url = "{server.base_url}"\n  store_code = "all"')
         print('  [magento.auth]\n  method = "token"\n  token_env = "MAGENTO_TOKEN"')

@@ -477,10 +477,12 @@ ROUTES = [Route(r.method, r.template, r.handler, r.acl, tuple(r.template.strip("
           for r in ROUTES]
 
 
-def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route for ``/V1/...`` (first match wins, literal routes are listed first)."""
+def match(method: str, path: str, routes: list[Route] | None = None
+          ) -> tuple[Route, dict[str, str]] | None:
+    """The route for ``/V1/...`` (first match wins, literal routes are listed first)
+    among ``routes`` (default: the core routes)."""
     segs = path.strip("/").split("/")
-    for r in ROUTES:
+    for r in ROUTES if routes is None else routes:
         if r.method != method or len(r.segments) != len(segs):
             continue
         params: dict[str, str] = {}

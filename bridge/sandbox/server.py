@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from bridge.sandbox.errors import NO_ROUTE, NOT_AUTHORIZED, ApiError
 from bridge.sandbox.model import dumps
+from bridge.sandbox.module_routes import match_module
 from bridge.sandbox.routes import Call, RawJson, Route, match
 from bridge.sandbox.search import fields_projection, parse_php_query
 from bridge.sandbox.shop import Shop
@@ -211,6 +212,8 @@ class SandboxServer:
     block) stops it. ``merge_mode=False`` emulates the 2.4 patch releases that do not merge
     partial customer bodies of integration callers; ``repeat_last_page=True`` emulates
     2.3's answer past the last page; ``max_page_size`` is the input-limit cap (None: off).
+    ``module=False`` serves a store without segbridge's storefront module: its
+    ``/V1/segbridge/...`` routes answer 404 as any unknown route does.
     """
 
     def __init__(self, customers: int = 200, seed: int = 1, orders_per_customer: float = 2.0,
@@ -222,7 +225,8 @@ class SandboxServer:
                  admin_token_ttl_s: float = 3600.0, admin_2fa: bool = False,
                  oauth: OAuthCredentials | None = None, integration_bearer: bool = True,
                  denied_resources: tuple[str, ...] = (),
-                 now: Any = None, tick: bool = True, shop: Shop | None = None) -> None:
+                 now: Any = None, tick: bool = True, shop: Shop | None = None,
+                 module: bool = True) -> None:
         self.shop = shop or Shop(customers=customers, seed=seed,
                                  orders_per_customer=orders_per_customer,
                                  active_carts=active_carts, now=now, tick=tick)
@@ -239,6 +243,8 @@ class SandboxServer:
         self.repeat_last_page = repeat_last_page
         self.latency_s = latency_s
         self.max_page_size = max_page_size
+        # the storefront module's routes (module_routes.py); False: a store without it
+        self.module = module
         self.admin_username = admin_username
         self.admin_password = admin_password
         self.admin_token_ttl_s = admin_token_ttl_s
@@ -478,12 +484,13 @@ class SandboxServer:
                 shop.clock.advance(float((body or {}).get("advance", 0)))
             return 200, {"now": shop.clock.now_text()}
         if path == "/__sandbox/settings" and method == "POST":
-            for k in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s"):
+            for k in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s", "module"):
                 if isinstance(body, dict) and k in body:
                     setattr(self, k, body[k])
             return 200, {"merge_mode": self.merge_mode,
                          "repeat_last_page": self.repeat_last_page,
-                         "max_page_size": self.max_page_size, "latency_s": self.latency_s}
+                         "max_page_size": self.max_page_size, "latency_s": self.latency_s,
+                         "module": self.module}
         if path == "/__sandbox/expire-tokens" and method == "POST":
             self.expire_admin_tokens()
             return 200, {"expired": True}
@@ -602,6 +609,8 @@ class _Handler(BaseHTTPRequestHandler):
                 store_id = sb.shop.store_by_code[segs[2]].id
                 api_path = "/" + "/".join(segs[3:])
         found = match(method, api_path) if store_id is not None else None
+        if found is None and store_id is not None and sb.module:
+            found = match_module(method, api_path)
         # The answer leaves the latency after the request came in, the time to render it
         # included, as a store's that answers in that time (which renders on its own
         # machine); only an answer that takes longer to render leaves later.
@@ -685,7 +694,7 @@ class _Handler(BaseHTTPRequestHandler):
 def set_settings(server: SandboxServer, **kw: Any) -> SandboxServer:
     """Change server switches (merge_mode, repeat_last_page, max_page_size, latency_s)."""
     for k, v in kw.items():
-        if k not in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s"):
+        if k not in ("merge_mode", "repeat_last_page", "max_page_size", "latency_s", "module"):
             raise ValueError(f"unknown sandbox setting {k}")
         setattr(server, k, v)
     return server

@@ -33,6 +33,7 @@ from bridge.sandbox.generator import (
     variant_of,
 )
 from bridge.sandbox.model import Address, Cart, Clock, Customer, Order, Table, dumps, fmt_time
+from bridge.sandbox.module_state import generate_module_state
 from bridge.sandbox.search import DATE, INT, NUM, TIME, EntitySpec, FieldDef, SortOrder
 
 
@@ -321,6 +322,8 @@ class Shop:
         self.carts_by_customer: dict[int, list[int]] = {}
         self._touch_rng = random.Random(seed * 31 + 7)
         generate(self, customers, seed, orders_per_customer, active_carts)
+        # the storefront module's tables (module_state.py), from a random stream of their own
+        self.module = generate_module_state(self, seed)
         self.blocks.add(Block(id=1, identifier="footer_links", title="Footer links",
                               content="<ul><li>About</li></ul>", active=True, store_ids=(0,),
                               creation_time=self.clock.now() - 400 * 86400,
