@@ -28,10 +28,11 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge import shutdown
 from bridge.cron import cron_trigger
-from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, LockHeld
+from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, LockHeld, SegbridgeError
 
 log = logging.getLogger("bridge.scheduler")
 
@@ -46,6 +47,19 @@ JOB_RUN = "run"
 JOB_RESYNC = "full_resync"
 
 Runner = Callable[..., Any]
+
+
+def _one_line(exc: BaseException, config: Any) -> str:
+    """A failure as one line: a store error names the store (password hidden) and the
+    driver's first line, not SQLAlchemy's statement and background link."""
+    from bridge.output import safe
+
+    if isinstance(exc, SQLAlchemyError):
+        from bridge.store.engine import cause_of, describe_store
+
+        url = getattr(getattr(config, "store", None), "url", None) or ""
+        return f"the store {describe_store(url)} (store.url) failed: {safe(cause_of(exc))}"
+    return " ".join(safe(line) for line in str(exc).splitlines() if line.strip())
 
 
 def _default_runner(config: Any, *, full: bool) -> Any:
@@ -257,6 +271,15 @@ class Daemon:
                           extra={"fields": {"event": "run_summary", "job": job,
                                             "status": "refused", "exit_code": exc.exit_code,
                                             "duration_s": round(time.monotonic() - started, 2)}})
+                return None
+            except (SegbridgeError, SQLAlchemyError) as exc:
+                # the store or the shop cannot be reached, a sync that failed: said in one
+                # line (no traceback), and the next firing tries again
+                log.error("%s failed: %s; trying again at the next scheduled run", job,
+                          _one_line(exc, self.config), extra={"fields": {
+                              "event": "run_summary", "job": job, "status": "failed",
+                              "exit_code": getattr(exc, "exit_code", 1),
+                              "duration_s": round(time.monotonic() - started, 2)}})
                 return None
             except Exception as exc:
                 log.error("%s failed: %s", job, exc, exc_info=True, extra={"fields": {

@@ -564,3 +564,125 @@ def test_a_stop_after_the_evaluation_skips_the_push(
         assert [s for _, s, _ in _runs(sc.engine)] == ["stopped", "ok"]
     finally:
         sc.close()
+
+
+class _Forwarder:
+    """A TCP port that refuses connections until ``open()``, then forwards each one to
+    ``target`` (a database server that goes away and comes back, as the daemon sees it)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+
+        self.target = target
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()  # nothing listens: connections are refused
+        self.server: Any = None
+
+    def open(self) -> None:
+        import socket
+
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.db
+def test_a_store_that_cannot_be_reached_is_one_line_and_the_next_firing_tries_again(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real run against the sandbox, with the store down for the first firings: each
+    is one ERROR line naming the store and the cause (no traceback), and once the store
+    is back the next firing completes."""
+    from sqlalchemy.engine import make_url
+
+    from bridge.sandbox.server import SandboxServer
+
+    forwarder: _Forwarder | None = None
+    if db_url.startswith("sqlite"):
+        folder = tmp_path / "not-yet"
+        url = f"sqlite:///{folder / 'store.db'}"
+        shown = "not-yet"
+
+        def bring_back() -> None:
+            folder.mkdir()
+    else:
+        real = make_url(db_url)
+        forwarder = _Forwarder((real.host or "127.0.0.1", int(real.port or 0)))
+        url = real.set(port=forwarder.port).render_as_string(hide_password=False)
+        shown = f"127.0.0.1:{forwarder.port}"
+        bring_back = forwarder.open
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "buyers.toml").write_text(
+        'code = "buyers"\nname = "Buyers"\npriority = 10\n[conditions]\nmatch = "all"\n'
+        'value = true\n[[conditions.rules]]\nattribute = "sales.orders_count"\n'
+        'operator = ">="\nvalue = 1\n[group]\ncode = "Buyers"\n')
+    try:
+        with SandboxServer(customers=60, seed=7) as sandbox:
+            monkeypatch.setenv("MAGENTO_TOKEN", sandbox.token)
+            config = parse_config({"magento": {"base_url": sandbox.base_url},
+                                   "store": {"url": url}, "mappings": {"dir": str(mappings)}},
+                                  None)
+            daemon = Daemon(config, check_journal=False, triggers={
+                JOB_RUN: IntervalTrigger(seconds=0.3),
+                JOB_RESYNC: DateTrigger(datetime.now(UTC) + timedelta(days=1))})
+            with caplog.at_level(logging.INFO, logger="bridge.scheduler"):
+                t, out = _serve_in_thread(daemon)
+
+                def failures() -> list[logging.LogRecord]:
+                    return [r for r in caplog.records
+                            if r.name == "bridge.scheduler" and r.levelno == logging.ERROR]
+
+                deadline = time.monotonic() + 30
+                while len(failures()) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                bring_back()
+                while not daemon.summaries and time.monotonic() < deadline + 30:
+                    time.sleep(0.05)
+                shutdown.request_stop("by the test")
+                t.join(60)
+        assert not t.is_alive() and out["code"] == 0
+        failed = failures()
+        assert len(failed) >= 2, caplog.text
+        for record in failed:
+            line = record.getMessage()
+            assert record.exc_info is None and "\n" not in line, line
+            assert line.startswith("run failed: the store ") and shown in line, line
+            assert "(store.url) failed: " in line and line.endswith(
+                "; trying again at the next scheduled run"), line
+        assert daemon.summaries and daemon.summaries[0]["status"] == "ok", daemon.summaries
+    finally:
+        if forwarder is not None:
+            forwarder.close()

@@ -93,7 +93,7 @@ def describe_store(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _cause(exc: BaseException) -> str:
+def cause_of(exc: BaseException) -> str:
     """The first line of a driver's error, without SQLAlchemy's background link."""
     orig = getattr(exc, "orig", None) or exc
     text_ = str(orig).strip().splitlines()
@@ -155,7 +155,7 @@ def open_store_readonly(url: str) -> Engine:
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         engine.dispose()
         raise StoreUnavailable(
-            f"store {shown} (store.url): cannot be opened: {_cause(exc)}"
+            f"store {shown} (store.url): cannot be opened: {cause_of(exc)}"
         ) from None
     except BaseException:
         engine.dispose()
