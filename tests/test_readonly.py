@@ -211,8 +211,8 @@ def test_read_commands_work_on_a_read_only_sqlite_store(
     assert probe.returncode == 0, probe.stderr
     report = tmp_path / "report.html"
     for argv in (["status"], ["segments"], ["members", "vip"], ["members", "vip", "--format",
-                 "csv"], ["history", "vip"], ["report", "--output", str(report)],
-                 ["--json", "status"]):
+                 "csv"], ["history", "vip"], ["explain", "vip", "1"],
+                 ["report", "--output", str(report)], ["--json", "status"]):
         done = _unprivileged(synced_folder, *argv)
         assert done.returncode == EXIT_OK, (argv, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr, (argv, done.stderr)
