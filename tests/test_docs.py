@@ -383,3 +383,55 @@ def test_the_systemd_unit(tmp_path: Path) -> None:
     done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+# --- every key and every command is documented ------------------------------------------
+
+
+def test_config_md_names_every_key() -> None:
+    """Each key the config loader accepts appears in docs/config.md."""
+    from dataclasses import fields
+
+    from bridge.config import _SECTIONS, AUTH_DEFAULT_ENV
+
+    text = (DOCS / "config.md").read_text(encoding="utf-8")
+    missing = []
+    for section, cls in _SECTIONS.items():
+        for f in fields(cls):
+            if f.name == "auth":
+                continue
+            if f"`{f.name}`" not in text and f"`{section}.{f.name}`" not in text:
+                missing.append(f"{section}.{f.name}")
+        if f"[{section}]" not in text:
+            missing.append(f"[{section}]")
+    missing += [f"magento.auth.{k}" for k in ("method", *AUTH_DEFAULT_ENV)
+                if f"`{k}`" not in text]
+    assert not missing, f"docs/config.md does not name {missing}"
+
+
+def test_commands_md_names_every_command_and_option() -> None:
+    """Each command of the command line has its heading in docs/commands.md, and each of
+    its options (but the hidden ones) is named there."""
+    import argparse
+
+    from bridge.cli import COMMANDS, build_parser
+
+    text = (DOCS / "commands.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name in COMMANDS:
+        if f"`segbridge {name}" not in text:
+            missing.append(name)
+        for action in sub.choices[name]._actions:
+            if action.help == argparse.SUPPRESS or not action.option_strings:
+                continue
+            if action.option_strings[-1] in ("--help",):
+                continue
+            if not any(f"{opt}" in text for opt in action.option_strings if opt.startswith("--")):
+                missing.append(f"{name} {action.option_strings[-1]}")
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+        if longs and not any(f"`{o}" in text for o in action.option_strings):
+            missing.append(longs[0])
+    assert not missing, f"docs/commands.md does not name {missing}"
