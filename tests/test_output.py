@@ -200,3 +200,36 @@ def test_status_shows_shop_text_as_data_and_no_python_values(
     assert "[bold red]fake[/bold red]" in out and "[link=http://evil.example]" in out, out
     assert "{'" not in out and "None" not in out, out
     assert "customer pending: 1" in out
+
+
+def test_csv_on_a_terminal_shows_control_characters_escaped(synced: tuple[Path, Any]) -> None:
+    """Printed to a terminal, the CSV is read, not imported: escapes are shown escaped
+    (into a file or a pipe it keeps the data as it is, as the test above shows)."""
+    import pty
+
+    config, _ = synced
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", "--config", str(config), "members", "eves",
+             "--format", "csv"], stdout=follower, stderr=subprocess.PIPE, timeout=60,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end closed: all was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    text = b"".join(chunks).decode()
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "\x1b" not in text and "eve\\x1b[31m@example.com" in text, text
+    assert "'=HYPERLINK" in text

@@ -268,11 +268,14 @@ MEMBER_COLUMNS = ("customer_id", "email", "website", "joined_at")
 
 def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ctx: Any) -> int:
     n = 0
+    shown = out.isatty()
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=MEMBER_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for rec in records:
-            writer.writerow({k: csv_cell(v) for k, v in rec.items()})
+            # on a terminal it is read, not imported: control characters shown escaped
+            writer.writerow({k: csv_cell(safe(v) if shown and isinstance(v, str) else v)
+                             for k, v in rec.items()})
             n += 1
         return n
     if fmt == "json":
