@@ -173,12 +173,13 @@ def remove_from_wishlist(shop: Shop, item_id: int) -> None:
 
 
 def view_product(shop: Shop, customer_id: int, product_id: int,
-                 store_id: int | None = None) -> ActivityRow:
+                 store_id: int | None = None, at: int | None = None) -> ActivityRow:
     """A logged-in customer views a product now: a new row, or their row for that product
-    with ``added_at`` moved to now (Magento's INSERT … ON DUPLICATE KEY UPDATE)."""
+    with ``added_at`` moved to now (Magento's INSERT … ON DUPLICATE KEY UPDATE). ``at``:
+    an earlier time, as a view made as a guest keeps when Magento attaches it at login."""
     with shop.lock:
         store = store_id if store_id is not None else shop._customer(customer_id).store_id
-        now = fmt_time(shop.now()) or ""
+        now = fmt_time(shop.now() if at is None else at) or ""
         views = shop.module.views
         for row in views.rows.values():
             if row.customer_id == customer_id and row.product_id == product_id:
