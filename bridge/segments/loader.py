@@ -132,7 +132,8 @@ def _q(value: Any) -> str:
     if isinstance(value, str):
         # control characters escaped, so each problem stays on one line
         text = "".join(
-            c if c.isprintable() or c == " " else c.encode("unicode_escape").decode()
+            "\\\\" if c == "\\" else c if c.isprintable() or c == " "
+            else c.encode("unicode_escape").decode()
             for c in value[: MAX_SHOWN + 1]
         )
         if len(value) > MAX_SHOWN or len(text) > MAX_SHOWN:
