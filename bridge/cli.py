@@ -76,7 +76,14 @@ class CliContext:
     def console(self) -> Any:
         from rich.console import Console
 
-        return Console(quiet=self.verbosity < 0, highlight=False)
+        console = Console(quiet=self.verbosity < 0, highlight=False)
+
+        def closed() -> None:  # Rich would exit 1; main() ends a closed pipe quietly, 0
+            console.quiet = True
+            raise BrokenPipeError
+
+        console.on_broken_pipe = closed  # type: ignore[method-assign]
+        return console
 
     def error_console(self) -> Any:
         from rich.console import Console

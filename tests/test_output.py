@@ -233,3 +233,23 @@ def test_csv_on_a_terminal_shows_control_characters_escaped(synced: tuple[Path, 
     assert done.returncode == EXIT_OK, done.stderr
     assert "\x1b" not in text and "eve\\x1b[31m@example.com" in text, text
     assert "'=HYPERLINK" in text
+
+
+def test_a_closed_pipe_under_a_rich_table_ends_quietly_with_exit_0(
+    synced: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich's own answer to a closed pipe is exit 1; every command ends the same way."""
+    config, _ = synced
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    pipe = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stdout", pipe)
+    try:
+        for argv in (["status"], ["segments"], ["members", "eves"]):
+            assert main(["--config", str(config), *argv]) == EXIT_OK, argv
+    finally:
+        monkeypatch.undo()
+        try:
+            pipe.close()
+        except OSError:
+            pass
