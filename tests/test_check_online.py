@@ -93,7 +93,7 @@ def test_a_movable_group_typo_is_named_by_check_online_and_plan(
     ], err
 
     sandbox.stats.reset()
-    for command in ("plan", "push", "run"):
+    for command in ("push", "run", "plan"):  # (plan reads a store that push made)
         code, out, err = run(capsys, config, command)
         assert code == EXIT_BAD_INPUT, (command, out, err)
         lines = err.strip().splitlines()

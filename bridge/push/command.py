@@ -130,10 +130,13 @@ def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
     """Show the push plan; nothing is written, to Magento (the client is read-only) or to
     the store: ``--as-of`` evaluates without recording anything."""
     from bridge.errors import ConfigError
+    from bridge.store.engine import open_store_readonly
 
     config = ctx.config()
     segments = _segments(config)
-    engine = _open(config)
+    as_of = getattr(args, "as_of", None)
+    # without --as-of only reads: a read-only store will do; --as-of needs temporary tables
+    engine = open_store_readonly(config.store.url) if as_of is None else _open(config)
     try:
         client = make_client(config, read_only=True)
         try:
@@ -143,8 +146,8 @@ def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
             client.close()
         _refuse_names(config, groups)
         memberships = None
-        if getattr(args, "as_of", None) is not None:
-            memberships = dry_memberships(engine, segments, args.as_of, config)
+        if as_of is not None:
+            memberships = dry_memberships(engine, segments, as_of, config)
         plan = plan_for(engine, config, segments, groups, memberships)
         data = plan_to_json(engine, plan, groups)
         pending = len(open_batches(engine))
