@@ -221,3 +221,17 @@ def test_an_unreachable_store_is_one_line_and_exit_1(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "magento.base_url" in lines[0], err
     assert "Traceback" not in err and "FAIL" not in out
+
+
+@pytest.mark.parametrize("command", [["check", "--online"], ["run"]])
+def test_refused_credentials_are_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sandbox: Any,
+    monkeypatch: pytest.MonkeyPatch, command: list[str],
+) -> None:
+    config = setup(tmp_path, sandbox.base_url, {"big.toml": PLAIN})
+    monkeypatch.setenv(TOKEN_ENV, "not-the-token")
+    code, out, err = run(capsys, config, *command)
+    assert code == EXIT_FAILED, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and TOKEN_ENV in lines[0], err
+    assert "not-the-token" not in out + err and "FAIL" not in out and "Traceback" not in err
