@@ -750,3 +750,33 @@ discount_amount = 10
         f"p.toml: cart_rules[0].name: {email}",
     ]
     assert not any("example" in p or "0701234567" in p for p in probs)
+
+
+def test_did_you_mean_for_values_with_a_fixed_set(tmp_path: Path) -> None:
+    write(tmp_path, "v.toml", """
+code = "v"
+[conditions]
+match = "All"
+rules = [
+  { attribute = "customer.gender", operator = "==", value = "femal" },
+  { attribute = "sales.amount", aggregate = "avg", operator = ">", value = 1 },
+  { attribute = "address.city", address_type = "billing", operator = "==", value = "x" },
+]
+[group]
+code = "X"
+[[cart_rules]]
+name = "a"
+simple_action = "by_procent"
+discount_amount = 1
+""")
+    assert short_problems_of(tmp_path) == [
+        'v.toml: conditions.match: "All" is not all or any; did you mean "all"?',
+        'v.toml: conditions.rules[0].value: "femal" is not a gender (one of male, female, '
+        'not_specified); did you mean "female"?',
+        'v.toml: conditions.rules[1].aggregate: "avg" is not total or average; did you mean '
+        '"average"?',
+        'v.toml: conditions.rules[2].address_type: "billing" is not one of any, '
+        'default_billing, default_shipping; did you mean "default_billing"?',
+        'v.toml: cart_rules[0].simple_action: "by_procent" is not one of by_percent, by_fixed, '
+        'cart_fixed, buy_x_get_y; did you mean "by_percent"?',
+    ]

@@ -302,7 +302,8 @@ def _scalar(raw: Any, spec: AttributeSpec) -> Any | str:
         return raw
     if kind == "gender":
         if not isinstance(raw, str) or raw.casefold() not in GENDERS:
-            return _Err(f"{_q(raw)} is not a gender (one of {', '.join(GENDERS)})")
+            hint = did_you_mean(raw, GENDERS)
+            return _Err(f"{_q(raw)} is not a gender (one of {', '.join(GENDERS)}){hint}")
         return raw.casefold()
     if kind == "segment":
         if not isinstance(raw, str):
@@ -546,7 +547,8 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     if "aggregate" in spec.options:
         aggregate = raw.get("aggregate", "total")
         if aggregate not in ("total", "average"):
-            out.add(f"{path}.aggregate", f"{_q(aggregate)} is not total or average")
+            hint = did_you_mean(aggregate, ("total", "average"))
+            out.add(f"{path}.aggregate", f"{_q(aggregate)} is not total or average{hint}")
     period = None
     if "period" in raw and "period" in spec.options:
         period = _period(raw["period"], f"{path}.period", out)
@@ -566,7 +568,11 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
         types = address_types(attr)
         address_type = raw.get("address_type", "any")
         if address_type not in types:
-            out.add(f"{path}.address_type", f"{_q(address_type)} is not one of {', '.join(types)}")
+            hint = did_you_mean(address_type, types)
+            out.add(
+                f"{path}.address_type",
+                f"{_q(address_type)} is not one of {', '.join(types)}{hint}",
+            )
     product = _product(raw, path, out) if spec.kind == "product" else None
     return Rule(
         attribute=attr,
@@ -639,7 +645,8 @@ def _combine(raw: Any, path: str, ctx: _Context, depth: int = 1) -> Combine | No
     _unknown_keys(raw, COMBINE_KEYS, path, out)
     match = raw.get("match", "all")
     if match not in ("all", "any"):
-        out.add(f"{path}.match", f"{_q(match)} is not all or any")
+        hint = did_you_mean(match, ("all", "any"))
+        out.add(f"{path}.match", f"{_q(match)} is not all or any{hint}")
         match = "all"
     value = raw.get("value", True)
     if not isinstance(value, bool):
@@ -907,7 +914,10 @@ def _cart_rules(raw: Any, out: _Problems) -> list[CartRuleSpec]:
             out.add(p + "name", "is required")
         action = r.get("simple_action")
         if action not in SIMPLE_ACTIONS:
-            out.add(p + "simple_action", f"{_q(action)} is not one of {', '.join(SIMPLE_ACTIONS)}")
+            hint = did_you_mean(action, SIMPLE_ACTIONS)
+            out.add(
+                p + "simple_action", f"{_q(action)} is not one of {', '.join(SIMPLE_ACTIONS)}{hint}"
+            )
         amount = None
         if "discount_amount" not in r:
             out.add(p + "discount_amount", "is required")
