@@ -546,5 +546,9 @@ def test_generated_from_the_seed_alone() -> None:
     def rows(s: Shop) -> list[tuple[Any, ...]]:
         return [(r.id, r.customer_id, r.product_id, r.store_id, r.added_at)
                 for t in (s.module.wishlist, s.module.views) for r in t.in_order()]
+    # made on first use, from the customers as generated: a shop changed before that
+    # (a customer added, one moved) gets the same rows
+    two.add_customer("late@example.com")
+    two.update_customer(5, store_id=3)
     assert rows(one) == rows(two) != rows(other)
     assert all(r[4] <= "2026-06-01 00:00:00" for r in rows(one))

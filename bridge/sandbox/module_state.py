@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import bisect
 import random
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.sandbox.model import fmt_time
@@ -91,9 +91,28 @@ class ActivityTable:
             yield rows[i]
 
 
-@dataclass
+class _Formatter:
+    """fmt_time for many times: each day's date text is made once."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+
+    def __call__(self, epoch: int) -> str:
+        day, rest = divmod(epoch, DAY)
+        date = self.days.get(day)
+        if date is None:
+            date = self.days[day] = (fmt_time(day * DAY) or "")[:10]
+        hours, rest = divmod(rest, 3600)
+        return f"{date} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 class ModuleState:
     """The module's data and switches for one shop.
+
+    ``wishlist`` and ``views`` are made from the seed and the customers as they were
+    generated (a snapshot taken with the shop), the first time something reads them: a
+    100,000-customer shop that never serves these routes does not pay for their ~240,000
+    rows, and the rows are the same whenever they are made.
 
     ``features`` and ``product_views_recorded`` are what ``GET /V1/segbridge/info``
     answers; ``grid_reindex_fails`` makes group assignments answer the module's warning
@@ -101,59 +120,99 @@ class ModuleState:
     ``rules_applied`` counts ``POST …/catalogRules/apply`` (the indexer marked invalid).
     """
 
-    wishlist: ActivityTable = field(default_factory=ActivityTable)
-    views: ActivityTable = field(default_factory=ActivityTable)
-    rules: dict[int, dict[str, Any]] = field(default_factory=dict)
-    next_rule_id: int = 1
-    features: tuple[str, ...] = FEATURES
-    product_views_recorded: bool = True
-    grid_reindex_fails: bool = False
-    refresh_flags: set[int] = field(default_factory=set)
-    rules_applied: int = 0
-    indexer_valid: bool = True
-    products: dict[int, Any] = field(default_factory=dict)  # id -> catalog Product
+    def __init__(self, shop: Shop, seed: int) -> None:
+        self.products: dict[int, Any] = {p.id: p for p in shop.catalog}
+        self.features: tuple[str, ...] = FEATURES
+        self.product_views_recorded = True
+        self.grid_reindex_fails = False
+        self.refresh_flags: set[int] = set()
+        self.rules_applied = 0
+        self.indexer_valid = True
+        self.rules: dict[int, dict[str, Any]] = {1: {
+            "rule_id": 1, "name": "Spring sale (made in the admin)", "description": None,
+            "is_active": False, "website_ids": [1, 2], "customer_group_ids": [0, 1, 2, 3],
+            "from_date": None, "to_date": None, "simple_action": "by_percent",
+            "discount_amount": 15.0, "stop_rules_processing": False, "sort_order": 0,
+            "skus": [], "other_conditions": True,
+        }}
+        self.next_rule_id = 2
+        self._lock = threading.Lock()
+        self._plan: tuple[int, int, list[tuple[int, int, int]]] | None = (
+            seed, shop.clock.now(),
+            [(c.id, c.created_at, c.store_id) for c in shop.customers.values()])
+        self._tables: tuple[ActivityTable, ActivityTable] | None = None
+
+    @property
+    def wishlist(self) -> ActivityTable:
+        return self._made()[0]
+
+    @property
+    def views(self) -> ActivityTable:
+        return self._made()[1]
+
+    def _made(self) -> tuple[ActivityTable, ActivityTable]:
+        tables = self._tables
+        if tables is None:
+            with self._lock:
+                if self._tables is None:
+                    assert self._plan is not None
+                    self._tables = _generate(*self._plan, list(self.products))
+                    self._plan = None
+                tables = self._tables
+        return tables
 
 
 def generate_module_state(shop: Shop, seed: int) -> ModuleState:
-    """Wishlists, viewed products and one admin-made catalog rule, from ``seed`` alone.
+    """The module's state for a shop just generated from ``seed``."""
+    return ModuleState(shop, seed)
+
+
+def _generate(seed: int, anchor: int, customers: list[tuple[int, int, int]],
+              products: list[int]) -> tuple[ActivityTable, ActivityTable]:
+    """Wishlists and viewed products from ``seed`` alone (a random stream of their own).
 
     About a quarter of the customers keep a wishlist (1–4 items over the last two years)
     and about half viewed products in the last 90 days (1–6 products, a fifth of them
-    viewed again later: the row keeps its id, its ``added_at`` moves on).
+    viewed again later: the row keeps its id, its ``added_at`` moves on). Plain
+    arithmetic on ``random()`` rather than ``randint``/``sample``, for speed.
     """
-    state = ModuleState(products={p.id: p for p in shop.catalog})
-    r = random.Random(seed * 104_729 + 23)
-    anchor = shop.clock.now()
-    products = [p.id for p in shop.catalog]
+    rnd = random.Random(seed * 104_729 + 23).random
+    n = len(products)
+    strides = [s for s in (1, 7, 11, 13, 17, 19, 23) if 5 * s < n] or [1]
     wish: list[tuple[int, int, int, int | None]] = []  # (time, customer, product, store)
     views: list[tuple[int, int, int, int | None, int]] = []  # + time of the last view
-    for c in shop.customers.values():
-        if r.random() < 0.25:
-            lo = max(c.created_at, anchor - 730 * DAY)
-            for p in r.sample(products, r.randint(1, 4)):
-                wish.append((r.randint(lo, anchor - 60), c.id, p, c.store_id))
-        if r.random() < 0.5:
-            lo = max(c.created_at, anchor - 90 * DAY)
-            for p in r.sample(products, r.randint(1, 6)):
-                first = r.randint(lo, anchor - 60)
-                last = r.randint(first, anchor - 30) if r.random() < 0.2 else first
-                views.append((first, c.id, p, c.store_id, last))
+
+    def picks(k: int) -> list[int]:
+        """k distinct products (k <= 6 < the catalog's size)."""
+        base = int(rnd() * n)
+        stride = strides[int(rnd() * len(strides))]
+        return [products[(base + j * stride) % n] for j in range(min(k, n))]
+
+    for cid, created, store in customers:
+        if rnd() < 0.25:
+            lo = max(created, anchor - 730 * DAY)
+            span = max(0, anchor - 60 - lo)
+            for p in picks(1 + int(rnd() * 4)):
+                wish.append((lo + int(rnd() * span), cid, p, store))
+        if rnd() < 0.5:
+            lo = max(created, anchor - 90 * DAY)
+            span = max(0, anchor - 60 - lo)
+            for p in picks(1 + int(rnd() * 6)):
+                first = lo + int(rnd() * span)
+                last = first
+                if rnd() < 0.2:
+                    last = first + int(rnd() * max(0, anchor - 30 - first))
+                views.append((first, cid, p, store, last))
     wish.sort()
     views.sort()
+    text = _Formatter()
+    wishlist, viewed = ActivityTable(), ActivityTable()
     # ids grow with the time a row was made, as auto-increment ids do
-    state.wishlist.load([ActivityRow(i, c, p, s, fmt_time(t) or "")
-                         for i, (t, c, p, s) in enumerate(wish, start=1)])
-    state.views.load([ActivityRow(i, c, p, s, fmt_time(last) or "")
-                      for i, (_, c, p, s, last) in enumerate(views, start=1)])
-    state.rules[1] = {
-        "rule_id": 1, "name": "Spring sale (made in the admin)", "description": None,
-        "is_active": False, "website_ids": [1, 2], "customer_group_ids": [0, 1, 2, 3],
-        "from_date": None, "to_date": None, "simple_action": "by_percent",
-        "discount_amount": 15.0, "stop_rules_processing": False, "sort_order": 0,
-        "skus": [], "other_conditions": True,
-    }
-    state.next_rule_id = 2
-    return state
+    wishlist.load([ActivityRow(i, c, p, s, text(t))
+                   for i, (t, c, p, s) in enumerate(wish, start=1)])
+    viewed.load([ActivityRow(i, c, p, s, text(last))
+                 for i, (_, c, p, s, last) in enumerate(views, start=1)])
+    return wishlist, viewed
 
 
 # --- what a storefront does (tests and demos call these) --------------------------------
