@@ -58,8 +58,17 @@ def test_a_store_from_shop_a_never_writes_to_shop_b(
         customers = conn.execute(select(func.count()).select_from(Customer)).scalar_one()
     assert recorded["store_base_url"].startswith(sc.sandbox.base_url), recorded
     assert recorded["websites"] and recorded["base_url"] == sc.sandbox.base_url
-
+    # the groups segbridge made and filled are its own, not a merchant's group to adopt;
+    # a store that was lost still knows them by its cart rules' segbridge: markers
+    code, out, err = _run(capsys, sc, "check", "--online")
+    assert code == EXIT_OK, out + err
     text = sc.config_path.read_text()
+    fresh = text.replace(sc.db_url, f"sqlite:///{sc.root / 'fresh.db'}")
+    sc.config_path.write_text(fresh)
+    code, out, err = _run(capsys, sc, "check", "--online")
+    assert code == EXIT_OK, out + err
+    sc.config_path.write_text(text)
+
     sc.config_path.write_text(text.replace(sc.sandbox.base_url, shop_b.base_url))
     shop_b.stats.reset()
     for argv in (["push"], ["run"], ["resync"], ["sync"], ["plan"], ["plan", "--as-of", "30d"],
