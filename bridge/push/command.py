@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bridge.errors import EXIT_OK, EXIT_PARTIAL, SegbridgeError
+from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, SegbridgeError
 from bridge.push.journal import open_batches
 from bridge.push.plan import Plan
 from bridge.push.remote import Remote
@@ -48,7 +49,6 @@ def empty_mappings_line(config: Any) -> str:
 def _segments(config: Any) -> list[Any]:
     """The segment files; a folder without any is refused (exit 2), never taken as
     "no segments": that plan would send every member home."""
-    from bridge.errors import ConfigError
     from bridge.segments.loader import load_segments
 
     segments = load_segments(config.mappings.dir, config)
@@ -60,8 +60,6 @@ def _segments(config: Any) -> list[Any]:
 def distinct_causes(problems: list[str]) -> list[str]:
     """One line per distinct cause, with a count: ``customer N: <cause>`` lines (one per
     customer, thousands on a big shop) become ``<cause> (N customers, e.g. 12, 40, 51)``."""
-    import re
-
     per: dict[str, list[str]] = {}
     out: list[str] = []
     for line in problems:
@@ -84,7 +82,6 @@ def _refuse_names(config: Any, groups: dict[str, tuple[int, str]]) -> None:
     """Before any plan: every ``push.movable_groups`` entry is a group of the shop, else
     one line naming the entry (a typo would leave every customer unmovable)."""
     from bridge.checks import movable_group_problems
-    from bridge.errors import ConfigError
 
     problems = movable_group_problems(config, groups)
     if problems:
@@ -129,7 +126,6 @@ def _sync(engine: Engine, client: Any, config: Any, *, full: bool, kind: str) ->
 def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
     """Show the push plan; nothing is written, to Magento (the client is read-only) or to
     the store: ``--as-of`` evaluates without recording anything."""
-    from bridge.errors import ConfigError
     from bridge.store.engine import open_store_readonly
 
     config = ctx.config()
@@ -158,7 +154,8 @@ def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
     if ctx.json:
         ctx.emit_json(data)
         return EXIT_OK
-    _print_plan(ctx, data, plan.size, int(config.push.max_changes), pending)
+    _print_plan(ctx, data, plan.size, int(config.push.max_changes), pending,
+                plan.not_movable)
     return EXIT_OK
 
 
@@ -222,7 +219,9 @@ OBJECT_NAMES = {"group": "customer group", "cms_block": "CMS block", "cart_rule"
                 "coupon": "coupon", "customer": "customer"}
 
 
-def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: int) -> None:
+def _print_plan(
+    ctx: Any, data: dict[str, Any], size: int, limit: int, pending: int, not_movable: int = 0
+) -> None:
     from rich.table import Table
 
     con = ctx.console()
@@ -260,6 +259,9 @@ def _print_plan(ctx: Any, data: dict[str, Any], size: int, limit: int, pending: 
         for d in data["drift"][:20]:
             con.print(f"  customer {d['customer_id']}: in {_cell(d['group'])}, segbridge would "
                       f"say {_cell(d['target'])}")
+    if not_movable:
+        con.print(f"{not_movable} customer(s) in a segment stay where they are: their home "
+                  "group is not in push.movable_groups.")
     note = f" — more than push.max_changes = {limit}: push needs --force" if size > limit else ""
     con.print(f"{size} change(s) planned{note}.")
 
@@ -360,7 +362,6 @@ def _push(
 ) -> PushResult:
     """``push_once``, after the names it relies on were checked against the shop, with
     its problems said once per cause."""
-    from bridge.errors import ConfigError
     from bridge.push.service import PlanTooBig
 
     _refuse_names(config, live_groups(Remote(client)))
