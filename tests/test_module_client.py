@@ -78,15 +78,25 @@ def test_info_with_and_without_the_module(sandbox: SandboxServer) -> None:
         assert bare.stats.get("GET", "(no route)") == 1
 
 
-def test_info_without_the_acl_resource_says_what_to_grant() -> None:
+@pytest.mark.parametrize("first", [True, False])
+def test_info_without_the_acl_resource_says_what_to_grant(first: bool) -> None:
     with SandboxServer(customers=5, seed=1,
                        denied_resources=("Segbridge_SegmentBlock::api",)) as s:
         client = client_for(s)
-        client.store_views()  # the credentials themselves work
+        if not first:
+            client.store_views()  # the credentials have already worked
         with pytest.raises(ModuleNotGrantedError) as caught:
             module_info(client)
     text = str(caught.value)
     assert "Segbridge_SegmentBlock::api" in text and "docs/storefront.md" in text
+
+
+def test_info_asks_rest_all_so_a_wrong_store_code_is_not_a_missing_module(
+        sandbox: SandboxServer) -> None:
+    cfg = MagentoConfig(base_url=sandbox.base_url, store_code="nosuchview", timeout_s=10)
+    client = MagentoClient(cfg, auth=TokenAuth(sandbox.token))
+    info = module_info(client)
+    assert info is not None and info.version == "0.2.0"
 
 
 def test_info_refuses_an_answer_that_is_not_the_module(sandbox: SandboxServer) -> None:

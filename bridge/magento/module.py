@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any, Literal
 
 from bridge.errors import SegbridgeError
-from bridge.magento.client import MagentoClient
+from bridge.magento.client import ADMIN_STORE, MagentoClient
 from bridge.magento.errors import (
     AuthError,
     InvalidRequestError,
@@ -131,7 +131,9 @@ def module_info(client: MagentoClient) -> ModuleInfo | None:
     were not granted ``Segbridge_SegmentBlock::api``: ``ModuleNotGrantedError`` says so.
     """
     try:
-        data = client._get(INFO)
+        # /rest/all always exists: a "no route" answer there can only mean the route
+        # (where a wrong store_code would also give it on /rest/{store_code})
+        data = client._get(INFO, ADMIN_STORE)
     except RouteMissingError as exc:
         if exc.is_json:
             return None
@@ -233,7 +235,8 @@ def _results(data: Any, chunk: list[Assignment]) -> list[AssignmentResult]:
                 or r.get("status") not in STATUSES:
             raise _bad(route, f"the result for customer {a.customer_id} is {r!r}")
         group = _int(r, "group_id", route, optional=r["status"] == "not_found")
-        out.append(AssignmentResult(a.customer_id, r["status"], group))
+        status: Status = r["status"]
+        out.append(AssignmentResult(a.customer_id, status, group))
     return out
 
 
