@@ -141,7 +141,7 @@ def test_plan_run_and_resync_speak_in_sentences(
         lines = out.strip().splitlines()
         assert lines[0].startswith(f"{argv[0].capitalize()} ") and lines[0].endswith(": ok."), out
         assert lines[1].startswith("Sync: ") and " record(s) stored (groups " in lines[1], out
-        assert lines[2].startswith("Evaluate: 3 segment(s): ") and "loyal " in lines[2], out
+        assert lines[2].startswith("Evaluate: 3 segment(s), ") and " joined, -" in lines[2], out
         assert lines[3].startswith("Push: ") and " change(s) planned, " in lines[3], out
         assert "None" not in out and "{" not in out, out
         assert adopted[-1] is adopt

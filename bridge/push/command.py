@@ -548,15 +548,20 @@ def sync_line(sync: Any) -> str:
 
 
 def evaluate_line(evaluation: Any) -> str:
-    """``Evaluate: 3 segments; vip 40 members (+2, -1), loyal 12 (+0, -0).``"""
+    """``Evaluate: 11 segment(s), 433 memberships, +5 joined, -2 left (vip +3 -1, …).``"""
     rows = dict(evaluation or {})
     if not rows:
         return "Evaluate: no active segment."
-    parts = []
-    for code, r in sorted(rows.items()):
-        parts.append(f"{code} {int(r.members):,} (+{int(r.joined):,} joined, "
-                     f"-{int(r.left):,} left)")
-    return f"Evaluate: {len(rows)} segment(s): " + "; ".join(parts) + "."
+    members = sum(int(r.members) for r in rows.values())
+    joined = sum(int(r.joined) for r in rows.values())
+    left = sum(int(r.left) for r in rows.values())
+    line = (f"Evaluate: {len(rows)} segment(s), {members:,} membership(s), "
+            f"+{joined:,} joined, -{left:,} left")
+    changed = [f"{code} +{int(r.joined):,} -{int(r.left):,}"
+               for code, r in sorted(rows.items()) if r.joined or r.left]
+    if changed:
+        line += " (" + ", ".join(changed[:8]) + (", …" if len(changed) > 8 else "") + ")"
+    return line + "."
 
 
 def run_lines(result: RunResult) -> list[str]:
