@@ -9,7 +9,11 @@ request is shown to change nothing.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -552,3 +556,28 @@ def test_generated_from_the_seed_alone() -> None:
     two.update_customer(5, store_id=3)
     assert rows(one) == rows(two) != rows(other)
     assert all(r[4] <= "2026-06-01 00:00:00" for r in rows(one))
+
+
+@pytest.mark.parametrize("module", [True, False])
+def test_the_sandbox_command_passes_the_module_switch(module: bool, tmp_path: Path) -> None:
+    """cmd_sandbox reads ``args.module`` (``--no-module`` sets it False in the CLI)."""
+    script = ("import argparse, types\n"
+              "from bridge.sandbox.command import cmd_sandbox\n"
+              "cmd_sandbox(types.SimpleNamespace(json=False), argparse.Namespace("
+              f"port=0, customers=5, seed=1, module={module}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("segbridge sandbox: http://127.0.0.1:"), first
+        said = proc.stdout.readline()
+        assert ("--no-module" in said) if module else ("answers 404" in said), said
+        r = requests.get(first.split()[2] + "/rest/all/V1/segbridge/info",
+                         headers={"Authorization": "Bearer sandbox-token"}, timeout=30)
+        assert r.status_code == (200 if module else 404)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
