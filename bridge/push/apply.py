@@ -138,7 +138,6 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
         if out.state == DONE:
             _home_values(s, cid, written_group_id=out.target, written_at=now,
                          overridden_target_id=None, overridden_at=None)
-            ctx.unquarantine(s, step)
         elif out.state == OVERRIDDEN:
             _home_values(s, cid, overridden_target_id=out.target, overridden_at=now)
         elif out.state == REFUSED:

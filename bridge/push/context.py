@@ -15,7 +15,7 @@ from bridge.errors import SegbridgeError
 from bridge.magento.errors import TransientError
 from bridge.push.remote import Remote
 from bridge.store.models import CustomerGroup, Quarantine
-from bridge.store.push_tables import SENT, SKIPPED, PushGroup, PushObject, PushStep
+from bridge.store.push_tables import DONE, SENT, SKIPPED, PushGroup, PushObject, PushStep
 from bridge.timeutil import utcnow
 
 log = logging.getLogger("bridge.push")
@@ -64,6 +64,7 @@ class PushContext:
     groups: dict[str, tuple[int, str]]  # code.casefold() -> (id, code), live
     run_id: int | None = None
     tally: Tally = field(default_factory=Tally)
+    _open_quarantine: set[tuple[str, str | None]] | None = field(default=None, repr=False)
 
     def group_id(self, code: str | None) -> int | None:
         if not code:
@@ -100,6 +101,8 @@ class PushContext:
             s.execute(update(PushStep).where(PushStep.id == step.id).values(**values))
             if extra is not None:
                 extra(s)
+            if state == DONE:
+                self.unquarantine(s, step)
         step.state = state
         if state != SENT:
             self.tally.states[state] += 1
@@ -115,6 +118,8 @@ class PushContext:
                 Quarantine.resolved_at.is_(None),
             ).order_by(Quarantine.id.desc())
         ).first()
+        if self._open_quarantine is not None:
+            self._open_quarantine.add((entity, record))
         if row is not None:
             row.run_id, row.reason, row.payload = self.run_id, reason, step.payload
             row.created_at = utcnow()
@@ -122,13 +127,23 @@ class PushContext:
         s.add(Quarantine(run_id=self.run_id, entity=entity, record_id=record, reason=reason,
                          payload=step.payload, created_at=utcnow()))
 
-    @staticmethod
-    def unquarantine(s: Session, step: StepView) -> None:
-        """The step's record got through: its open quarantine row is resolved."""
+    def unquarantine(self, s: Session, step: StepView) -> None:
+        """The step's record got through: its open quarantine row is resolved. (The open
+        push rows are read once, so the thousands of records that were never
+        quarantined cost no statement.)"""
+        entity, record = f"push:{step.kind}", step.key[:64]
+        if self._open_quarantine is None:
+            self._open_quarantine = set(s.execute(
+                select(Quarantine.entity, Quarantine.record_id).where(
+                    Quarantine.entity.like("push:%"), Quarantine.resolved_at.is_(None))
+            ).tuples())
+        if (entity, record) not in self._open_quarantine:
+            return
+        self._open_quarantine.discard((entity, record))
         s.execute(
             update(Quarantine)
-            .where(Quarantine.entity == f"push:{step.kind}",
-                   Quarantine.record_id == step.key[:64], Quarantine.resolved_at.is_(None))
+            .where(Quarantine.entity == entity, Quarantine.record_id == record,
+                   Quarantine.resolved_at.is_(None))
             .values(resolved_at=utcnow())
         )
 
