@@ -15,6 +15,14 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
 
     serve_in_this_process()
 
+    # SIGTERM stops the server from the moment it could be sent (a caller that read the
+    # first line may send it while the rest is still being printed)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    old = signal.signal(signal.SIGTERM, on_signal)
     host = getattr(args, "host", "127.0.0.1") or "127.0.0.1"
     t0 = time.perf_counter()
     module = getattr(args, "module", True)  # False: `segbridge sandbox --no-module`
@@ -54,12 +62,6 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         print(f"Control routes: {server.base_url}/__sandbox/info, /__sandbox/stats, "
               "/__sandbox/faults, /__sandbox/touch, /__sandbox/clock")
         print("Ctrl-C stops it.", flush=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    old = signal.signal(signal.SIGTERM, on_signal)
     try:
         while not stop.wait(0.5):
             pass
