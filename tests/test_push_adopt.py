@@ -91,7 +91,8 @@ def test_fresh_store_adopts_everything_and_writes_nothing(scenario: Scenario) ->
     sc.sandbox.stats.reset()
     again = run(sc)
     after = shop_counts(sc.shop)
-    print(f"\nfresh store ({make_url(sc.db_url).get_backend_name()}): objects before {before}"
+    kind = make_url(sc.db_url).get_backend_name().replace("mysql", "mariadb")
+    print(f"\nfresh store ({kind}): objects before {before}"
           f"\n  after {after}\n  creates {creates(sc)}, writes {sc.writes()}, "
           f"adopted {dict(again.push.adopted)}")
     assert again.exit_code == EXIT_OK
