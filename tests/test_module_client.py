@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from bridge.config import MagentoConfig
@@ -292,3 +295,38 @@ def test_an_answer_out_of_keyset_order_is_refused(sandbox: SandboxServer,
     monkeypatch.setattr(client, "_list", backwards)
     with pytest.raises(ModuleAnswerError, match="not in keyset order"):
         list(product_views(client, page_size=5))
+
+
+def test_the_bodies_sent_are_the_module_schema_s_requests(sandbox: SandboxServer,
+                                                         monkeypatch: Any) -> None:
+    contract = json.loads((Path(__file__).resolve().parent.parent / "magento-module" / "etc"
+                           / "segbridge-rest-schema.json").read_text())
+    requests_of = {(r["method"], r["url"]): r.get("request") for r in contract["routes"]}
+    client = client_for(sandbox)
+    real = client._write
+    sent: list[tuple[str, str, Any]] = []
+
+    def recording(method: str, template: str, body: Any, *a: Any, **kw: Any) -> Any:
+        sent.append((method, template.replace("{ruleId}", ":ruleId"), body))
+        return real(method, template, body, *a, **kw)
+
+    monkeypatch.setattr(client, "_write", recording)
+    a, b = members(sandbox, 1, 2, skip=5)
+    assign_groups(client, [Assignment(a, 1, 2), Assignment(b, 1, 3)])
+    made = create_catalog_rule(client, CatalogRule(
+        name="segbridge B2B", website_ids=(2,), customer_group_ids=(0, 2),
+        simple_action="to_fixed", discount_amount=19.9, to_date=date(2027, 1, 31)))
+    update_catalog_rule(client, replace(made, description="segbridge:b2b:catalog:1"))
+    apply_catalog_rules(client)
+    assert [(m, t) for m, t, _ in sent] == [
+        ("POST", "/V1/segbridge/groupAssignments"), ("POST", "/V1/segbridge/catalogRules"),
+        ("PUT", "/V1/segbridge/catalogRules/:ruleId"),
+        ("POST", "/V1/segbridge/catalogRules/apply")]
+    for method, template, body in sent:
+        node = requests_of[(method, template)]
+        if node is None:
+            assert body is None
+            continue
+        root = {"$defs": contract["$defs"], **node}
+        errors = list(jsonschema.Draft202012Validator(root).iter_errors(body))
+        assert not errors, (template, [e.message for e in errors])
