@@ -36,7 +36,7 @@ from bridge.magento.module import (
 )
 from bridge.magento.retry import RetryPolicy
 from bridge.magento.search import SearchCriteria
-from bridge.sandbox.module_state import view_product
+from bridge.sandbox.module_state import add_to_wishlist, remove_from_wishlist, view_product
 from bridge.sandbox.server import SandboxServer
 
 POST_ASSIGN = ("POST", "/V1/segbridge/groupAssignments")
@@ -266,6 +266,25 @@ def test_a_keyset_walk_sees_every_view_once_while_rows_are_added(
     later = view_product(shop, 60, products[0]).id
     resumed = list(product_views(client_for(sandbox), after=seen[-1].key))
     assert [i.id for i in resumed] == [later]
+
+
+def test_a_walk_skips_nothing_while_items_behind_it_are_removed(
+        sandbox: SandboxServer) -> None:
+    """Paging by offset skips a row for each row removed behind it; keyset does not."""
+    shop = sandbox.shop
+    table = shop.module.wishlist
+    seen: list[int] = []
+    removed: list[int] = []
+    for n, item in enumerate(wishlist_items(client_for(sandbox), page_size=50)):
+        seen.append(item.id)
+        if n % 60 == 30:
+            removed.append(seen[-20])  # a shopper empties part of a wishlist already read
+            remove_from_wishlist(shop, seen[-20])
+    assert len(removed) >= 5
+    assert len(seen) == len(set(seen))
+    assert set(table.rows) <= set(seen), "rows left in the wishlist were skipped"
+    add_to_wishlist(shop, 9, 3)  # the table stays in order for what follows
+    assert table.keys == sorted(r.key for r in table.rows.values())
 
 
 def test_wishlist_items_with_a_filter(sandbox: SandboxServer) -> None:

@@ -56,6 +56,7 @@ class ActivityTable:
         self.rows: dict[int, ActivityRow] = {}
         self.keys: list[tuple[str, int]] = []
         self.next_id = 1
+        self._pairs: dict[tuple[int, int], int] | None = None  # (customer, product) -> id
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -72,7 +73,18 @@ class ActivityTable:
         self.next_id += 1
         self.rows[row.id] = row
         bisect.insort(self.keys, row.key)
+        if self._pairs is not None:
+            self._pairs.setdefault((customer_id, product_id), row.id)
         return row
+
+    def find(self, customer_id: int, product_id: int) -> ActivityRow | None:
+        """The row of this customer and product (the first, if a wishlist has two)."""
+        if self._pairs is None:
+            self._pairs = {}
+            for r in sorted(self.rows.values(), key=lambda r: r.id, reverse=True):
+                self._pairs[(r.customer_id, r.product_id)] = r.id
+        found = self._pairs.get((customer_id, product_id))
+        return None if found is None else self.rows[found]
 
     def move(self, row: ActivityRow, added_at: str) -> None:
         """A new ``added_at`` for an existing row (its id stays)."""
@@ -83,6 +95,7 @@ class ActivityTable:
     def delete(self, row_id: int) -> ActivityRow:
         row = self.rows.pop(row_id)
         self.keys.pop(bisect.bisect_left(self.keys, row.key))
+        self._pairs = None
         return row
 
     def in_order(self, start: int = 0, end: int | None = None) -> Iterator[ActivityRow]:
@@ -240,9 +253,9 @@ def view_product(shop: Shop, customer_id: int, product_id: int,
         store = store_id if store_id is not None else shop._customer(customer_id).store_id
         now = fmt_time(shop.now() if at is None else at) or ""
         views = shop.module.views
-        for row in views.rows.values():
-            if row.customer_id == customer_id and row.product_id == product_id:
-                row.store_id = store
-                views.move(row, now)
-                return row
+        row = views.find(customer_id, product_id)
+        if row is not None:
+            row.store_id = store
+            views.move(row, now)
+            return row
         return views.add(customer_id, product_id, store, now)
