@@ -175,7 +175,8 @@ def test_a_request_refused_after_others_were_applied_says_what_was_done(
     assert [r.customer_id for r in stopped.results] == first
     assert all(r.applied for r in stopped.results)
     assert stopped.unsent == batch[3:]
-    assert "stopped after 3 of 5 customers" in str(stopped)
+    assert "stopped after 3 of 5 customers; the request with assignments 4 to 5 failed" \
+        in str(stopped)
     assert "no customer group has this id" in str(stopped)
     now = groups(sandbox)
     assert all(now[i] == 1 for i in first) and [now[i] for i in second] == [3, 3]

@@ -189,16 +189,18 @@ class AssignmentsInterrupted(SegbridgeError):
     """
 
     def __init__(self, results: list[AssignmentResult], unsent: list[Assignment],
-                 cause: MagentoError) -> None:
+                 cause: MagentoError, sent: int) -> None:
         self.results = results
         self.unsent = unsent
         self.cause = cause
         self.exit_code = cause.exit_code
         done = len(results)
         super().__init__(
-            f"group assignments stopped after {done} of {done + len(unsent)} customers: "
-            f"{cause}" + (" (the failed request may have been applied; sending it again "
-                          "is safe)" if cause.maybe_applied else ""))
+            f"group assignments stopped after {done} of {done + len(unsent)} customers; the "
+            f"request with assignments {done + 1} to {done + sent} failed (the store counts "
+            f"them from 0): {cause}"
+            + (" (it may have been applied; sending it again is safe)"
+               if cause.maybe_applied else ""))
 
 
 def _check_assignments(items: list[Assignment]) -> None:
@@ -260,7 +262,7 @@ def assign_groups(client: MagentoClient, assignments: Iterable[Assignment], *,
         except MagentoError as exc:
             if not results:
                 raise
-            raise AssignmentsInterrupted(results, items[start:], exc) from exc
+            raise AssignmentsInterrupted(results, items[start:], exc, len(chunk)) from exc
         results.extend(_results(data, chunk))
     return results
 
