@@ -398,6 +398,14 @@ def test_catalog_rule_refusals_store_nothing(server: SandboxServer,
                        status=404)["parameters"] == [4242]
     assert api.refused("GET", "/segbridge/catalogRules/0") == {
         "message": "ruleId must be a whole number of at least 1."}
+    type_error = 'The "%value" value\'s type is invalid. The "%type" type was expected. ' \
+                 "Verify and try again."
+    assert api.refused("GET", "/segbridge/catalogRules/abc") == {
+        "message": type_error, "parameters": {"value": "abc", "type": "int"}}
+    # Magento converts every argument before the module checks the id
+    assert api.refused("PUT", "/segbridge/catalogRules/0",
+                       {"rule": {**unnumbered, "sort_order": "first"}}) == {
+        "message": type_error, "parameters": {"value": "first", "type": "int"}}
     assert api.refused("POST", "/segbridge/catalogRules", {}) == {
         "message": '"%fieldName" is required. Enter and try again.',
         "parameters": {"fieldName": "rule"}}

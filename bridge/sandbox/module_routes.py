@@ -351,9 +351,8 @@ def rule_json(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rule_id(raw: str) -> int:
-    """CatalogRuleManagement::ruleId, behind Magento's int conversion of the URL part."""
-    value = _int(raw)
+def _rule_id(value: int | None) -> int:
+    """CatalogRuleManagement::ruleId (Magento has converted the URL part to an int)."""
     if value is None or value < 1 or value > 9_999_999_999:
         raise ApiError(400, "ruleId must be a whole number of at least 1.")
     return value
@@ -455,7 +454,7 @@ def _fill(rule: dict[str, Any], data: dict[str, Any]) -> None:
 
 
 def catalog_rule_get(call: Call) -> Any:
-    rule_id = _rule_id(call.params["ruleId"])
+    rule_id = _rule_id(_int(call.params["ruleId"]))
     with call.shop.lock:
         return rule_json(_rule(call, rule_id))
 
@@ -475,8 +474,9 @@ def catalog_rule_post(call: Call) -> Any:
 
 
 def catalog_rule_put(call: Call) -> Any:
-    rule_id = _rule_id(call.params["ruleId"])
-    data = _rule_body(call)
+    raw_id = _int(call.params["ruleId"])  # Magento converts the arguments in order,
+    data = _rule_body(call)               # then the module checks them
+    rule_id = _rule_id(raw_id)
     if data["rule_id"] is not None and data["rule_id"] != rule_id:
         raise ApiError(400, "rule.rule_id %1 differs from the rule %2 in the URL.",
                        [data["rule_id"], rule_id])
