@@ -100,6 +100,9 @@ def test_a_movable_group_typo_is_named_by_check_online_and_plan(
         assert len(lines) == 1 and "'Genral'" in lines[0] and "'General'" in lines[0], err
     routes = sandbox.stats.snapshot()["routes"]
     assert not [r for r in routes if r.split()[0] in ("POST", "PUT", "DELETE")], routes
+    # refused before anything was done: run did not even sync
+    assert set(routes) <= {"GET /V1/store/websites", "GET /V1/store/storeConfigs",
+                           "GET /V1/customerGroups/search"}, routes
 
 
 def test_unknown_names_in_segment_files_each_get_a_line(

@@ -94,6 +94,13 @@ def _verify_shop(engine: Engine, client: Any, config: Any, *, record: bool = Tru
     verify_shop(engine, client, config, record=record)
 
 
+def _preflight(engine: Engine, client: Any, config: Any) -> None:
+    """Before a push or a run does anything: the shop is this store's (else exit 2), and
+    the groups the config names exist there (else exit 2, one line per name)."""
+    _verify_shop(engine, client, config)
+    _refuse_names(config, live_groups(Remote(client)))
+
+
 def _open(config: Any) -> Engine:
     from bridge.store.engine import open_store
 
@@ -336,7 +343,7 @@ def _push_run(
 ) -> PushResult:
     client = make_client(config)
     try:
-        _verify_shop(engine, client, config)  # another shop: exit 2, nothing written
+        _preflight(engine, client, config)  # another shop, unknown groups: exit 2, nothing done
     except BaseException:
         client.close()
         raise
@@ -360,11 +367,9 @@ def _push(
     engine: Engine, config: Any, segments: list[Any], client: Any, *, force: bool,
     run_id: int | None, adopt: bool = False,
 ) -> PushResult:
-    """``push_once``, after the names it relies on were checked against the shop, with
-    its problems said once per cause."""
+    """``push_once``, with its problems said once per cause."""
     from bridge.push.service import PlanTooBig
 
-    _refuse_names(config, live_groups(Remote(client)))
     try:
         return push_once(engine, config, segments, client, force=force, run_id=run_id,
                          adopt=adopt)
@@ -438,7 +443,7 @@ def run_once(
     try:
         guard = run_lock(eng, wait=wait, holder=f"segbridge {kind}") if lock else nullcontext()
         with guard:
-            _verify_shop(eng, cli, config)  # another shop: exit 2, before the sync writes
+            _preflight(eng, cli, config)  # exit 2 before the sync writes anything
             sync = _sync(eng, cli, config, full=full, kind=kind)
             run_id = sync.run_id if sync.run_id is not None else start_run(eng, kind)
             result = RunResult(run_id=run_id, kind=kind, as_of=as_of or utcnow(), sync=sync)
