@@ -238,3 +238,13 @@ def test_refused_credentials_are_one_line_and_exit_1(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and TOKEN_ENV in lines[0], err
     assert "not-the-token" not in out + err and "FAIL" not in out and "Traceback" not in err
+
+
+def test_rebind_needs_online(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                             sandbox: Any) -> None:
+    config = setup(tmp_path, sandbox.base_url, {"big.toml": PLAIN})
+    code, out, err = run(capsys, config, "check", "--rebind")
+    assert code == EXIT_BAD_INPUT
+    assert err.strip().splitlines() == [
+        "--rebind: only with --online (it records the shop the store reaches)"]
+    assert not (tmp_path / "store.db").exists()
