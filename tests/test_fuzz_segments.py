@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from bridge.config import Config, SyncConfig
 from bridge.errors import ConfigError
 from bridge.segments.attributes import ATTRIBUTES
-from bridge.segments.evaluate import compute_memberships
+from bridge.segments.evaluate import compute_memberships, evaluate
 from bridge.segments.loader import (
     BLOCK_KEYS,
     COMBINE_KEYS,
@@ -206,6 +206,11 @@ def segment_tables(draw: Any, valid: bool = False) -> dict[str, Any]:
     }
     if valid:
         seg["priority"] = draw(st.integers(0, 10**6))
+        for key in ("name", "description"):
+            if draw(st.booleans()):
+                seg[key] = draw(st.sampled_from(TEXTS) | st.text(max_size=20))
+        if draw(st.integers(0, 3)) == 0:
+            seg["website"] = draw(st.sampled_from(["base", "nordic", "a" * 100]))
         if draw(st.integers(0, 2)) == 0:
             seg["group"] = {"code": draw(st.sampled_from(["VIP", "Gold", "Platinum"]))}
         return seg
@@ -365,6 +370,7 @@ def test_what_check_passes_evaluates_like_the_reference(
     event("evaluated")
     by_code = {s.code: s for s in segments}
     active = [s for s in segments if s.active]
+    evaluate(engine, segments, AS_OF, config=CFG)  # what `segbridge evaluate` records
     with engine.connect() as conn:
         found = compute_memberships(conn, segments, AS_OF, CFG)
         for cid in _store_ready[key]:

@@ -238,3 +238,25 @@ def test_a_nul_character_is_refused_wherever_it_is(tmp_path: Path) -> None:
         "text may hold",
         "nul.toml: name: contains a NUL character (\\x00), which no text may hold",
     ]
+
+
+def test_text_longer_than_its_column_is_refused(tmp_path: Path) -> None:
+    """The fuzz test's evaluate on MariaDB and PostgreSQL failed with "Data too long for
+    column 'name'" on a 300-character segment name (segments.name is varchar(255))."""
+    (tmp_path / "hero.html").write_text("<p>hi</p>", encoding="utf-8")
+    seg_file(tmp_path, "long", LEAF, extra=(
+        f'name = "{"n" * 256}"\ndescription = "{"d" * 10_001}"\nwebsite = "{"w" * 33}"\n'
+        'priority = 1\n'))
+    with (tmp_path / "long.toml").open("a", encoding="utf-8") as f:
+        f.write(f'[group]\ncode = "G"\n[[cms_blocks]]\nidentifier = "hero"\n'
+                f'title = "{"t" * 256}"\ncontent_file = "hero.html"\n'
+                f'[[cart_rules]]\nname = "{"r" * 256}"\nsimple_action = "by_percent"\n'
+                f'discount_amount = 5\ncoupon_code = "{"c" * 256}"\n')
+    assert problems(tmp_path) == [
+        "long.toml: website: is longer than 32 characters (33)",
+        "long.toml: name: is longer than 255 characters (256)",
+        "long.toml: description: is longer than 10000 characters (10001)",
+        "long.toml: cms_blocks[0].title: is longer than 255 characters (256)",
+        "long.toml: cart_rules[0].name: is longer than 255 characters (256)",
+        "long.toml: cart_rules[0].coupon_code: is longer than 255 characters (256)",
+    ]

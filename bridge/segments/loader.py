@@ -110,6 +110,9 @@ EARLIEST_DAY = date(1000, 1, 1)  # dates: what every database stores (MariaDB fr
 LATEST_DAY = date(9998, 12, 31)  # and whose next day still exists
 MAX_SHOWN = 80  # characters of a value quoted in a message
 MAX_FILE_BYTES = 10 * 1024 * 1024  # one segment file
+MAX_NAME = 255  # names, titles, coupon codes: the store's and Magento's varchar(255)
+MAX_WEBSITE_CODE = 32  # Magento's store_website.code
+MAX_DESCRIPTION = 10_000  # MariaDB's TEXT holds 65,535 bytes: 4 a character at most
 
 
 @dataclass
@@ -701,6 +704,12 @@ PHONE_RE = re.compile(r"\+?\(?\d(?:\)?[ ./-]?\(?\d){6,}")
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 
 
+def _max_length(text: Any, key: str, limit: int, out: _Problems) -> None:
+    """Longer text than the store's column (or Magento's) would be cut or refused."""
+    if isinstance(text, str) and len(text) > limit:
+        out.add(key, f"is longer than {limit} characters ({len(text)})")
+
+
 def _no_personal_data(text: Any, key: str, out: _Problems) -> None:
     """Codes, names, descriptions, group codes, slots and rule names show in Magento's
     admin and on pages: an email address or a phone number there is personal data
@@ -841,6 +850,7 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
         elif len(ident) > MAX_SLOT_LENGTH:
             out.add(p + "identifier", f"is longer than {MAX_SLOT_LENGTH} characters")
         title = _str(b, "title", ident or "", p, out) or ""
+        _max_length(title, p + "title", MAX_NAME, out)
         content_file = _str(b, "content_file", None, p, out)
         content = ""
         if not content_file:
@@ -932,6 +942,8 @@ def _cart_rules(raw: Any, out: _Problems) -> list[CartRuleSpec]:
             else:
                 amount = a
         coupon = _str(r, "coupon_code", "", p, out) or ""
+        _max_length(name, p + "name", MAX_NAME, out)
+        _max_length(coupon, p + "coupon_code", MAX_NAME, out)
         dates: dict[str, date | None] = {}
         for key in ("from_date", "to_date"):
             dates[key] = None
@@ -996,6 +1008,9 @@ def parse_segment(
         _no_personal_data(text, key, out)
     active = _bool(data, "active", True, "", out)
     website = _str(data, "website", None, "", out)
+    _max_length(website, "website", MAX_WEBSITE_CODE, out)
+    _max_length(data.get("name"), "name", MAX_NAME, out)
+    _max_length(description, "description", MAX_DESCRIPTION, out)
     if website is not None and not website.strip():
         out.add("website", "is empty: omit it for every website")
         website = None
