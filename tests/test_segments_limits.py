@@ -190,7 +190,26 @@ def _limit_segments() -> list[dict[str, Any]]:
 
 
 @pytest.mark.db
-def test_evaluate_at_the_limits_agrees_with_the_reference(engine: Engine) -> None:
+@pytest.mark.parametrize("split", [False, True])
+def test_evaluate_at_the_limits_agrees_with_the_reference(
+    engine: Engine, split: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``split``: as on a big SQLite store, the orders pass runs in worker processes from
+    SQL text with every value inlined (the 10,000-value lists included)."""
+    if split:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("worker processes serve SQLite only")
+        import bridge.segments.evaluate as evaluate_module
+
+        monkeypatch.setattr(evaluate_module, "SPLIT_MIN_CUSTOMERS", 0)
+        build = evaluate_module.ParallelSide.build
+
+        def counting_build(self: Any, *args: Any) -> None:
+            built.append(1)
+            build(self, *args)
+
+        monkeypatch.setattr(evaluate_module.ParallelSide, "build", counting_build)
+    built: list[int] = []
     shop = random_shop(random.Random(17), AS_OF, customers=60)
     hostile_ids = {9000 + i for i in range(len(HOSTILE))}
     shop["customers"] += [
@@ -213,6 +232,7 @@ def test_evaluate_at_the_limits_agrees_with_the_reference(engine: Engine) -> Non
                 assert (c["id"] in found[seg.code]) == ref.segment(seg).result, (seg.code, c["id"])
     assert found["flat_all"] and found["flat_any"] and found["deep"] and found["lists"]
     assert found["names"] == hostile_ids
+    assert bool(built) == split
     # and recorded by a real evaluation, as `segbridge evaluate` does
     results = evaluate(engine, segments, AS_OF + timedelta(seconds=1), config=CFG)
     assert set(results) >= set(by_code)
