@@ -241,8 +241,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("segbridge: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:
+        line = _store_failure(ctx, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_FAILED
     finally:
         restore()
+
+
+def _store_failure(ctx: CliContext, exc: Exception) -> str | None:
+    """A store error no command turned into a message (the database went away, a
+    permission is missing): one line naming the store and the driver's cause."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    from bridge.output import safe
+    from bridge.store.engine import cause_of, describe_store
+
+    url = getattr(getattr(ctx._config, "store", None), "url", None)
+    store = f"the store {describe_store(url)} (store.url)" if url else "the store"
+    return f"segbridge: {store} failed: {safe(cause_of(exc))}"
 
 
 if __name__ == "__main__":

@@ -728,6 +728,12 @@ def cmd_report(ctx: Any, args: Any) -> int:
     engine = open_store_readonly(config.store.url)
     try:
         data = write_report(engine, args.output, config.store.url)
+    except OSError as exc:
+        from bridge.errors import SegbridgeError
+
+        raise SegbridgeError(
+            f"{args.output}: cannot write the report: {exc.strerror or exc}"
+        ) from None
     finally:
         engine.dispose()
     summary = {

@@ -327,3 +327,43 @@ def test_demo_from_a_clean_directory(
     assert members, "the demo's store has no VIP members"
     assert {"customer_id", "email", "website", "joined_at"} <= set(members[0])
     assert all(isinstance(m["customer_id"], int) for m in members)
+
+
+# --- failures said in one line -----------------------------------------------------------
+
+
+def test_a_store_that_cannot_be_reached_is_one_line_for_a_writing_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate and push open the store to write: a refused connection is one line that
+    names the store (password hidden) and the cause, exit 1 — not a traceback."""
+    config = write_config(tmp_path, "http://127.0.0.1:9",
+                          store="postgresql+psycopg://segbridge:s3cret@127.0.0.1:9/shop")
+    for argv in (["evaluate"], ["push"]):
+        code, out, err = run(capsys, "--config", str(config), *argv)
+        assert code == EXIT_FAILED, (argv, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, (argv, err)
+        assert lines[0].startswith("segbridge: the store postgresql+psycopg://segbridge:***@"
+                                   "127.0.0.1:9/shop (store.url) failed: "), lines
+        assert "s3cret" not in out + err
+
+
+def test_an_output_file_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.store.engine import open_store
+
+    monkeypatch.chdir(tmp_path)
+    open_store("sqlite:///store.db").dispose()
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    missing = tmp_path / "no-such-folder"
+    for argv, name in ((["report", "--output", str(missing / "r.html")], "report"),
+                       (["members", "vip", "--output", str(missing / "m.csv")], "export")):
+        (tmp_path / "no-such-folder").touch()  # a file where the folder should be
+        code, _, err = run(capsys, "--config", str(config), *argv)
+        assert code == EXIT_FAILED, (argv, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"segbridge: {missing}/"), err
+        assert f"cannot write the {name}: " in lines[0], err
+        missing.unlink()

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
+from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError, SegbridgeError
 from bridge.output import cell, csv_cell, safe
 from bridge.runs import new_run_values
 from bridge.segments.model import Segment
@@ -215,9 +215,17 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        yield fh
-    tmp.replace(path)  # whole file or none
+    try:
+        fh = tmp.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise SegbridgeError(f"{path}: cannot write the export: {exc.strerror or exc}") from None
+    try:
+        with fh:
+            yield fh
+        tmp.replace(path)  # whole file or none
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cmd_members(ctx: Any, args: argparse.Namespace) -> int:
