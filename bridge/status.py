@@ -169,6 +169,9 @@ def _print_runs(console: Any, data: dict[str, Any]) -> None:
         if r.get("message"):
             notes.append(f"run {r['id']} ({safe(r['kind'])}, {safe(r['status'])}): "
                          f"{safe(r['message'])[:500]}")
+        elif r.get("status") == "running" and r.get("pid") is not None:
+            notes.append(f"run {r['id']} ({safe(r['kind'])}, running): pid {r['pid']} on host "
+                         f"{safe(r.get('host'))}, last seen {_fmt(r.get('last_seen_at'))} UTC")
     console.print(table)
     for note in notes:
         console.print(note, markup=False, highlight=False)

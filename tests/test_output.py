@@ -253,3 +253,22 @@ def test_a_closed_pipe_under_a_rich_table_ends_quietly_with_exit_0(
             pipe.close()
         except OSError:
             pass
+
+
+@pytest.mark.db
+def test_status_names_the_process_of_a_run_still_going(
+    tmp_path: Path, engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bridge.runs import new_run_values
+    from bridge.store.models import Run
+
+    with engine.begin() as conn:  # this very process: alive
+        run_id = conn.execute(insert(Run.__table__).values(**new_run_values("sync"))
+                              ).inserted_primary_key[0]
+    config = _config(tmp_path, "http://127.0.0.1:9", db_url)
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, err = _run(capsys, "--config", str(config), "status")
+    assert code == EXIT_OK, err
+    assert f"run {run_id} (sync, running): pid {os.getpid()} on host " in out, out
+    assert " UTC" in out.split(f"pid {os.getpid()}")[1].splitlines()[0]
