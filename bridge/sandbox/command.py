@@ -26,8 +26,12 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
     host = getattr(args, "host", "127.0.0.1") or "127.0.0.1"
     t0 = time.perf_counter()
     module = getattr(args, "module", True)  # False: `segbridge sandbox --no-module`
+    # `--simulate-days N`: the shop starts N days back, for POST /__sandbox/simulate to
+    # play; `--uplift GROUP=SHARE` (repeatable): the uplift it plays (bridge.sandbox.simulate)
+    days = getattr(args, "simulate_days", 0) or 0
+    uplift = dict(getattr(args, "uplift", None) or [])
     server = SandboxServer(customers=args.customers, seed=args.seed, port=args.port, host=host,
-                           module=module)
+                           module=module, simulate_days=days, uplift=uplift)
     took = time.perf_counter() - t0
     shop = server.shop
     info = {
@@ -38,6 +42,8 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         "carts": len(shop.carts),
         "seed": args.seed,
         "module": module,
+        "simulate_days": days,
+        "uplift": uplift,
         "token_env": {"MAGENTO_TOKEN": server.token},
         "admin": {"username": server.admin_username},
     }
@@ -60,7 +66,12 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         print("OAuth 1.0a and admin credentials: the defaults of "
               "bridge.sandbox.server.OAuthCredentials / SandboxServer")
         print(f"Control routes: {server.base_url}/__sandbox/info, /__sandbox/stats, "
-              "/__sandbox/faults, /__sandbox/touch, /__sandbox/clock")
+              "/__sandbox/faults, /__sandbox/touch, /__sandbox/clock, /__sandbox/simulate")
+        if days:
+            pushed = ", ".join(f"group {code} {share:+.0%}" for code, share in uplift.items())
+            print(f"The shop's clock runs {days} day(s) behind: POST /__sandbox/simulate "
+                  "plays them (" + (f"orders a day: {pushed} against the other groups"
+                                    if pushed else "every group ordering alike") + ").")
         print("Ctrl-C stops it.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -226,7 +226,14 @@ class SandboxServer:
                  oauth: OAuthCredentials | None = None, integration_bearer: bool = True,
                  denied_resources: tuple[str, ...] = (),
                  now: Any = None, tick: bool = True, shop: Shop | None = None,
-                 module: bool = True) -> None:
+                 module: bool = True, simulate_days: int = 0,
+                 uplift: dict[str, float] | None = None) -> None:
+        if simulate_days and shop is None:
+            # the shop starts that many days back, to be played up to ``now``
+            # (POST /__sandbox/simulate; bridge.sandbox.simulate)
+            from bridge.sandbox.simulate import days_back
+
+            now = days_back(now, simulate_days)
         self.shop = shop or Shop(customers=customers, seed=seed,
                                  orders_per_customer=orders_per_customer,
                                  active_carts=active_carts, now=now, tick=tick)
@@ -245,6 +252,12 @@ class SandboxServer:
         self.max_page_size = max_page_size
         # the storefront module's routes (module_routes.py); False: a store without it
         self.module = module
+        # the uplift POST /__sandbox/simulate plays when its body names none
+        self.uplift: dict[str, float] = {}
+        if uplift:
+            from bridge.sandbox.simulate import check_uplift
+
+            self.uplift = check_uplift(uplift)
         self.admin_username = admin_username
         self.admin_password = admin_password
         self.admin_token_ttl_s = admin_token_ttl_s
@@ -491,6 +504,10 @@ class SandboxServer:
                          "repeat_last_page": self.repeat_last_page,
                          "max_page_size": self.max_page_size, "latency_s": self.latency_s,
                          "module": self.module}
+        if path == "/__sandbox/simulate" and method == "POST":
+            from bridge.sandbox.simulate import control_route
+
+            return control_route(shop, body, self.uplift)
         if path == "/__sandbox/expire-tokens" and method == "POST":
             self.expire_admin_tokens()
             return 200, {"expired": True}

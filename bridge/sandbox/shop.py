@@ -274,6 +274,7 @@ class Shop:
             start = now
         self.clock = Clock(start, tick)
         self.seed = seed
+        self.simulated_days = 0  # days played forward by bridge.sandbox.simulate
         self.websites = [Website(0, "admin", "Admin", 0), Website(1, "base", "Main Website", 1),
                          Website(2, "nordic", "Nordic Website", 2)]
         self.store_groups = [
