@@ -8,6 +8,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from test_sandbox_schema import check, schema  # noqa: F401  (schema: a fixture)
 from test_sync import _config, _sync
 
 from bridge.lift import stats
+from bridge.lift.compute import compute_lift
+from bridge.lift.holdout import is_held_out
 from bridge.sandbox.generator import DAY, ORDER_STATUSES
 from bridge.sandbox.model import parse_time
 from bridge.sandbox.server import SandboxServer
@@ -29,8 +32,10 @@ from bridge.sandbox.simulate import (
     simulate_days,
     uplift_arg,
 )
+from bridge.segments.testing import insert_rows
 from bridge.store.engine import open_store
 from bridge.store.models import Order, SyncState
+from bridge.store.segment_tables import SegmentHistory, SegmentRecord
 
 PAST = "2026-03-01 12:00:00"  # a frozen clock well before the real one
 
@@ -337,3 +342,46 @@ def test_an_incremental_sync_after_the_simulation_picks_up_exactly_the_new_order
             assert (row.customer_id, row.status, row.store_id) == (
                 o.customer_id, o.status, o.store_id)
             assert math.isclose(float(row.base_grand_total), o.base_grand_total)
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(("uplift", "found"), [(0.5, True), (0.0, False)])
+def test_the_lift_of_a_segment_whose_treated_members_are_pushed_is_the_planted_one(
+    store: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, uplift: float, found: bool
+) -> None:
+    """The loop without the evaluation: every customer joins segment "vip" (holdout 0.5)
+    at the shop's now; the treated ones are in group VIP, as the push leaves them; a month
+    is played; the sync reads it; the lift sees the planted uplift, or none."""
+    monkeypatch.setenv("MAGENTO_TOKEN", "sandbox-token")
+    with SandboxServer(customers=2000, seed=9, simulate_days=31, token="sandbox-token") as s:
+        shop = s.shop
+        joined = datetime.fromtimestamp(shop.now(), UTC).replace(tzinfo=None)
+        gid = shop.save_group({"group": {"code": "VIP", "tax_class_id": 3}})["id"]
+        for cid in shop.customers.ids:
+            if not is_held_out("vip", cid, 0.5):
+                shop.update_customer(cid, group_id=gid)
+        r = _control(s, {"days": 30, "uplift": {"VIP": uplift}, "base_rate": 0.01, "seed": 1})
+        assert r.status_code == 200, r.text
+        cfg = _config(s, db_url, page_size=100)
+        assert _sync(cfg, store).status == "ok"
+        as_of = joined + timedelta(days=30)
+        with store.begin() as conn:
+            insert_rows(conn, SegmentRecord, [{
+                "code": "vip", "name": "VIP", "active": True, "priority": 0, "members": 2000,
+                "definition_hash": "x", "first_seen_at": joined, "defined_at": joined,
+                "last_as_of": as_of}])
+            insert_rows(conn, SegmentHistory, [
+                {"segment_code": "vip", "customer_id": cid, "event": "joined", "at": joined}
+                for cid in shop.customers.ids])
+        with store.connect() as conn:
+            lift = compute_lift(conn, "vip", 0.5)
+    assert lift.treated.members + lift.held_out.members == 2000
+    played = range(r.json()["first_order_id"], r.json()["last_order_id"] + 1)
+    assert lift.treated.orders + lift.held_out.orders == sum(
+        shop.orders.rows[i].status != "canceled" for i in played)
+    assert lift.conversion.interval is not None
+    assert lift.conversion.interval.excludes(0) is found, lift.verdict()
+    assert lift.orders_per_member.relative is not None
+    # about 300 orders a side: the relative difference has a standard error near 0.08
+    assert abs(lift.orders_per_member.relative - uplift) < 0.25, lift.orders_per_member
+
