@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -385,3 +389,40 @@ def test_the_lift_of_a_segment_whose_treated_members_are_pushed_is_the_planted_o
     # about 300 orders a side: the relative difference has a standard error near 0.08
     assert abs(lift.orders_per_member.relative - uplift) < 0.25, lift.orders_per_member
 
+
+
+# --- the command ----------------------------------------------------------------------------
+
+_RUN_COMMAND = """
+import argparse, types
+from bridge.sandbox.command import cmd_sandbox
+from bridge.sandbox.simulate import days_arg, uplift_arg
+args = argparse.Namespace(port=0, customers=40, seed=2, host="127.0.0.1",
+                          simulate_days=days_arg("30"), uplift=[uplift_arg("Wholesale=0.5")])
+raise SystemExit(cmd_sandbox(types.SimpleNamespace(json=False), args))
+"""
+
+
+def test_the_sandbox_command_starts_the_clock_back_and_plays_its_uplift(tmp_path: Any
+                                                                        ) -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-c", _RUN_COMMAND], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("segbridge sandbox: http://127.0.0.1:"), first
+        url = first.split()[2]
+        lines = []
+        while not any("Ctrl-C" in ln for ln in lines) and len(lines) < 30:
+            lines.append(proc.stdout.readline())
+        assert ("The shop's clock runs 30 day(s) behind: POST /__sandbox/simulate plays them "
+                "(orders a day: group Wholesale +50 % against the other groups).\n") in lines
+        body = requests.post(url + "/__sandbox/simulate", json={}, timeout=30).json()
+        assert body["days"] == 30 and body["uplift"] == {"Wholesale": 0.5}
+        assert {g["code"]: g["daily_rate"] for g in body["groups"]}["Wholesale"] == 0.0015
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        err = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, err

@@ -58,7 +58,10 @@ Control routes (no auth, never faulted or counted): ``GET /__sandbox/info``,
 ``GET|DELETE /__sandbox/stats``, ``POST /__sandbox/stats/reset``, ``GET|POST
 /__sandbox/faults`` (Faults fields as JSON), ``POST /__sandbox/touch`` (touch() arguments),
 ``GET|POST /__sandbox/clock`` ({"advance": seconds}), ``POST /__sandbox/settings``
-(merge_mode, repeat_last_page, max_page_size, latency_s), ``POST /__sandbox/expire-tokens``.
+(merge_mode, repeat_last_page, max_page_size, latency_s), ``POST /__sandbox/expire-tokens``,
+``POST /__sandbox/simulate`` ({"days", "uplift", "base_rate", "seed"}: play days of orders,
+``simulate.py``; ``SandboxServer(simulate_days=N, uplift={"VIP": 0.2})`` starts the clock N
+days back and sets the uplift it plays).
 
 ``python -m bridge.sandbox.perf`` measures generation and page latency.
 """

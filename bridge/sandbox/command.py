@@ -68,7 +68,8 @@ def cmd_sandbox(ctx: Any, args: argparse.Namespace) -> int:
         print(f"Control routes: {server.base_url}/__sandbox/info, /__sandbox/stats, "
               "/__sandbox/faults, /__sandbox/touch, /__sandbox/clock, /__sandbox/simulate")
         if days:
-            pushed = ", ".join(f"group {code} {share:+.0%}" for code, share in uplift.items())
+            pushed = ", ".join(f"group {code} {share * 100:+.0f} %"
+                               for code, share in uplift.items())
             print(f"The shop's clock runs {days} day(s) behind: POST /__sandbox/simulate "
                   "plays them (" + (f"orders a day: {pushed} against the other groups"
                                     if pushed else "every group ordering alike") + ").")
