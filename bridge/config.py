@@ -7,6 +7,7 @@ Every problem in a config file is collected and reported at once as
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,6 +35,22 @@ AUTH_DEFAULT_ENV: dict[str, str] = {
     "username_env": "MAGENTO_ADMIN_USERNAME",
     "password_env": "MAGENTO_ADMIN_PASSWORD",
 }
+
+
+# What a ``*_env`` value must look like: an environment variable's name (SPEC §2).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def is_env_name(value: str) -> bool:
+    return ENV_NAME.fullmatch(value) is not None
+
+
+def url_has_credentials(url: str) -> bool:
+    """Does ``url`` carry a user or password (``http://user:secret@host``)? Any ``@``
+    before the path counts, parsed or not: such a URL is never echoed."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return "@" in authority
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,12 @@ class _Collector:
         self.problems.append(f"{self.file}: {key}: {message}")
 
 
+def _shown(value: Any) -> str:
+    """``value`` for an error message, unless it may hold a password (an ``@``)."""
+    text = repr(value)
+    return "a value holding '@' (not shown)" if "@" in text else text
+
+
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 
 
@@ -156,16 +179,17 @@ def _take(
             values[key] = Path(value)
         elif expected is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                out.add(path, f"must be {_TYPE_NAMES[float]}, not {value!r}")
+                out.add(path, f"must be {_TYPE_NAMES[float]}, not {_shown(value)}")
                 continue
             values[key] = float(value)
         elif expected is int:
             if isinstance(value, bool) or not isinstance(value, int):
-                out.add(path, f"must be {_TYPE_NAMES[int]}, not {value!r}")
+                out.add(path, f"must be {_TYPE_NAMES[int]}, not {_shown(value)}")
                 continue
             values[key] = value
         elif not isinstance(value, expected):
-            out.add(path, f"must be {_TYPE_NAMES.get(expected, expected.__name__)}, not {value!r}")
+            out.add(path, f"must be {_TYPE_NAMES.get(expected, expected.__name__)}, "
+                    f"not {_shown(value)}")
             continue
         else:
             values[key] = value
@@ -193,6 +217,12 @@ def _auth(raw: Any, out: _Collector) -> AuthConfig:
         if key in wanted:
             if not isinstance(value, str) or not value.strip():
                 out.add(path, "must name an environment variable")
+            elif not is_env_name(value):
+                # Never echoed: most likely the secret itself, pasted here by mistake.
+                out.add(path, "is not an environment variable's name (letters, digits and "
+                        "_, not starting with a digit, at most 64); if you pasted the secret "
+                        "itself here, remove it from the file and put it in an environment "
+                        "variable, then name that variable here")
             else:
                 env[key] = value
         elif key.endswith("_env") and key in AUTH_DEFAULT_ENV:
@@ -210,7 +240,11 @@ def _auth(raw: Any, out: _Collector) -> AuthConfig:
 
 def _check_values(cfg: Config, out: _Collector) -> None:
     m = cfg.magento
-    if not m.base_url.startswith(("http://", "https://")):
+    if url_has_credentials(m.base_url):
+        # Never echoed, not even in part: the user and password would be on the screen.
+        out.add("magento.base_url", "must not hold a user name or password (user:password@): "
+                "segbridge signs in with [magento.auth] and the environment variables it names")
+    elif not m.base_url.startswith(("http://", "https://")):
         out.add("magento.base_url", f"must start with http:// or https://, not {m.base_url!r}")
     if not 1 <= m.page_size <= 300:
         out.add(
@@ -251,7 +285,8 @@ def _check_values(cfg: Config, out: _Collector) -> None:
     if not cfg.store.url or "://" not in cfg.store.url:
         out.add(
             "store.url",
-            f"must be an SQLAlchemy URL such as sqlite:///segbridge.db, not {cfg.store.url!r}",
+            "must be an SQLAlchemy URL such as sqlite:///segbridge.db, "
+            f"not {_shown(cfg.store.url)}",
         )
 
 

@@ -114,3 +114,56 @@ def test_cron_sunday_is_zero_or_seven() -> None:
     for expr in ("30 3 * * 0", "30 3 * * 7", "30 3 * * sun"):
         nxt = cron_trigger(expr).get_next_fire_time(None, start)
         assert nxt == datetime(2026, 11, 22, 3, 30, tzinfo=UTC), expr
+
+
+@pytest.mark.parametrize("url", [
+    "http://shopuser:s3cret-pw@shop.example.com",
+    "https://shopuser@shop.example.com/",
+    "https://:s3cret-pw@shop.example.com:8443/magento",
+    "ftp://shopuser:s3cret-pw@shop.example.com",
+])
+def test_a_base_url_with_a_user_or_password_is_refused_without_echoing_it(
+    tmp_path: Path, url: str
+) -> None:
+    path = tmp_path / "segbridge.toml"
+    path.write_text(f'[magento]\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert info.value.exit_code == 2
+    assert "magento.base_url" in text and "user name or password" in text
+    assert "s3cret-pw" not in text and "shopuser" not in text
+
+
+def test_an_at_sign_in_a_path_or_query_is_not_taken_for_credentials() -> None:
+    cfg = parse_config({"magento": {"base_url": "https://shop.example.com/@store?x=a@b"}}, None)
+    assert cfg.magento.base_url == "https://shop.example.com/@store?x=a@b"
+
+
+@pytest.mark.parametrize("value", [
+    "eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjF9.c2lnbmF0dXJl",  # a pasted JWT
+    "k8s7d6f5g4h3j2k1-l0",  # a pasted integration token
+    "9LIVES", "MY TOKEN", "A" * 65, "TOKEN\n",
+])
+def test_an_env_key_that_is_not_a_variable_name_is_refused_without_echoing_it(
+    value: str,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"magento": {"auth": {"method": "token", "token_env": value}}}, None)
+    text = str(info.value)
+    assert "magento.auth.token_env" in text and "environment variable's name" in text
+    assert value.strip() not in text
+
+
+@pytest.mark.parametrize("name", ["MAGENTO_TOKEN", "_x", "a1", "T" * 64])
+def test_variable_names_are_taken(name: str) -> None:
+    cfg = parse_config({"magento": {"auth": {"method": "token", "token_env": name}}}, None)
+    assert cfg.magento.auth.env == {"token_env": name}
+
+
+def test_a_value_that_may_hold_a_password_is_not_echoed_in_a_type_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"magento": {"timeout_s": "http://u:s3cret-pw@h"},
+                      "store": {"url": "u:s3cret-pw@h"}}, None)
+    assert "s3cret-pw" not in str(info.value)
+    assert "magento.timeout_s" in str(info.value) and "store.url" in str(info.value)
