@@ -3,17 +3,44 @@
 ``[log] format`` picks one. Structured facts travel in ``extra={"fields": {...}}``: the
 JSON formatter puts them at the top level of the object, the text formatter appends them
 as ``key=value`` so that a person reading a terminal sees the same facts.
+
+Verbosity (``level_for``): ``-q`` warnings only, default INFO, ``-v`` segbridge's own
+steps (DEBUG), ``-vv`` also the HTTP traffic (``HTTP``: one line a request from the
+client, and urllib3's connection lines). A URL in a log line is shortened: a search's
+query string is some 3,000 characters of ``searchCriteria`` that would flood a screen.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
 
 FORMATS = ("text", "json")
+HTTP = 5  # below DEBUG: the HTTP traffic, shown from -vv on
+logging.addLevelName(HTTP, "HTTP")
+
+URL_QUERY_KEEP = 60  # characters of a long query string a log line keeps
+_LONG_QUERY = re.compile(r"\?([^\s\"']{" + str(URL_QUERY_KEEP + 20) + ",})")
+
+
+def short_url(url: str) -> str:
+    """``url`` with a long query string cut to its first characters and a count of the
+    rest; the path (which names the route) is always whole."""
+    return _LONG_QUERY.sub(_cut_query, url)
+
+
+def shorten_urls(text: str) -> str:
+    """Every long query string in ``text`` cut as ``short_url`` does."""
+    return _LONG_QUERY.sub(_cut_query, text) if "?" in text else text
+
+
+def _cut_query(m: re.Match[str]) -> str:
+    query = m.group(1)
+    return f"?{query[:URL_QUERY_KEEP]}…(+{len(query) - URL_QUERY_KEEP} chars)"
 
 
 def _ts(record: logging.LogRecord) -> str:
@@ -38,7 +65,8 @@ class TextFormatter(logging.Formatter):
     """``2026-11-22T07:10:03.120Z INFO bridge.scheduler: run finished status=ok joined=3``"""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_ts(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{_ts(record)} {record.levelname} {record.name}: "
+        line += shorten_urls(record.getMessage())
         extra = _fields(record)
         if extra:
             line += " " + " ".join(f"{k}={_plain(v)}" for k, v in extra.items())
@@ -55,7 +83,7 @@ class JsonFormatter(logging.Formatter):
             "ts": _ts(record),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": shorten_urls(record.getMessage()),
         }
         for key, value in _fields(record).items():
             obj.setdefault(key, value)
@@ -65,8 +93,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def level_for(verbosity: int) -> int:
-    """``-v`` (verbosity > 0) DEBUG, ``-q`` (< 0) WARNING, else INFO."""
-    return logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    """``-vv`` (verbosity > 1) HTTP, ``-v`` DEBUG, ``-q`` (< 0) WARNING, else INFO."""
+    if verbosity > 1:
+        return HTTP
+    if verbosity == 1:
+        return logging.DEBUG
+    return logging.WARNING if verbosity < 0 else logging.INFO
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -110,4 +142,10 @@ def setup_logging(
     # Alembic narrates every upgrade step at INFO; only its problems belong in a daemon log.
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # requests-oauthlib and oauthlib log every signed request's headers at DEBUG (the
+    # access token among them): never shown, whatever the verbosity.
+    for chatty in ("oauthlib", "requests_oauthlib"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # urllib3 logs each connection and request at DEBUG: that is HTTP traffic (-vv).
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if level <= HTTP else logging.WARNING)
     return handler

@@ -120,7 +120,7 @@ def test_oauth1_secrets_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     for secret in (CS, AS):
         assert secret not in text
     assert "Magento_Customer::customer" in str(info.value)
-    assert len(responses.calls) == 2  # re-signed once, then fatal
+    assert len(responses.calls) == 1  # static credentials: refused once is final
 
 
 # --- admin tokens --------------------------------------------------------------------------
@@ -247,8 +247,8 @@ def test_bad_admin_credentials_are_fatal_without_retry() -> None:
 
 
 @responses.activate
-def test_bearer_401_twice_names_the_integration_setting() -> None:
-    """D1: in token mode the second 401 explains enable_integration_as_bearer."""
+def test_bearer_401_is_final_at_once_and_names_the_integration_setting() -> None:
+    """D1: in token mode the first 401 explains enable_integration_as_bearer."""
     responses.add(responses.GET, SEARCH, status=401, json={
         "message": "The consumer isn't authorized to access %resources.",
         "parameters": {"resources": "Magento_Customer::customer"}})
@@ -259,7 +259,7 @@ def test_bearer_401_twice_names_the_integration_setting() -> None:
     with pytest.raises(E.AuthError) as info:
         list(client.search_customers())
     assert "enable_integration_as_bearer" in str(info.value)
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 1
 
 
 def test_auth_from_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,8 @@ import email.utils
 import functools
 import logging
 import os
+import socket
+import ssl
 import threading
 import time
 import weakref
@@ -33,17 +35,21 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from bridge.config import MagentoConfig
+from bridge.config import MagentoConfig, url_has_credentials
+from bridge.errors import ConfigError
+from bridge.logging_setup import HTTP, short_url
 from bridge.magento.auth import ADMIN_TOKEN_PATH, Auth, NoAuth, auth_from_config
 from bridge.magento.errors import (
     AdminLoginError,
     AuthError,
     BadResponseError,
     ConnectionFailedError,
+    CredentialsRefusedError,
     InvalidRequestError,
     MagentoError,
     ReadOnlyError,
     RequestTimeoutError,
+    StoreUnreachableError,
     TwoFactorRequiredError,
     parse_error_body,
 )
@@ -62,6 +68,9 @@ log = logging.getLogger(__name__)
 
 ADMIN_STORE = "all"
 CLOCK_SKEW_WARN_S = 300.0
+# Before the store has answered once, a connection attempt waits at most this long (a
+# wrong base_url fails the command within 30 s, SPEC §6); magento.timeout_s after.
+FIRST_CONNECT_TIMEOUT_S = 10.0
 
 # Every list route the client pages through: path, unique sort key, id key in the items.
 ENDPOINTS: dict[str, Endpoint] = {
@@ -76,6 +85,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("coupons", "/V1/coupons/search", "coupon_id", "coupon_id"),
     )
 }
+
+LIST_PATHS = frozenset(e.path for e in ENDPOINTS.values())
 
 # Every (method, path template) the client can send, in the schema's spelling.
 ROUTES: frozenset[tuple[str, str]] = frozenset(
@@ -194,6 +205,10 @@ class MagentoClient:
         auth: Auth | None = None,
         page_size_limit: int | None = None,
     ) -> None:
+        if url_has_credentials(cfg.base_url):
+            # Never echoed: the user and password would reach logs, the runs and reports.
+            raise ConfigError(["magento.base_url: must not hold a user name or password "
+                               "(user:password@): sign in with [magento.auth]"])
         self.cfg = cfg
         self.read_only = read_only
         self.policy = policy or RetryPolicy()
@@ -212,6 +227,12 @@ class MagentoClient:
         self._sessions_lock = threading.Lock()
         self._clock_checked = False
         self.clock_skew_s: float | None = None
+        # Until the store first answers (any HTTP answer), not reaching it is final.
+        self.answered = False
+        self._unreachable: StoreUnreachableError | None = None
+        # Until a request is accepted, a 401 means the credentials themselves are refused.
+        self._accepted = False
+        self._refused: MagentoError | None = None  # credentials or admin login refused
         self.auth = auth if auth is not None else auth_from_config(cfg.auth, self._admin_token)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -275,6 +296,10 @@ class MagentoClient:
                 "read-only client: this write was not sent",
                 method=req.method, url=self._url(req), route=req.route,
             )
+        if self._unreachable is not None:
+            raise self._unreachable
+        if self._refused is not None:  # not sent: said once, and never tried again
+            raise self._refused
         auth: Auth = NoAuth() if req.anonymous else self.auth
         for auth_try in (1, 2):
             used = [auth.generation]  # the credentials generation the last attempt used
@@ -293,19 +318,27 @@ class MagentoClient:
             except AuthError as exc:
                 if req.anonymous:  # the admin token route itself: bad username/password
                     self.stats.error(AdminLoginError.kind)
+                    names = self._env_names()
                     raise AdminLoginError(
-                        f"the admin token route refused the credentials: {exc.message} "
-                        "(check magento.auth.username_env / password_env)",
+                        f"the admin token route refused the user name and password in "
+                        f"{names}: {exc.message} (not tried again in this run: Magento locks "
+                        "the account after a few failures)",
                         template=exc.template, parameters=exc.parameters, status=exc.status,
                         method=exc.method, url=exc.url, route=exc.route,
                     ) from None
-                if auth_try == 1:
-                    log.warning("%s: HTTP 401; renewing credentials and trying once more",
-                                req.route)
+                if auth.method == "admin" and auth_try == 1:
+                    # An admin token expires or is revoked: the one kind of credentials
+                    # worth renewing (token and OAuth credentials are static).
+                    log.info("%s: the admin token was refused (expired or revoked); "
+                             "signing in again", req.route)
                     self.stats.refresh()
                     auth.refresh(used[0])
                     continue
                 self.stats.error(exc.kind)
+                if auth.method in ("token", "oauth1") and not self._accepted:
+                    refused = self._credentials_refused(exc)
+                    self._refused = refused
+                    raise refused from None
                 raise self._auth_failed(exc) from None
             except MagentoError as exc:
                 self.stats.error(exc.kind)
@@ -327,22 +360,39 @@ class MagentoClient:
         requests_auth = auth.requests_auth()  # may fetch an admin token first
         used[0] = auth.generation
         slot = self._write_slots if req.write else nullcontext()
+        timeout: float | tuple[float, float] = self.cfg.timeout_s
+        if not self.answered:
+            timeout = (min(self.cfg.timeout_s, FIRST_CONNECT_TIMEOUT_S), self.cfg.timeout_s)
         with slot:
             self.stats.request(req.route)
             session = self._take_session()
+            started = time.monotonic()
             try:
                 prep = prepare(session, req.method, url, req.params, req.body, requests_auth)
                 resp = session.send(
-                    prep, timeout=self.cfg.timeout_s, allow_redirects=False,
+                    prep, timeout=timeout, allow_redirects=False,
                     **session.merge_environment_settings(prep.url, {}, None, None, None),
                 )
                 resp.content  # noqa: B018 - read the whole body inside the try
             except requests.exceptions.RequestException as exc:
                 session.close()  # a half-used connection is never reused
+                if not self.answered:
+                    cause = unreachable_cause(exc)
+                    if cause is not None:
+                        log.log(HTTP, "%s %s: %s", req.method, short_url(url), cause)
+                        self._unreachable = StoreUnreachableError(self.base_url, cause)
+                        raise self._unreachable from None
                 raise self._transport_error(req, url, exc) from None
             self._give_session(session)
+        self.answered = True
+        if log.isEnabledFor(HTTP):
+            log.log(HTTP, "%s %s -> %d (%d bytes, %.0f ms)", req.method, short_url(url),
+                    resp.status_code, len(resp.content), (time.monotonic() - started) * 1000)
         self._check_clock(resp)
-        return self._interpret(req, url, resp)
+        data = self._interpret(req, url, resp)
+        if not req.anonymous:
+            self._accepted = True
+        return data
 
     def _transport_error(self, req: _Request, url: str,
                          exc: requests.exceptions.RequestException) -> MagentoError:
@@ -371,23 +421,33 @@ class MagentoClient:
                 return None
             if req.keys_only is not None and (ctype is None or "json" in ctype.lower()):
                 light = keys_page(resp.content, req.keys_only)
-                if light is not None:
+                if light is not None and type(light.get("total_count")) is int:
                     self._gate.succeeded()
                     return light
+            keep_body = True
             try:
                 # orjson parses a page several times faster than json; a body it refuses
-                # (not UTF-8, NaN) gets requests' own decoding, as before.
+                # (not UTF-8, NaN, a lone surrogate) gets requests' own decoding, as before,
+                # and is not kept: whoever decodes the kept body again uses orjson.
                 data = orjson.loads(resp.content)
             except ValueError:
+                keep_body = False
                 try:
                     data = resp.json()
                 except ValueError:
                     data = _NOT_JSON
             if data is not _NOT_JSON and (ctype is None or "json" in ctype.lower()):
+                if req.template in LIST_PATHS:
+                    problem = list_answer_problem(data)
+                    if problem is not None:
+                        raise BadResponseError(
+                            f"HTTP {status} list answer {problem}",
+                            status=status, method=req.method, url=url, route=req.route,
+                        )
                 self._gate.succeeded()
                 if req.params is not None and type(data) is dict:
                     data = ListAnswer(data)  # a search result: keep its body (Items.body)
-                    data.body = resp.content
+                    data.body = resp.content if keep_body else None
                 return data
             raise BadResponseError(
                 f"HTTP {status} answer is not JSON (Content-Type {ctype!r}): "
@@ -444,6 +504,35 @@ class MagentoClient:
             method=exc.method, url=exc.url, route=exc.route,
         )
 
+    def _env_names(self) -> str:
+        """The environment variables the configured auth reads, for messages."""
+        names = [name for _, name in sorted(self.cfg.auth.env.items())]
+        if not names:
+            return "the environment"
+        if len(names) == 1:
+            return f"the environment variable {names[0]}"
+        return "the environment variables " + ", ".join(names[:-1]) + " and " + names[-1]
+
+    def _credentials_refused(self, exc: MagentoError) -> CredentialsRefusedError:
+        """The one line for a 401 before any request was accepted (token or OAuth)."""
+        if self.auth.method == "oauth1":
+            also = ("that the integration is active and its API resources include what "
+                    "segbridge reads and writes, and that this machine's clock is right "
+                    "(OAuth allows 10 minutes)")
+        else:
+            also = ("that the integration is active and its API resources include what "
+                    "segbridge reads and writes, and on Magento 2.4.4+ that integration tokens "
+                    "are allowed as bearer tokens (Stores > Configuration > Services > OAuth > "
+                    "Consumer Settings, oauth/consumer/enable_integration_as_bearer) or use "
+                    'magento.auth.method = "oauth1"')
+        line = (f"Magento refused the credentials in {self._env_names()} (HTTP 401 on "
+                f"{exc.route or exc.method}: {exc.message}): they are wrong or revoked. Check "
+                f"them, {also}; see docs/config.md")
+        return CredentialsRefusedError(
+            line, template=exc.template, parameters=exc.parameters, status=exc.status,
+            method=exc.method, url=exc.url, route=exc.route,
+        )
+
     def _auth_failed(self, exc: MagentoError) -> AuthError:
         hint = ""
         if self.auth.method == "token":
@@ -459,6 +548,13 @@ class MagentoClient:
                     "this machine's clock)")
         elif self.auth.method == "admin":
             hint = " (check the admin user's name, password and role resources)"
+        if self._accepted:  # the same credentials worked for other requests
+            return AuthError(
+                f"HTTP 401 on {exc.route}: {exc.message} (the credentials work for other "
+                "requests: the integration or role probably lacks this API resource)",
+                template=exc.template, parameters=exc.parameters, status=exc.status,
+                method=exc.method, url=exc.url, route=exc.route,
+            )
         return AuthError(
             f"Magento refused the credentials twice: {exc.message}{hint}",
             template=exc.template, parameters=exc.parameters, status=exc.status,
@@ -466,11 +562,16 @@ class MagentoClient:
         )
 
     def _admin_token(self, username: str, password: str) -> str:
-        """POST the admin credentials; exempt from read-only mode (it changes nothing)."""
-        token = self._call(
-            _Request("POST", ADMIN_TOKEN_PATH, ADMIN_TOKEN_PATH, self.cfg.store_code,
-                     body={"username": username, "password": password}, anonymous=True)
-        )
+        """POST the admin credentials; exempt from read-only mode (it changes nothing). A
+        refused login is never tried again by this client (Magento locks the account)."""
+        try:
+            token = self._call(
+                _Request("POST", ADMIN_TOKEN_PATH, ADMIN_TOKEN_PATH, self.cfg.store_code,
+                         body={"username": username, "password": password}, anonymous=True)
+            )
+        except (AdminLoginError, TwoFactorRequiredError) as exc:
+            self._refused = exc
+            raise
         if not isinstance(token, str) or not token:
             raise AuthError("the admin token route answered without a token",
                             method="POST", route=f"POST {ADMIN_TOKEN_PATH}")
@@ -505,8 +606,10 @@ class MagentoClient:
         concurrency: int | None = None,
         store_code: str | None = None,
         max_requests: int | None = None,
+        bisect: bool = True,
     ) -> Paginator:
-        """Pages of any list route in ``ENDPOINTS`` (``"customers"``, ``"orders"``…)."""
+        """Pages of any list route in ``ENDPOINTS`` (``"customers"``, ``"orders"``…);
+        ``bisect``: a page that keeps failing with 500 is fetched in smaller parts."""
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
         if page_size is None:
             page_size = criteria.size if criteria and criteria.size else self.cfg.page_size
@@ -514,7 +617,7 @@ class MagentoClient:
         return Paginator(
             self._list, ep, criteria, page_size=size,
             concurrency=concurrency or self.cfg.concurrency, store_code=store_code,
-            limits=self.limits, max_requests=max_requests,
+            limits=self.limits, max_requests=max_requests, bisect=bisect,
         )
 
     def fetch_page(
@@ -526,13 +629,15 @@ class MagentoClient:
         page_size: int | None = None,
         store_code: str | None = None,
         keys_only: bool = False,
+        bisect: bool = True,
     ) -> Page:
         """One page (default the first) of a search, with its ``total_count``.
 
         ``keys_only``: the items carry only their id and ``updated_at`` (the raw answer is
-        in ``page.items.body``, see ``keys_page``)."""
-        return self.paginator(endpoint, criteria, page_size=page_size,
-                              store_code=store_code).page(page, keys_only=keys_only)
+        in ``page.items.body``, see ``keys_page``). ``bisect=False``: a page that keeps
+        failing raises (the sync's keyset scan narrows it down itself)."""
+        return self.paginator(endpoint, criteria, page_size=page_size, store_code=store_code,
+                              bisect=bisect).page(page, keys_only=keys_only)
 
     # Single pages per entity (``check --online`` probes, keyset paging).
 
@@ -835,3 +940,62 @@ def _never_sent(exc: requests.exceptions.RequestException) -> bool:
 def _short_reason(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text[:200]}"
+
+
+def list_answer_problem(data: Any) -> str | None:
+    """What is wrong with a search answer, or None: an object whose ``total_count`` is a
+    whole number of 0 or more and whose ``items`` (null when none) is a list of objects.
+    Anything else fails its entity after the retry table, never read as a short result."""
+    if type(data) is not dict:
+        return f"is a JSON {type(data).__name__}, not an object"
+    total = data.get("total_count")
+    if type(total) is not int:
+        return "has no total_count" if total is None else "has a total_count that is not a number"
+    if total < 0:
+        return "has a negative total_count"
+    items = data.get("items")
+    if items is None:
+        return None
+    if type(items) is not list:
+        return "has items that are not a list"
+    if not all(type(i) is dict for i in items):
+        return "has items that are not all objects"
+    return None
+
+
+def unreachable_cause(exc: BaseException) -> str | None:
+    """Why the store could not be reached at all, in a few words, or None when the
+    failure came later (a dropped connection, a read timeout): connection refused, name
+    not found, TLS handshake failed, no answer to connect."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "no answer to connect"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS handshake failed ({_innermost(exc, ssl.SSLError) or 'TLS error'})"
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not _never_sent(exc):
+        return None
+    if _innermost(exc, socket.gaierror) is not None:
+        return "name not found (DNS)"
+    if _innermost(exc, ConnectionRefusedError) is not None:
+        return "connection refused"
+    if _innermost(exc, ConnectTimeoutError) is not None:
+        return "no answer to connect"
+    inner = _innermost(exc, OSError)
+    return f"cannot connect ({inner})" if inner else "cannot connect"
+
+
+def _innermost(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in ``exc``'s chain (reason, args, cause, context)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, kind) and cur is not exc:
+            return cur
+        for nxt in (getattr(cur, "reason", None), *(cur.args[:1] if cur.args else ()),
+                    cur.__cause__, cur.__context__):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.errors import EXIT_BAD_INPUT, SegbridgeError
+from bridge.logging_setup import short_url
 
 _PLACEHOLDER = re.compile(r"%(\w+)")
 _REPORT_ID = re.compile(r"Report ID:\s*(webapi-[0-9A-Za-z._-]+)")
@@ -109,6 +110,9 @@ class MagentoError(SegbridgeError):
     """
 
     kind = "MAGENTO_ERROR"
+    # True: no later request of this run can do better (the credentials were refused):
+    # the whole command fails with this one message instead of every step repeating it.
+    fatal = False
 
     def __init__(
         self,
@@ -143,7 +147,8 @@ class MagentoError(SegbridgeError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        where = f"{self.method} {self.url}" if self.method and self.url else (self.url or "")
+        url = short_url(self.url) if self.url else ""
+        where = f"{self.method} {url}" if self.method and url else url
         parts = [f"Magento {self.kind}"]
         if where:
             parts.append(where)
@@ -204,10 +209,27 @@ class AuthError(MagentoError):
     kind = "AUTH_FAILED"
 
 
+class CredentialsRefusedError(AuthError):
+    """401 before the store ever accepted these credentials (token or OAuth): final at
+    once. ``str()`` is the one line a person reads; the client sends nothing more."""
+
+    kind = "CREDENTIALS_REFUSED"
+    fatal = True
+
+    def __init__(self, line: str, **kw: Any) -> None:
+        self.line = line
+        super().__init__(line, **kw)
+
+    def _describe(self) -> str:
+        return self.line
+
+
 class AdminLoginError(AuthError):
-    """The admin token route refused the username/password: fatal, never retried."""
+    """The admin token route refused the username/password: fatal, never retried, and
+    never tried again in the same run (Magento locks the account after a few)."""
 
     kind = "ADMIN_LOGIN_FAILED"
+    fatal = True
 
 
 class TwoFactorRequiredError(AuthError):
@@ -215,6 +237,23 @@ class TwoFactorRequiredError(AuthError):
 
     kind = "ADMIN_TOKEN_REQUIRES_2FA"
     exit_code = EXIT_BAD_INPUT
+    fatal = True
+
+
+class StoreUnreachableError(SegbridgeError):
+    """The store could not be reached at all (connection refused, name not found, TLS
+    handshake failed, no answer to connect) before it answered once in this run: the
+    command fails at once (exit 1). Not a ``MagentoError``: no step catches it to go on.
+    ``str()`` is one line naming ``magento.base_url`` and the cause."""
+
+    kind = "UNREACHABLE"
+
+    def __init__(self, base_url: str, cause: str) -> None:
+        self.base_url = base_url
+        self.cause = cause
+        super().__init__(
+            f"magento.base_url {base_url} cannot be reached: {cause}; check the address "
+            "and that the store is up (see docs/config.md)")
 
 
 class RouteMissingError(MagentoError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bridge.magento.errors import PageSizeLimitError, ServerError
+from bridge.magento.errors import BadResponseError, PageSizeLimitError, ServerError
 
 log = logging.getLogger(__name__)
 
@@ -294,12 +294,14 @@ class Paginator:
             if not self.bisect or size == 1:
                 raise
             return self._bisect(number, size)
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.endpoint.path}: expected a search result object")
-        items = data.get("items") or []
-        total = data.get("total_count")
-        if not isinstance(total, int):
-            total = len(items)
+        items = data.get("items") if isinstance(data, dict) else None
+        total = data.get("total_count") if isinstance(data, dict) else None
+        if type(total) is not int or total < 0 or not isinstance(items or [], list):
+            # Never read as a short result: that ended a first sync after one page.
+            raise BadResponseError(
+                f"{self.endpoint.path}: the answer is not a search result (no total_count, "
+                "or items that are not a list)", route=f"GET {self.endpoint.path}")
+        items = items or []
         page_items = Items(items)
         page_items.body = getattr(data, "body", None)
         page_items.light = bool(getattr(data, "light", False))
