@@ -205,3 +205,20 @@ def test_a_lean_run_the_store_refuses_is_written_again_the_general_way(
     with engine.connect() as conn:
         assert conn.execute(select(Order.customer_id).where(Order.id == 2)).scalar() == 2**63 - 1
         assert _count(engine, Quarantine) == 0
+
+
+def test_a_nul_is_dropped_by_the_lean_path_as_by_the_general_one(pages: list[bytes]) -> None:
+    """``\\u0000`` in a page's strings: both paths store the text without it (PostgreSQL
+    cannot hold a NUL; SQLite and MariaDB kept it), the same statements either way."""
+    page = orjson.loads(pages[0])
+    page["items"][0]["customer_email"] = "nul\x00l@example.org"
+    page["items"][1]["items"][0]["name"] = "\x00Mug\x00"
+    body = orjson.dumps(page)
+    assert b"\\u0000" in body
+    lean_bound, general, jobs = _both([body])
+    assert lean_bound is not None and lean_bound[0] == general
+    rows = [r for job in jobs for r in job.records]
+    assert rows[0].order["customer_email"] == "null@example.org"
+    assert rows[1].items[0]["name"] == "Mug"
+    run = lean.order_run([body], WEBSITES, SYNCED, money_as_float=True)
+    assert run is not None and not any("\x00" in str(v) for row in run.orders for v in row)

@@ -23,7 +23,13 @@ page size, down to one record; a record that still fails alone is singled out by
 halving entity_id ranges (about 31 small requests), fetched by id, or quarantined if
 that fails too (PITFALLS B6), and the block goes on without it. Nothing is skipped
 silently: if a record cannot even be singled out the block stops and reports where,
-so the watermark stays before it.
+so the watermark stays before it. Before singling out, one request that can match no
+record (``entity_id < 0``) tells a failing record from a failing store: when it fails
+too, the entity fails at once (``ListsFailing``) instead of some 40 requests per round.
+
+An answer that is not a search result (not JSON, HTML with 200, no ``total_count``) is
+no record's fault: it is never bisected; after the client's retry table it fails the
+entity, whose watermark stays.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ from datetime import datetime
 from typing import Any
 
 from bridge.magento.errors import (
-    BadResponseError,
     GatewayError,
     MagentoError,
     RequestTimeoutError,
@@ -49,12 +54,12 @@ from bridge.timeutil import format_magento_time, parse_magento_time
 
 log = logging.getLogger(__name__)
 
-# Errors that one bad record or an oversized page can cause: bisect them.
+# Errors that one bad record or an oversized page can cause: bisect them. Not
+# BadResponseError: an answer that is not a search result is the store's, not a record's.
 BISECT_ERRORS: tuple[type[MagentoError], ...] = (
     ServerError,
     GatewayError,
     RequestTimeoutError,
-    BadResponseError,
 )
 
 MAX_ID = 2**31 - 1  # Magento's entity ids are signed 32-bit
@@ -132,6 +137,13 @@ class ScanResult:
     stopped_at: Key | None = None
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class ListsFailing(MagentoError):
+    """Even a list request that matches no record fails: the store, not a record, is at
+    fault, so nothing is singled out or quarantined and the entity fails (watermark kept)."""
+
+    kind = "LISTS_FAILING"
 
 
 class BlockFailed(Exception):
@@ -325,6 +337,21 @@ class WindowScan:
                 f"in lists ({cause}); stopped there"
             )
         id_col = self.stream.id_column
+        try:
+            self._request(crit.where(id_col, "lt", 0), 1, 1)  # matches no record
+        except BISECT_ERRORS as exc:
+            raise ListsFailing(
+                f"every list request fails, even one that matches no record ({exc.kind}"
+                f"{'' if exc.status is None else f', HTTP {exc.status}'}: {exc.message})",
+                status=exc.status, report_id=exc.report_id, route=exc.route,
+            ) from exc
+        except MagentoError as exc:
+            if exc.fatal:
+                raise
+            raise BlockFailed(
+                f"{self.stream.name}: could not single out the record after {key} ({exc}); "
+                "stopped there"
+            ) from exc
         lo, hi = 0, MAX_ID  # the bad record's id is in (lo, hi]
         try:
             while lo + 1 < hi:
@@ -342,6 +369,8 @@ class WindowScan:
             else:
                 return  # it passed alone now: the failure was passing; just go on
         except MagentoError as exc:
+            if exc.fatal:
+                raise
             raise BlockFailed(
                 f"{self.stream.name}: could not single out the record after {key} ({exc}); "
                 "stopped there"
@@ -355,6 +384,8 @@ class WindowScan:
                     self.result.requests += 1
                 record = self._get(record_id)
             except MagentoError as exc:
+                if exc.fatal:
+                    raise
                 reason += f"; get by id failed too: {exc}"
         found = item_key(self.stream, record) if record is not None else None
         if record is not None and found is not None and key is not None and found <= key:

@@ -11,6 +11,7 @@ the ones the general path sends for the same page (tests/test_sync_lean.py holds
 paths to that), only cheaper to make: about 30 % less CPU an order before the store's
 own work (``bench/lean_bench.py``: 37.9 → 26.6 µs on 80,000 sandbox orders).
 
+A NUL in a string is dropped first, as on the general path (``transform.drop_nul_body``).
 Only the common value of each field is taken here: an int where an int is expected, a
 non-blank text within its column's length, a float of at most 4 decimals for an amount,
 a time as "YYYY-MM-DD HH:MM:SS". Anything else anywhere in a run — a number as text, a
@@ -224,7 +225,7 @@ def order_run(bodies: list[bytes], website_of_store: dict[int, int], synced_at: 
     run = OrderRun([], [], [], [], [])
     try:
         for body in bodies:
-            page = _DECODE(body).items or []
+            page = _DECODE(tf.drop_nul_body(body)).items or []
             for o in page:
                 _order(o, run, website_of_store, synced_at, money)
             run.per_page.append(len(page))

@@ -218,13 +218,20 @@ class _Sync:
             yield
 
     def _fetcher(self, entity: str) -> Callable[[SearchCriteria, int, int], Page]:
+        id_key = STREAMS[entity].id_key if entity in STREAMS else "id"
+
         def fetch(crit: SearchCriteria, size: int, number: int) -> Page:
             with self._slot():
+                # No bisection inside the page: the keyset scan narrows a failing page
+                # down itself (bisecting both ways multiplied the requests).
                 if entity in self.contexts:
                     # The worker decodes the pages whole: here only their keys are needed.
-                    return self.client.fetch_page(entity, crit, page=number, page_size=size,
-                                                  keys_only=True)
-                return self.client.fetch_page(entity, crit, page=number, page_size=size)
+                    page = self.client.fetch_page(entity, crit, page=number, page_size=size,
+                                                  keys_only=True, bisect=False)
+                else:
+                    page = self.client.fetch_page(entity, crit, page=number, page_size=size,
+                                                  bisect=False)
+            return _without_nul(page, id_key)
 
         return fetch
 
@@ -236,7 +243,7 @@ class _Sync:
 
         def get(ident: int) -> dict[str, Any]:
             with self._slot():
-                return call(ident)  # type: ignore[no-any-return]
+                return tf.drop_nul(call(ident))  # type: ignore[no-any-return]
 
         return get
 
@@ -342,12 +349,14 @@ class _Sync:
         assert self.writer is not None
         try:
             with self._slot():
-                websites = [tf.website_row(r) for r in self.client.websites()]
+                websites = [tf.website_row(r) for r in tf.drop_nul(self.client.websites())]
             with self._slot():
-                groups = [tf.store_group_row(r) for r in self.client.store_groups()]
+                groups = [tf.store_group_row(r)
+                          for r in tf.drop_nul(self.client.store_groups())]
             with self._slot():
-                views = [tf.store_view_row(r) for r in self.client.store_views()]
+                views = [tf.store_view_row(r) for r in tf.drop_nul(self.client.store_views())]
         except (MagentoError, tf.RecordError) as exc:
+            _raise_fatal(exc)
             self.result.errors.append(f"store structure: {exc}")
             log.warning("could not read websites/stores (%s); using the stored ones", exc)
             with self.engine.connect() as conn:
@@ -373,9 +382,10 @@ class _Sync:
         try:
             paginator = self.client.search_customer_groups(SearchCriteria())
             with self._slot():
-                rows = [tf.group_row(r) for r in paginator]
+                rows = [tf.group_row(tf.drop_nul(r)) for r in paginator]
             counts.list_requests = paginator.stats.requests
         except (MagentoError, tf.RecordError) as exc:
+            _raise_fatal(exc)
             counts.error = f"customer groups: {exc}"
             self.result.errors.append(counts.error)
             return
@@ -439,6 +449,7 @@ class _Sync:
             try:
                 result: ScanResult = scan.run()
             except MagentoError as exc:
+                _raise_fatal(exc)
                 counts.error = f"{entity}: {exc}"
                 counts.list_requests = scan.result.requests
                 self.result.errors.append(counts.error)
@@ -453,6 +464,7 @@ class _Sync:
                 try:
                     self._mark_deleted(entity, stream, seen, lo, handler, counts)
                 except MagentoError as exc:
+                    _raise_fatal(exc)
                     msg = f"{entity}: deletions not checked: {exc}"
                     self.result.errors.append(msg)
                     log.warning("%s", msg)
@@ -639,6 +651,39 @@ def _new_watermark(
     return max(old, candidate) if old else candidate
 
 
+def _without_nul(page: Page, id_key: str) -> Page:
+    """The page with every NUL dropped from its strings (``transform.drop_nul``), its raw
+    body too (the worker processes and the lean path decode that); the page itself when
+    its body holds none, the common case, checked in one scan."""
+    from bridge.magento.client import keys_page
+    from bridge.magento.search import Items
+
+    items = page.items
+    body = getattr(items, "body", None)
+    if body is None:
+        page.items = tf.drop_nul(list(items))
+        return page
+    clean = tf.drop_nul_body(body)
+    if clean is body:
+        return page
+    if getattr(items, "light", False):
+        light = keys_page(clean, id_key)
+        new = Items(light["items"] if light is not None else tf.drop_nul(list(items)))
+        new.light = light is not None
+    else:
+        new = Items(tf.drop_nul(list(items)))
+    new.body = clean
+    page.items = new
+    return page
+
+
+def _raise_fatal(exc: Exception) -> None:
+    """Credentials or a login refused: no later request can do better, so the sync ends
+    with that one message instead of every entity repeating it."""
+    if isinstance(exc, MagentoError) and exc.fatal:
+        raise exc
+
+
 def _replace_all(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     """Small lists (websites, stores, groups): make the table equal to ``rows``."""
     upsert(conn, table, rows)
@@ -751,6 +796,7 @@ class _PageHandler:
                     data = self.sync.client.cart_totals(cart_id)
                 return cart_id, tf.cart_totals_row(data or {}, self.synced_at)
             except (MagentoError, tf.RecordError) as exc:
+                _raise_fatal(exc)
                 log.warning("cart %s: totals not read: %s", cart_id, exc)
                 return cart_id, None
             finally:
