@@ -160,8 +160,13 @@ def test_a_connection_that_hangs_before_any_answer_is_cut_at_ten_seconds() -> No
                 client.websites()
             except E.StoreUnreachableError as exc:
                 assert "no answer to connect" in str(exc)
-            except E.MagentoError:  # the kernel accepted it after all: answered, not hung
+            except E.MagentoError as exc:
+                if "connect timeout" in str(exc):  # the retry table ran: not final at once
+                    raise
+                # connected after all, then no answer: not this case
                 pytest.skip("this kernel completes connects beyond the backlog")
+            else:
+                pytest.fail("a socket that never accepts answered")
             assert time.monotonic() - started < 10
         finally:
             for f in fillers:
@@ -322,8 +327,8 @@ def test_a_store_failing_every_list_request_is_not_bisected_for_ever(
     shop_server: SandboxServer, store: Engine, db_url: str
 ) -> None:
     """Masked 500s on every orders list request: a request that can match no record
-    fails too, so the block stops after a handful of requests instead of some 40 per
-    round and 50 rounds."""
+    fails too, so the entity fails after two requests instead of halving the page, some
+    40 requests per round and 50 rounds."""
     def always_500(method: str, path: str, status: int, body: bytes) -> Any:
         if path.startswith("/rest/all/V1/orders?"):
             return 500, "application/json", orjson.dumps(
@@ -335,9 +340,9 @@ def test_a_store_failing_every_list_request_is_not_bisected_for_ever(
         result = _sync(_config(proxy.base_url, db_url), store)
         requests = proxy.count("/V1/orders")
     assert result.status == "failed" and result.exit_code == 1
-    # 4 attempts (3 retries of a masked 500) per request: page sizes 20, 10, 5, 2, 1 and
-    # the request matching no record
-    assert requests == 4 * 6, requests
+    # 4 attempts (3 retries of a masked 500) per request: the first page and the request
+    # matching no record
+    assert requests == 4 * 2, requests
     assert "even one that matches no record" in (result.counts["orders"].error or "")
     with store.connect() as conn:
         assert not conn.execute(select(Quarantine.id)).all()  # no record blamed for it

@@ -35,7 +35,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from bridge.config import MagentoConfig, url_has_credentials
+from bridge.config import AUTH_SECRET_KEYS, MagentoConfig, url_has_credentials
 from bridge.errors import ConfigError
 from bridge.logging_setup import HTTP, short_url
 from bridge.magento.auth import ADMIN_TOKEN_PATH, Auth, NoAuth, auth_from_config
@@ -441,7 +441,7 @@ class MagentoClient:
                     problem = list_answer_problem(data)
                     if problem is not None:
                         raise BadResponseError(
-                            f"HTTP {status} list answer {problem}",
+                            f"the list answer {problem}",
                             status=status, method=req.method, url=url, route=req.route,
                         )
                 self._gate.succeeded()
@@ -450,7 +450,7 @@ class MagentoClient:
                     data.body = resp.content if keep_body else None
                 return data
             raise BadResponseError(
-                f"HTTP {status} answer is not JSON (Content-Type {ctype!r}): "
+                f"the answer is not JSON (Content-Type {ctype!r}): "
                 f"{parse_error_body(resp.text, 'text/html').message[:200]}",
                 status=status, method=req.method, url=url, route=req.route, is_json=False,
                 maybe_applied=req.write,
@@ -506,7 +506,10 @@ class MagentoClient:
 
     def _env_names(self) -> str:
         """The environment variables the configured auth reads, for messages."""
-        names = [name for _, name in sorted(self.cfg.auth.env.items())]
+        env = self.cfg.auth.env
+        order = AUTH_SECRET_KEYS.get(self.cfg.auth.method, ())
+        names = [env[k] for k in order if k in env] + [
+            v for k, v in sorted(env.items()) if k not in order]
         if not names:
             return "the environment"
         if len(names) == 1:

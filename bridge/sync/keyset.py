@@ -23,9 +23,10 @@ page size, down to one record; a record that still fails alone is singled out by
 halving entity_id ranges (about 31 small requests), fetched by id, or quarantined if
 that fails too (PITFALLS B6), and the block goes on without it. Nothing is skipped
 silently: if a record cannot even be singled out the block stops and reports where,
-so the watermark stays before it. Before singling out, one request that can match no
-record (``entity_id < 0``) tells a failing record from a failing store: when it fails
-too, the entity fails at once (``ListsFailing``) instead of some 40 requests per round.
+so the watermark stays before it. After a failed request, one that can match no record
+(``entity_id < 0``) tells a failing record or page size from a failing store: when it
+fails too, the entity fails at once (``ListsFailing``, two requests) instead of halving
+to one record and singling out with some 40 requests per round.
 
 An answer that is not a search result (not JSON, HTML with 200, no ``total_count``) is
 no record's fault: it is never bisected; after the client's retry table it fails the
@@ -221,9 +222,10 @@ class WindowScan:
         try:
             first = self._request(self.window, self.page_size, 1)
         except BISECT_ERRORS as exc:
+            self._probe(self.window)
             log.warning("%s: first page failed (%s); paging one block with bisection",
                         self.stream.name, exc)
-            self._block(None, None, first_size=self.page_size // 2 or 1)
+            self._block(None, None, first_size=self.page_size // 2 or 1, probed=True)
             return self.result
         size = first.page_size
         total = first.total_count
@@ -280,8 +282,11 @@ class WindowScan:
                 f.result()
         return self.result
 
-    def _block(self, start: Key | None, end: Key | None, first_size: int | None = None) -> None:
-        """Keyset pages after ``start`` and before ``end`` until none is left."""
+    def _block(self, start: Key | None, end: Key | None, first_size: int | None = None,
+               probed: bool = False) -> None:
+        """Keyset pages after ``start`` and before ``end`` until none is left.
+        ``probed``: the store answered a request matching no record since the last
+        failure (``_probe``), so a failing page is a record's or its size's doing."""
         key = start
         size = first_size or self.page_size
         excluded: list[int] = []  # bad records already fetched by id or quarantined
@@ -296,6 +301,9 @@ class WindowScan:
             try:
                 page = self._request(crit, size, 1)
             except BISECT_ERRORS as exc:
+                if not probed:
+                    self._probe(crit)
+                    probed = True
                 if size > 1:
                     size = max(1, size // 2)
                     log.info("%s: page after %s failed (%s); trying %d a page",
@@ -308,6 +316,7 @@ class WindowScan:
                     return
                 size = self.page_size
                 continue
+            probed = False
             if self.result.total is None:
                 self.result.total = page.total_count
                 if self.on_total:
@@ -324,6 +333,19 @@ class WindowScan:
             if size < self.page_size:
                 size = min(self.page_size, size * 2)
 
+    def _probe(self, crit: SearchCriteria) -> None:
+        """After a list request failed: does one that can match no record fail too? Then
+        the store, not a record or the page size, is at fault: ``ListsFailing`` ends the
+        entity (two requests, where halving and singling out took some 40 per round)."""
+        try:
+            self._request(crit.where(self.stream.id_column, "lt", 0), 1, 1)
+        except BISECT_ERRORS as exc:
+            raise ListsFailing(
+                f"every list request fails, even one that matches no record ({exc.kind}"
+                f"{'' if exc.status is None else f', HTTP {exc.status}'}: {exc.message})",
+                status=exc.status, report_id=exc.report_id, route=exc.route,
+            ) from exc
+
     def _single(
         self, crit: SearchCriteria, key: Key | None, cause: Exception, excluded: list[int]
     ) -> None:
@@ -337,21 +359,6 @@ class WindowScan:
                 f"in lists ({cause}); stopped there"
             )
         id_col = self.stream.id_column
-        try:
-            self._request(crit.where(id_col, "lt", 0), 1, 1)  # matches no record
-        except BISECT_ERRORS as exc:
-            raise ListsFailing(
-                f"every list request fails, even one that matches no record ({exc.kind}"
-                f"{'' if exc.status is None else f', HTTP {exc.status}'}: {exc.message})",
-                status=exc.status, report_id=exc.report_id, route=exc.route,
-            ) from exc
-        except MagentoError as exc:
-            if exc.fatal:
-                raise
-            raise BlockFailed(
-                f"{self.stream.name}: could not single out the record after {key} ({exc}); "
-                "stopped there"
-            ) from exc
         lo, hi = 0, MAX_ID  # the bad record's id is in (lo, hi]
         try:
             while lo + 1 < hi:

@@ -347,6 +347,7 @@ class _Sync:
 
     def _structure(self) -> None:
         assert self.writer is not None
+        log.debug("sync: reading websites, stores and customer groups")
         try:
             with self._slot():
                 websites = [tf.website_row(r) for r in tf.drop_nul(self.client.websites())]
@@ -460,6 +461,10 @@ class _Sync:
             counts.total = result.total
             counts.list_requests = result.requests
             self.result.errors.extend(result.errors)
+            log.debug("%s: %s sync from %s: %s in Magento, %d fetched in %d list requests",
+                      entity, counts.mode, counts.window_from or "the beginning",
+                      "?" if result.total is None else result.total, result.items,
+                      result.requests)
             if full and seen is not None and result.stopped_at is None:
                 try:
                     self._mark_deleted(entity, stream, seen, lo, handler, counts)
