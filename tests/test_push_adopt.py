@@ -182,3 +182,41 @@ def test_plan_on_a_fresh_store_shows_no_create_and_records_nothing(scenario: Sce
     with Session(sc.engine) as s:  # plan writes nothing in the store either
         assert s.scalars(select(PushObject)).first() is None
         assert s.scalars(select(PushCustomer)).first() is None
+
+
+def test_the_plan_command_on_a_fresh_store_says_adopted_not_created(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`segbridge plan` itself (not only build_plan) looks the shop up: on a fresh store it
+    shows what it would adopt, and plans no create that `push` would then not do."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from bridge.cli import main
+
+    sc = scenario
+    monkeypatch.setenv("SEGBRIDGE_TEST_TOKEN", sc.sandbox.token)
+    assert run(sc).exit_code == EXIT_OK
+    lose_store(sc)
+    sc.sync_evaluate()
+    sc.sandbox.stats.reset()
+
+    def cli(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = main(["--config", str(sc.config_path), *args])
+        return code, out.getvalue()
+
+    code, text_out = cli("plan")
+    assert code == EXIT_OK, text_out
+    assert "to be adopted (not created again): 3 cart rules, 3 CMS blocks." in text_out
+    assert "Customer groups to create" not in text_out
+    code, json_out = cli("--json", "plan")
+    data = json.loads(json_out)
+    assert code == EXIT_OK and not data["new_groups"]
+    assert not [r for r in data["cart_rules"] + data["cms_blocks"] if r["action"] == "create"]
+    assert {a["kind"] for a in data["adopted"]} == {"cms_block", "cart_rule"}
+    assert sc.writes() == 0
+    with Session(sc.engine) as s:
+        assert s.scalars(select(PushObject)).first() is None

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, SegbridgeError
 from bridge.push.journal import open_batches
-from bridge.push.plan import Plan
 from bridge.push.remote import Remote
 from bridge.push.service import (
     PushResult,
@@ -144,14 +143,19 @@ def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
         client = make_client(config, read_only=True)
         try:
             _verify_shop(engine, client, config, record=False)
-            groups = live_groups(Remote(client))
+            remote = Remote(client)
+            groups = live_groups(remote)
+            _refuse_names(config, groups)
+            memberships = None
+            if as_of is not None:
+                memberships = dry_memberships(engine, segments, as_of, config)
+            # with the shop at hand, what a lost store would adopt shows as adopted, not
+            # as creates (reads only: the client is read-only)
+            plan = build_plan(
+                engine, config, segments, groups, remote=remote, memberships=memberships
+            )
         finally:
             client.close()
-        _refuse_names(config, groups)
-        memberships = None
-        if as_of is not None:
-            memberships = dry_memberships(engine, segments, as_of, config)
-        plan = plan_for(engine, config, segments, groups, memberships)
         data = plan_to_json(engine, plan, groups)
         pending = len(open_batches(engine))
     finally:
@@ -179,30 +183,6 @@ def dry_memberships(
         finally:
             if conn.in_transaction():
                 conn.rollback()
-
-
-def plan_for(
-    engine: Engine, config: Any, segments: list[Any], groups: dict[str, tuple[int, str]],
-    memberships: dict[str, set[int]] | None = None,
-) -> Plan:
-    """The plan from the last evaluation, or from ``memberships`` (``plan --as-of``)."""
-    if memberships is None:
-        return build_plan(engine, config, segments, groups)
-    from dataclasses import replace
-
-    from bridge.push.inputs import gather, segment_maps
-    from bridge.push.plan import make_plan
-
-    maps = segment_maps(engine, segments)
-    inputs = gather(
-        engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift)
-    )
-    live = sorted(m.code for m in maps if m.active and m.group_code)
-    by_customer: dict[int, list[str]] = {}
-    for code in live:
-        for cid in memberships.get(code, ()):
-            by_customer.setdefault(int(cid), []).append(code)
-    return make_plan(replace(inputs, memberships=by_customer))
 
 
 def _cell(value: Any, empty: str = "-") -> str:
@@ -236,6 +216,14 @@ def _print_plan(
         con.print(f"{pending} unfinished push journal(s) will be finished first by `push`.")
     if data["new_groups"]:
         con.print("Customer groups to create: " + ", ".join(data["new_groups"]))
+    adopted: dict[str, int] = {}
+    for a in data.get("adopted") or []:
+        adopted[a["kind"]] = adopted.get(a["kind"], 0) + 1
+    if adopted:
+        con.print("Found in the shop with no record in the store, to be adopted (not created "
+                  f"again): {_counted(adopted, OBJECT_NAMES)}.", soft_wrap=True)
+    for line in data.get("duplicates") or []:
+        con.print(line, markup=False, highlight=False)
     moves: dict[tuple[str, str, str], int] = {}
     for g in data["groups"]:
         k = (_cell(g["from"]), _cell(g["to"]), g["segment"] or "(none: back home)")
@@ -293,6 +281,10 @@ def push_lines(result: PushResult) -> list[str]:
     if s.get("adopted"):
         lines.append(f"Found already in the shop and adopted: "
                      f"{_counted(s['adopted'], OBJECT_NAMES)}.")
+    lines.extend(s.get("duplicates") or [])
+    if s.get("adopted_customers"):
+        lines.append(f"Adopted {s['adopted_customers']} customer(s) found inside managed groups "
+                     "(--adopt): their home group is now the first of push.movable_groups.")
     for r in s["refused"][:SHOWN]:
         lines.append(f"refused: {OBJECT_NAMES.get(r['kind'], r['kind'])} {r['key']}: "
                      f"{r['message']}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -83,6 +83,7 @@ def build_plan(
     *,
     adopt: bool = False,
     remote: Remote | None = None,
+    memberships: dict[str, set[int]] | None = None,
 ) -> Plan:
     """The plan for now: store rows + segment files + Magento's group list.
 
@@ -93,12 +94,21 @@ def build_plan(
     ``remote``: blocks and rules the store has no record of are first looked up in
     Magento (reads only) and adopted rather than planned as creates; without it (no
     shop at hand) they are planned as creates.
+    ``memberships`` (``plan --as-of``): who is in each segment, computed without recording;
+    without it, the last evaluation's memberships in the store.
     """
     maps = segment_maps(engine, segments)
     inputs = gather(
         engine, maps, groups, tuple(config.push.movable_groups), bool(config.push.adopt_drift),
         adopt_customers=adopt,
     )
+    if memberships is not None:
+        live = sorted(m.code for m in maps if m.active and m.group_code)
+        by_customer: dict[int, list[str]] = {}
+        for code in live:
+            for cid in memberships.get(code, ()):
+                by_customer.setdefault(int(cid), []).append(code)
+        inputs = replace(inputs, memberships=by_customer)
     adoption = adopt_objects(remote, inputs) if remote is not None else None
     if adoption is not None:
         inputs.objects = [*inputs.objects, *adoption.objects]
