@@ -100,6 +100,18 @@ def _when(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _sandbox_arg(name: str) -> Callable[[str], Any]:
+    """A parser from ``bridge.sandbox.simulate``, imported only when the option is given
+    (the sandbox is imported by the ``demo`` and ``sandbox`` commands alone)."""
+
+    def parse(text: str) -> Any:
+        from bridge.sandbox import simulate
+
+        return getattr(simulate, name)(text)
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="segbridge",
@@ -181,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--customers", type=int, default=1000)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    s.add_argument(
+        "--no-module", dest="module", action="store_false",
+        help="serve a store without segbridge's storefront module (/V1/segbridge routes: 404)",
+    )
+    s.add_argument(
+        "--simulate-days", type=_sandbox_arg("days_arg"), default=0, metavar="N",
+        help="start the shop's clock N days back; POST /__sandbox/simulate plays them",
+    )
+    s.add_argument(
+        "--uplift", type=_sandbox_arg("uplift_arg"), action="append", default=[],
+        metavar="GROUP=SHARE",
+        help="customers of this group order SHARE more often a day (repeatable), e.g. VIP=0.2",
+    )
 
     sub.add_parser("attributes", help="every attribute, operator and option a condition can use")
     return p

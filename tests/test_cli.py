@@ -367,3 +367,17 @@ def test_an_output_file_that_cannot_be_written_is_one_line(
         assert len(lines) == 1 and lines[0].startswith(f"segbridge: {missing}/"), err
         assert f"cannot write the {name}: " in lines[0], err
         missing.unlink()
+
+
+def test_sandbox_options_for_the_module_and_played_time_parse() -> None:
+    """`segbridge sandbox --no-module --simulate-days N --uplift GROUP=SHARE` reach
+    cmd_sandbox (which passes them to SandboxServer) as module, simulate_days, uplift."""
+    from bridge.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["sandbox", "--no-module", "--simulate-days", "30", "--uplift", "VIP=0.2"]
+    )
+    assert args.module is False and args.simulate_days == 30
+    assert dict(args.uplift) == {"VIP": 0.2}
+    plain = build_parser().parse_args(["sandbox"])
+    assert plain.module is True and plain.simulate_days == 0 and plain.uplift == []
