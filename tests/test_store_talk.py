@@ -462,3 +462,24 @@ def test_short_url_keeps_the_route_and_counts_the_rest() -> None:
     assert len(short) < 140 and "chars)" in short
     assert short_url("http://shop/rest/all/V1/store/websites") == (
         "http://shop/rest/all/V1/store/websites")
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"items": []}', b'{"items": {}, "total_count": 1}',
+                                  b'{"items": [1], "total_count": 1}',
+                                  b'{"items": [], "total_count": -1}'])
+def test_a_list_answer_that_is_no_search_result_goes_through_the_retry_table(
+    token_env: None, body: bytes
+) -> None:
+    with SandboxServer(customers=10, seed=2, token=TOKEN) as server:
+        def garbage(method: str, path: str, status: int, raw: bytes) -> Any:
+            if "/V1/customers/search?" in path:
+                return 200, "application/json", body
+            return None
+
+        with TamperProxy(server.base_url, garbage) as proxy:
+            client = MagentoClient(MagentoConfig(base_url=proxy.base_url),
+                                   policy=RetryPolicy.fast(), auth=TokenAuth(TOKEN))
+            with pytest.raises(E.BadResponseError) as info:
+                client.search_customers_page()
+            assert proxy.count("/V1/customers/search") == 2  # one retry, as the table says
+    assert "list answer" in str(info.value)

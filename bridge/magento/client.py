@@ -417,6 +417,9 @@ class MagentoClient:
         ctype = resp.headers.get("Content-Type")
         if 200 <= status < 300:
             if not resp.content:
+                if req.template in LIST_PATHS:  # a search always answers an object
+                    raise BadResponseError("the list answer is empty", status=status,
+                                           method=req.method, url=url, route=req.route)
                 self._gate.succeeded()
                 return None
             if req.keys_only is not None and (ctype is None or "json" in ctype.lower()):
