@@ -122,6 +122,19 @@ def test_an_unreachable_store_fails_the_sync_within_30_s_with_one_line(
     assert "Traceback" not in out.stderr and "urllib3" not in out.stderr
 
 
+def test_a_tls_handshake_that_fails_is_final_at_once(token_env: None) -> None:
+    """https:// to a port that speaks plain HTTP: the handshake fails before any answer."""
+    with SandboxServer(customers=5, seed=2, token=TOKEN) as server:
+        base = server.base_url.replace("http://", "https://")
+        client = MagentoClient(MagentoConfig(base_url=base), auth=TokenAuth(TOKEN))
+        started = time.monotonic()
+        with pytest.raises(E.StoreUnreachableError) as info:
+            client.websites()
+        assert time.monotonic() - started < 5
+    assert f"magento.base_url {base} cannot be reached: TLS handshake failed" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
 def test_the_client_raises_the_typed_error_and_sends_nothing_more() -> None:
     base = f"http://127.0.0.1:{closed_port()}"
     client = MagentoClient(MagentoConfig(base_url=base), auth=TokenAuth("t"))
