@@ -496,3 +496,60 @@ def test_a_list_answer_that_is_no_search_result_goes_through_the_retry_table(
                 client.search_customers_page()
             assert proxy.count("/V1/customers/search") == 2  # one retry, as the table says
     assert "list answer" in str(info.value)
+
+
+# --- a store that stops answering ----------------------------------------------------------
+
+
+def test_a_store_that_stops_answering_ends_the_sync_in_one_line_not_an_hour(
+    tmp_path: Path, shop_server: SandboxServer
+) -> None:
+    """The store answers the shop check and the groups, then lets every list request go
+    unanswered. Each read would be tried 8 times with back-off (minutes a request, two
+    requests an entity): instead, four unanswered requests in a row end the command,
+    exit 1, one line naming magento.base_url and magento.timeout_s."""
+    from bridge.magento.client import SILENT_LIMIT
+
+    def hang(method: str, path: str, status: int, body: bytes) -> None:
+        if "searchCriteria" in path and "/V1/customerGroups" not in path:
+            time.sleep(2.5)  # longer than timeout_s below: no answer in time
+        return None
+
+    with TamperProxy(shop_server.base_url, hang) as proxy:
+        out, seconds = _cli(tmp_path, proxy.base_url, "sync",
+                            auth="timeout_s = 1")
+        hung = sum(n for p, n in proxy.requests.items() if "/V1/customers/search" in p
+                   or "/V1/orders" in p or "/V1/carts/search" in p)
+    assert out.returncode == 1, out.stderr
+    lines = _lines(out.stderr)
+    errors = [x for x in lines if x.startswith("segbridge: ")]
+    assert len(errors) == 1 and errors[0] == lines[-1], out.stderr
+    assert f"magento.base_url {proxy.base_url} stopped answering" in errors[0]
+    assert "magento.timeout_s = 1 s" in errors[0]
+    assert len([x for x in lines if "TIMEOUT" in x]) < SILENT_LIMIT  # the retries, said
+    assert hung <= SILENT_LIMIT + 4  # the threads in flight when the limit was reached
+    assert seconds < 60
+
+
+def test_one_answer_between_timeouts_keeps_the_store_answering(shop_server: SandboxServer,
+                                                               token_env: None) -> None:
+    """Timeouts that are not in a row (an answer in between) are the retry table's to
+    handle: the breaker counts only requests in a row that got no answer."""
+    calls = {"n": 0}
+
+    def every_other(method: str, path: str, status: int, body: bytes) -> None:
+        if "/V1/store/websites" in path:
+            calls["n"] += 1
+            if calls["n"] % 2 == 0:
+                time.sleep(1.5)
+        return None
+
+    with TamperProxy(shop_server.base_url, every_other) as proxy:
+        client = MagentoClient(MagentoConfig(base_url=proxy.base_url, timeout_s=1,
+                                             concurrency=1),
+                               policy=RetryPolicy.fast(), auth=TokenAuth(TOKEN))
+        try:
+            for _ in range(8):
+                assert client.websites()
+        finally:
+            client.close()

@@ -50,6 +50,7 @@ from bridge.magento.errors import (
     ReadOnlyError,
     RequestTimeoutError,
     StoreUnreachableError,
+    StoreUnresponsiveError,
     TwoFactorRequiredError,
     parse_error_body,
 )
@@ -71,6 +72,12 @@ CLOCK_SKEW_WARN_S = 300.0
 # Before the store has answered once, a connection attempt waits at most this long (a
 # wrong base_url fails the command within 30 s, SPEC §6); magento.timeout_s after.
 FIRST_CONNECT_TIMEOUT_S = 10.0
+# Requests in a row (across threads) that time out unanswered before the store counts as
+# having stopped answering: a read is tried up to 8 times with back-off, so a store that
+# accepts connections and never answers would otherwise hold the run lock for some
+# 5 minutes a request, two requests an entity — the better part of an hour. Four in a
+# row is two minutes at the default 30 s timeout; one answer in between resets it.
+SILENT_LIMIT = 4
 
 # Every list route the client pages through: path, unique sort key, id key in the items.
 ENDPOINTS: dict[str, Endpoint] = {
@@ -229,7 +236,9 @@ class MagentoClient:
         self.clock_skew_s: float | None = None
         # Until the store first answers (any HTTP answer), not reaching it is final.
         self.answered = False
-        self._unreachable: StoreUnreachableError | None = None
+        self._unreachable: StoreUnreachableError | StoreUnresponsiveError | None = None
+        self._silent = 0  # requests in a row, across threads, that timed out unanswered
+        self._silent_guard = threading.Lock()
         # Until a request is accepted, a 401 means the credentials themselves are refused.
         self._accepted = False
         self._refused: MagentoError | None = None  # credentials or admin login refused
@@ -382,9 +391,18 @@ class MagentoClient:
                         log.log(HTTP, "%s %s: %s", req.method, short_url(url), cause)
                         self._unreachable = StoreUnreachableError(self.base_url, cause)
                         raise self._unreachable from None
+                if isinstance(exc, requests.exceptions.Timeout):
+                    with self._silent_guard:
+                        self._silent += 1
+                        if self._silent >= SILENT_LIMIT and self._unreachable is None:
+                            self._unreachable = StoreUnresponsiveError(
+                                self.base_url, self._silent, self.cfg.timeout_s)
+                    if self._unreachable is not None:
+                        raise self._unreachable from None
                 raise self._transport_error(req, url, exc) from None
             self._give_session(session)
         self.answered = True
+        self._silent = 0
         if log.isEnabledFor(HTTP):
             log.log(HTTP, "%s %s -> %d (%d bytes, %.0f ms)", req.method, short_url(url),
                     resp.status_code, len(resp.content), (time.monotonic() - started) * 1000)

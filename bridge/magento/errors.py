@@ -256,6 +256,22 @@ class StoreUnreachableError(SegbridgeError):
             "and that the store is up (see docs/config.md)")
 
 
+class StoreUnresponsiveError(SegbridgeError):
+    """The store answered earlier in this run, then let ``SILENT_LIMIT`` requests in a row
+    (across every thread) go without any answer within ``magento.timeout_s``: it has
+    stopped answering, and retrying each request of each entity would hold the run lock
+    for the better part of an hour. The command fails (exit 1); the journal and the
+    watermarks let the next run go on. Not a ``MagentoError``: no step catches it."""
+
+    kind = "UNRESPONSIVE"
+
+    def __init__(self, base_url: str, count: int, timeout_s: float) -> None:
+        super().__init__(
+            f"magento.base_url {base_url} stopped answering: {count} requests in a row got no "
+            f"answer within magento.timeout_s = {timeout_s:g} s; nothing more is sent in this "
+            "run (the next run goes on where this one stopped; see docs/operations.md)")
+
+
 class RouteMissingError(MagentoError):
     """404 on a route Magento has: ``base_url`` or ``store_code`` is wrong."""
 
