@@ -220,3 +220,37 @@ def test_the_plan_command_on_a_fresh_store_says_adopted_not_created(
     assert sc.writes() == 0
     with Session(sc.engine) as s:
         assert s.scalars(select(PushObject)).first() is None
+
+
+def test_a_merchant_rule_that_only_mentions_a_marker_is_never_adopted(
+    scenario: Scenario,
+) -> None:
+    """A marker counts only where segbridge writes it (the start of the description): a
+    person's rule that merely mentions ``segbridge:vip:0`` is left alone on a fresh store,
+    and segbridge's rule, deleted by hand, is created again instead."""
+    sc = scenario
+    assert run(sc).exit_code == EXIT_OK
+    with sc.shop.lock:
+        ours = next(r for r in sc.shop.rules.values()
+                    if str(r.data.get("description", "")).startswith("segbridge:vip:0"))
+        websites = list(ours.data["website_ids"])
+    staff_body = {"name": "Staff 30%", "description": "Staff deal, modelled on segbridge:vip:0",
+                  "is_active": True, "website_ids": websites, "customer_group_ids": [1],
+                  "coupon_type": "NO_COUPON", "simple_action": "by_percent",
+                  "discount_amount": 30.0, "stop_rules_processing": False}
+    staff = sc.shop.save_rule({"rule": staff_body})
+    staff_id = int(staff["rule_id"])
+    staff_before = dict(sc.shop.rules.get(staff_id).data)
+    sc.shop.delete_rule(ours.id)  # someone deletes segbridge's VIP rule by hand
+    lose_store(sc)
+    again = run(sc)
+    assert again.exit_code == EXIT_OK
+    assert sc.shop.rules.get(staff_id).data == staff_before  # the merchant's, untouched
+    assert not again.push.summary()["duplicates"]
+    assert again.push.created["cart_rule"] == 1
+    with Session(sc.engine) as s:
+        row = s.scalars(select(PushObject).where(PushObject.key == "segbridge:vip:0")).one()
+    assert row.magento_id not in (staff_id, ours.id)
+    made = sc.shop.rules.get(row.magento_id).data
+    assert str(made["description"]).startswith("segbridge:vip:0")
+    assert made["name"] == "VIP 10% off"

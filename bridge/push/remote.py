@@ -6,7 +6,6 @@ marker") and the exact client calls live in one place.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +27,11 @@ def _items(result: Any) -> list[dict[str, Any]]:
         else:
             out.append(entry)
     return out
+
+
+def carries_marker(description: str, marker: str) -> bool:
+    """``description`` is one segbridge wrote for ``marker`` (``f"{marker} {text}"``)."""
+    return description == marker or description.startswith(marker + " ")
 
 
 class Remote:
@@ -92,13 +96,14 @@ class Remote:
 
     # --- cart price rules -----------------------------------------------------------
     def find_rules(self, marker: str) -> list[dict[str, Any]]:
-        """Rules whose description carries ``marker`` as a whole word."""
-        crit = SearchCriteria().where("description", "like", f"%{marker}%")
-        pattern = re.compile(rf"(?<![\w:-]){re.escape(marker)}(?![\w:-])")
+        """Rules carrying ``marker`` where segbridge writes it: the very start of the
+        description, then its end or a space (``plan.rule_desired``). A person's rule
+        that merely mentions a marker further on is never taken for segbridge's."""
+        crit = SearchCriteria().where("description", "like", f"{marker}%")
         return [
             r
             for r in _items(self.client.search_sales_rules(crit))
-            if pattern.search(str(r.get("description") or ""))
+            if carries_marker(str(r.get("description") or ""), marker)
         ]
 
     def get_rule(self, rule_id: int) -> dict[str, Any]:
