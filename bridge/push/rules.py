@@ -13,6 +13,7 @@ from typing import Any
 from bridge.magento.errors import ContractError, InvalidRequestError, NotFoundError, TransientError
 from bridge.push.context import PushAborted, PushContext, StepView
 from bridge.push.plan import fingerprint
+from bridge.push.remote import carries_marker
 from bridge.store.push_tables import DONE, REFUSED
 
 # Required on create (SHAPES: sales-rule-data-rule-interface); kept as read on update.
@@ -64,6 +65,15 @@ def apply_rule(ctx: PushContext, step: StepView) -> None:
     if not want.get("website_ids"):
         _refuse(ctx, step, "website_ids is empty (no website synced yet)")
         return
+    if coupon:
+        owner = _foreign_coupon_owner(ctx, step, coupon)
+        if owner is not None:  # refused before any write: the live rule stays as it is
+            _refuse(ctx, step, (
+                f"rule {want.get('name')!r} of segment {step.segment_code!r}: coupon code "
+                f"{coupon!r} already belongs to Magento rule {owner}, which segbridge does "
+                "not manage for this rule; choose another coupon_code in the segment file "
+                "(the live rule was left as it is)"))
+            return
     try:
         rule_id = _upsert(ctx, step, want)
         if coupon:
@@ -116,6 +126,28 @@ def _write_back(
     body = {**current, **want}
     body["rule_id"] = rule_id
     ctx.remote.update_rule(rule_id, body)
+
+
+def _foreign_coupon_owner(ctx: PushContext, step: StepView, code: str) -> int | None:
+    """The id of the rule that holds coupon ``code`` when it is not this step's rule
+    (one GET, two when the holder must be read): asked before the rule is written, so a
+    refused coupon never leaves the rule half-changed (switched to "specific coupon"
+    without a coupon)."""
+    mine = step.payload.get("magento_id")
+    for c in ctx.remote.coupons(code=code):
+        holder = int(c.get("rule_id", -1))
+        if mine is not None and holder == int(mine):
+            continue
+        if holder in ctx.recorded_ids("cart_rule", exclude_key=step.key):
+            return holder  # another segment's rule
+        try:
+            rule = ctx.remote.get_rule(holder)
+        except NotFoundError:
+            return holder
+        if carries_marker(str(rule.get("description") or ""), step.key):
+            continue  # this step's own rule, made by a create whose answer was lost
+        return holder
+    return None
 
 
 def _ensure_coupon(ctx: PushContext, rule_id: int, code: str) -> None:

@@ -1,0 +1,65 @@
+"""Hostile shop states found by the attack review: each test reproduces one attack and
+shows segbridge leaving the merchant's objects (and its own live ones) as they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_push_kit import Scenario
+
+from bridge.errors import EXIT_OK, EXIT_PARTIAL
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, db_url: str):
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        yield sc
+    finally:
+        sc.close()
+
+
+def _rule(sc: Scenario, marker: str) -> Any:
+    with sc.shop.lock:
+        return next(r for r in sc.shop.rules.values()
+                    if str(r.data.get("description", "")).startswith(marker))
+
+
+def test_a_coupon_code_of_a_merchant_rule_is_refused_before_the_rule_is_touched(
+    scenario: Scenario,
+) -> None:
+    """A coupon code another rule already holds: the rule's change is refused up front
+    (exit 3, naming the rule and the holder); the live rule keeps its automatic discount
+    rather than being switched to "specific coupon" without a coupon."""
+    sc = scenario
+    assert sc.push().exit_code == EXIT_OK
+    ours = _rule(sc, "segbridge:vip:1")
+    live_before = dict(ours.data)
+    assert live_before["coupon_type"] == "NO_COUPON"
+    merchant = sc.shop.save_rule({"rule": {
+        "name": "Merchant welcome", "description": "staff only", "is_active": True,
+        "website_ids": list(live_before["website_ids"]), "customer_group_ids": [1],
+        "coupon_type": "SPECIFIC_COUPON", "simple_action": "by_percent",
+        "discount_amount": 50.0, "stop_rules_processing": False}})
+    mid = int(merchant["rule_id"])
+    sc.shop.save_coupon({"coupon": {"rule_id": mid, "code": "WELCOME10", "is_primary": True,
+                                    "times_used": 0}})
+    vip = sc.mappings / "vip.toml"
+    vip.write_text(vip.read_text().replace(
+        'apply_to_shipping = true', 'apply_to_shipping = true\ncoupon_code = "welcome10"'))
+    for _ in range(2):  # and the next push again: still refused, still nothing written
+        sc.sandbox.stats.reset()
+        result = sc.push()
+        assert result.exit_code == EXIT_PARTIAL
+        assert sc.shop.rules.get(ours.id).data == live_before
+        assert [r["key"] for r in result.refused] == ["segbridge:vip:1"]
+        message = result.refused[0]["message"]
+        assert "'VIP free shipping'" in message and "'vip'" in message
+        assert f"Magento rule {mid}" in message and "'welcome10'" in message
+        assert sc.writes() == 0
+    assert sc.shop.rules.get(mid).data["name"] == "Merchant welcome"
