@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,11 +55,15 @@ def collect_problems(config: Any) -> tuple[list[str], list[str]]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'General'?)`` when one of ``choices`` is close, else ``""``."""
+    """`` (did you mean 'General'?)`` when one of ``choices`` is close, else ``""``; a
+    look-alike character (a Cyrillic а) is spelt out, else both names print the same."""
+    from bridge.segments.loader import look_alike_note
+
     pool = list(dict.fromkeys(str(c) for c in choices))
     folded = {c.casefold(): c for c in pool}
     close = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
-    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+    note = look_alike_note(word, folded[close[0]], "'") if close else ""
+    return f" (did you mean {folded[close[0]]!r}?{' ' + note if note else ''})" if close else ""
 
 
 def _known(names: Iterable[str]) -> str:
@@ -166,64 +171,145 @@ def name_problems(config: Any, segments: list[Any], shop: ShopNames) -> list[str
     return problems
 
 
-def adopt_problems(
-    config: Any, segments: list[Any], groups: Mapping[str, tuple[int, str]],
-    holders: Mapping[int, int], ours: set[int],
-) -> list[str]:
-    """A line for each segment ``[group]`` that names a merchant's group holding customers.
+MERCHANT_GROUP_HELP = (
+    "its members would get this segment's blocks and rules, and segbridge would manage the "
+    "group from now on; nothing was done. If it is a merchant's group, name a new group in "
+    "[group]. If adopting it is meant, or segbridge made it before its store was lost, set "
+    "adopt = true in [group] (then `segbridge resync --adopt` takes the customers found in "
+    "it as placed by segbridge)"
+)
 
-    ``holders``: group id -> customers in it (Magento's count); ``ours``: the group ids
-    segbridge created or wrote customers into, or that its own cart rules target.
-    """
+
+@dataclass
+class GroupUse:
+    """What the shop says about the groups a segment ``[group]`` names (``check --online``
+    and every push's pre-flight): whose they look like."""
+
+    ours: set[int] = field(default_factory=set)  # segbridge's, by the store or the shop
+    holders: dict[int, int] = field(default_factory=dict)  # group id -> customers in it
+    rules: dict[int, list[str]] = field(default_factory=dict)  # group id -> merchant rules
+
+
+def adopt_problems(config: Any, segments: list[Any], groups: Mapping[str, tuple[int, str]],
+                   use: GroupUse) -> list[str]:
+    """A line for each segment ``[group]`` naming an existing group that is not
+    segbridge's: one holding customers, or targeted by cart rules, segbridge did not make
+    (without ``adopt = true``)."""
     out: list[str] = []
     for seg in segments:
         if not seg.active or seg.group is None or getattr(seg.group, "adopt", False):
             continue
         found = groups.get(seg.group.code.casefold())
-        if found is None or found[0] in ours:
+        if found is None or found[0] in use.ours:
             continue
-        n = holders.get(found[0], 0)
+        n = use.holders.get(found[0], 0)
+        rules = use.rules.get(found[0], [])
+        if not n and not rules:
+            continue
+        what = []
         if n:
-            out.append(
-                f"{_source(seg, config)}: group.code: {found[1]!r} is an existing group of the "
-                f"shop holding {n} customer(s) that segbridge did not put there; its members "
-                "would get this segment's blocks and rules, and segbridge would manage the "
-                "group from now on. Name a new group, or set adopt = true in [group] if that "
-                "is meant"
-            )
+            what.append(f"holds {n} customer(s) segbridge has no record of putting there")
+        if rules:
+            shown = ", ".join(rules[:5]) + (", …" if len(rules) > 5 else "")
+            what.append(f"is targeted by {len(rules)} cart price rule(s) segbridge did not "
+                        f"make ({shown})")
+        out.append(
+            f"{_source(seg, config)}: group.code: {found[1]!r} is an existing group of the "
+            f"shop that {' and '.join(what)}; {MERCHANT_GROUP_HELP}"
+        )
     return out
 
 
-def _ours(engine: Any, remote: Any, groups: Mapping[str, tuple[int, str]]) -> set[int]:
-    """Group ids segbridge made its own: recorded as created or written into, or targeted
-    by a cart rule carrying its ``segbridge:`` marker (a store that was lost still knows)."""
+def _store_ours(engine: Any) -> set[int]:
+    """Group ids the store records as segbridge's: managed (named by a segment file and
+    pushed), or written customers into."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from bridge.store.push_tables import PushCustomer, PushGroup
 
     ids: set[int] = set()
-    if engine is not None:
-        try:
-            with Session(engine) as s:
-                ids.update(
-                    int(g) for g in s.scalars(
-                        select(PushGroup.group_id).where(PushGroup.created.is_(True)))
-                )
-                ids.update(
-                    int(g) for g in s.scalars(
-                        select(PushCustomer.written_group_id).distinct()
-                        .where(PushCustomer.written_group_id.is_not(None)))
-                )
-        except Exception:  # noqa: BLE001 - a store without these tables knows nothing
-            pass
+    if engine is None:
+        return ids
+    try:
+        with Session(engine) as s:
+            ids.update(int(g) for g in s.scalars(select(PushGroup.group_id)))
+            ids.update(
+                int(g) for g in s.scalars(
+                    select(PushCustomer.written_group_id).distinct()
+                    .where(PushCustomer.written_group_id.is_not(None)))
+            )
+    except Exception:  # noqa: BLE001 - a store without these tables knows nothing
+        pass
+    return ids
+
+
+BLOCK_GROUP = re.compile(r"--group-(\d+)$", re.IGNORECASE)
+
+
+def group_use(engine: Any, client: Any, gids: Iterable[int]) -> GroupUse:
+    """Whose the groups ``gids`` look like. The store answers first (no request); for the
+    rest the shop: segbridge's when its marked cart rules (``segbridge:`` at the start of
+    the description) or its ``<slot>--group-<id>`` CMS blocks are there for the group (a
+    lost store still knows them); else the customers in it and the other rules on it."""
     from bridge.magento.search import SearchCriteria
 
-    crit = SearchCriteria().where("description", "like", "%segbridge:%")
-    for rule in remote.client.search_sales_rules(crit):
+    use = GroupUse(ours=_store_ours(engine))
+    left = set(gids) - use.ours
+    if not left:
+        return use
+    for rule in client.search_sales_rules(SearchCriteria()):
+        targets = {int(g) for g in rule.get("customer_group_ids") or []} & left
+        if not targets:
+            continue
         if str(rule.get("description") or "").startswith("segbridge:"):
-            ids.update(int(g) for g in rule.get("customer_group_ids") or [])
-    return ids
+            use.ours |= targets
+            continue
+        label = f"{rule.get('name')!r} (id {rule.get('rule_id')})"
+        for gid in targets:
+            use.rules.setdefault(gid, []).append(label)
+    crit = SearchCriteria().where("identifier", "like", "%--group-%")
+    for block in client.search_cms_blocks(crit, "all"):
+        m = BLOCK_GROUP.search(str(block.get("identifier") or ""))
+        if m and int(m.group(1)) in left:
+            use.ours.add(int(m.group(1)))
+    use.holders = _holders(client, sorted(left - use.ours))
+    return use
+
+
+def merchant_group_problems(
+    engine: Any, client: Any, config: Any, segments: list[Any],
+    groups: Mapping[str, tuple[int, str]],
+) -> list[str]:
+    """``check --online`` and the pre-flight of ``push``/``run``/``resync``: a line for each
+    segment ``[group]`` naming a merchant's group without ``adopt = true``. Nothing is
+    asked of the shop when every named group is new or the store's own."""
+    named = {
+        groups[s.group.code.casefold()][0] for s in segments
+        if s.active and s.group and not getattr(s.group, "adopt", False)
+        and s.group.code.casefold() in groups
+    }
+    if not named:
+        return []
+    return adopt_problems(config, segments, groups, group_use(engine, client, named))
+
+
+def remember_named_groups(engine: Any, segments: list[Any],
+                          groups: Mapping[str, tuple[int, str]]) -> None:
+    """After a pre-flight that passed: the existing groups active segments name are
+    segbridge's from now on (recorded, not created), so later runs ask the shop nothing."""
+    from sqlalchemy.orm import Session
+
+    from bridge.store.push_tables import PushGroup
+    from bridge.timeutil import utcnow
+
+    named = {s.group.code.casefold() for s in segments if s.active and s.group}
+    with Session(engine) as s, s.begin():
+        for folded in sorted(named & set(groups)):
+            if s.get(PushGroup, folded) is None:
+                gid, code = groups[folded]
+                s.add(PushGroup(code_ci=folded, code=code, group_id=gid, created=False,
+                                recorded_at=utcnow()))
 
 
 def _holders(client: Any, gids: Iterable[int]) -> dict[int, int]:
@@ -332,15 +418,7 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
             stores={int(s["id"]): str(s["code"]) for s in client.store_views()},
         )
         result.problems += name_problems(config, segments, shop)
-        named = {
-            groups[s.group.code.casefold()][0] for s in segments
-            if s.active and s.group and not getattr(s.group, "adopt", False)
-            and s.group.code.casefold() in groups
-        }
-        if named:
-            ours = _ours(engine, remote, groups)
-            holders = _holders(client, sorted(named - ours))
-            result.problems += adopt_problems(config, segments, groups, holders, ours)
+        result.problems += merchant_group_problems(engine, client, config, segments, groups)
         return result
     finally:
         client.close()

@@ -160,8 +160,8 @@ def test_a_segment_naming_a_merchants_group_needs_adopt(
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("mappings/big.toml: group.code: 'Wholesale' is an existing group "
-                               f"of the shop holding {held} customer(s) that segbridge did not "
-                               "put there"), err
+                               f"of the shop that holds {held} customer(s) segbridge has no "
+                               "record of putting there"), err
     assert "set adopt = true in [group]" in lines[0]
 
     (tmp_path / "mappings" / "big.toml").write_text(wholesale + "adopt = true\n")

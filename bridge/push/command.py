@@ -93,11 +93,20 @@ def _verify_shop(engine: Engine, client: Any, config: Any, *, record: bool = Tru
     verify_shop(engine, client, config, record=record)
 
 
-def _preflight(engine: Engine, client: Any, config: Any) -> None:
-    """Before a push or a run does anything: the shop is this store's (else exit 2), and
-    the groups the config names exist there (else exit 2, one line per name)."""
+def _preflight(engine: Engine, client: Any, config: Any, segments: list[Any]) -> None:
+    """Before a push or a run does anything: the shop is this store's (else exit 2), the
+    groups the config names exist there, and no segment ``[group]`` names a merchant's
+    group without ``adopt = true`` (else exit 2, one line per name; the same lines as
+    ``check --online``)."""
+    from bridge.checks import merchant_group_problems, remember_named_groups
+
     _verify_shop(engine, client, config)
-    _refuse_names(config, live_groups(Remote(client)))
+    groups = live_groups(Remote(client))
+    _refuse_names(config, groups)
+    problems = merchant_group_problems(engine, client, config, segments, groups)
+    if problems:
+        raise ConfigError(problems)
+    remember_named_groups(engine, segments, groups)
 
 
 def _open(config: Any) -> Engine:
@@ -335,7 +344,7 @@ def _push_run(
 ) -> PushResult:
     client = make_client(config)
     try:
-        _preflight(engine, client, config)  # another shop, unknown groups: exit 2, nothing done
+        _preflight(engine, client, config, segments)  # another shop, bad names: exit 2
     except BaseException:
         client.close()
         raise
@@ -435,7 +444,7 @@ def run_once(
     try:
         guard = run_lock(eng, wait=wait, holder=f"segbridge {kind}") if lock else nullcontext()
         with guard:
-            _preflight(eng, cli, config)  # exit 2 before the sync writes anything
+            _preflight(eng, cli, config, segments)  # exit 2 before the sync writes anything
             sync = _sync(eng, cli, config, full=full, kind=kind)
             run_id = sync.run_id if sync.run_id is not None else start_run(eng, kind)
             result = RunResult(run_id=run_id, kind=kind, as_of=as_of or utcnow(), sync=sync)
