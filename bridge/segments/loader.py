@@ -7,10 +7,12 @@ fixes a whole directory in one pass; nothing is evaluated or pushed while any re
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import stat
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,6 +57,7 @@ SLOT_RE = re.compile(r"[A-Za-z0-9_-]+")
 GROUP_MARKER = "--group-"
 MAX_SLOT_LENGTH = 200  # well under the widget's 237 (255 minus "--group-" and a 10-digit id)
 MAX_CONTENT_BYTES = 1024 * 1024  # a block's content_file
+OUTSIDE = "points outside the mappings folder (a .. or a link out of it)"
 TOP_KEYS = (
     "code",
     "name",
@@ -175,7 +178,34 @@ def did_you_mean(
         best = [by_fold[folded]] if folded in by_fold and by_fold[folded] != word else [
             by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
         ]
-    return f'; did you mean "{best[0]}"?' if best and best[0] != word else ""
+    if not best or best[0] == word:
+        return ""
+    note = look_alike_note(word, best[0])
+    return f'; did you mean "{best[0]}"?' + (f" ({note})" if note else "")
+
+
+def escaped(text: str) -> str:
+    """``text`` with every character outside printable ASCII written as ``\\uXXXX``, so a
+    look-alike (a Cyrillic а, a zero-width space) reads differently from what it imitates."""
+    return "".join(
+        c if " " <= c <= "~" else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+        for c in text
+    )
+
+
+def look_alike_note(word: str, suggestion: str, quote: str = '"') -> str:
+    """For a "did you mean" line: ``"Gener\\u0430l" has \\u0430 CYRILLIC SMALL LETTER A``
+    when either name has characters outside printable ASCII, which may print exactly like
+    the other name's letters (or not at all); else ``""``."""
+    notes = []
+    for name in dict.fromkeys((word, suggestion)):
+        odd = list(dict.fromkeys(c for c in name if not " " <= c <= "~"))
+        if odd and len(name) <= 2 * MAX_SHOWN:
+            chars = ", ".join(
+                f"{escaped(c)} {unicodedata.name(c, 'an unnamed character')}" for c in odd[:3]
+            ) + (", …" if len(odd) > 3 else "")
+            notes.append(f"{quote}{escaped(name)}{quote} has {chars}")
+    return "; ".join(notes)
 
 
 def _unknown_keys(raw: dict[str, Any], known: Iterable[str], path: str, out: _Problems) -> None:
@@ -697,10 +727,13 @@ def _combine(raw: Any, path: str, ctx: _Context, depth: int = 1) -> Combine | No
 # --- the file ---------------------------------------------------------------------------
 
 
-EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\W\d_]{2,}")
-# 7+ digits, maybe with one space, dash, dot or slash between them, maybe a leading +
-# or parenthesised area code: +46 70-123 45 67, (040) 123 456, 0701234567
-PHONE_RE = re.compile(r"\+?\(?\d(?:\)?[ ./-]?\(?\d){6,}")
+# An email address: text@host, with or without a dot in the host (x@localhost).
+EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\W_][^\s@<>()\[\],;:\"']*")
+# 7+ digits, maybe with one separator between them (a space, a dash, an underscore, a
+# dot or a slash, or a dash between two spaces), maybe a leading + or parenthesised area
+# code: +46 70-123 45 67, (040) 123 456, 070 - 123 4567, 0701234567. Matched after
+# _as_read, so any kind of dash or space (en dash, no-break space) counts.
+PHONE_RE = re.compile(r"\+?\(?\d(?:\)?(?:[ _./-]| - )?\(?\d){6,}")
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
 
 
@@ -710,12 +743,30 @@ def _max_length(text: Any, key: str, limit: int, out: _Problems) -> None:
         out.add(key, f"is longer than {limit} characters ({len(text)})")
 
 
+def _as_read(text: str) -> str:
+    """``text`` as a reader sees it: compatibility forms folded (NFKC: full-width ＠ is @,
+    ０ is 0), invisible format characters (Cf: zero-width space, direction marks)
+    dropped, every dash (Pd: en dash, em dash; and the minus sign) a "-" and every space
+    (Zs: no-break, thin) a plain space."""
+    folded = []
+    for c in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(c)
+        if category == "Pd" or c == "\u2212":
+            folded.append("-")
+        elif category == "Zs":
+            folded.append(" ")
+        elif category != "Cf":
+            folded.append(c)
+    return "".join(folded)
+
+
 def _no_personal_data(text: Any, key: str, out: _Problems) -> None:
     """Codes, names, descriptions, group codes, slots and rule names show in Magento's
     admin and on pages: an email address or a phone number there is personal data
     published. The message does not repeat it."""
     if not isinstance(text, str):
         return
+    text = _as_read(text)
     what = None
     if EMAIL_RE.search(text):
         what = "an email address"
@@ -729,12 +780,57 @@ def _no_personal_data(text: Any, key: str, out: _Problems) -> None:
         )
 
 
+# Characters Magento's admin grid and pages show as nothing, as a plain space or as a
+# line break: control (Cc), format (Cf: zero-width space, right-to-left override), line
+# and paragraph separators (Zl, Zp) and spaces other than U+0020 (Zs).
+_INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Zs")
+
+
+def _invisible_characters(text: Any, key: str, what: str, out: _Problems) -> bool:
+    """Refuse a code or name that would read like another one in Magento: leading or
+    trailing white space, or a character shown as nothing or as a plain space
+    ("Retailer " and "Retailer\u200b" both show as the merchant's "Retailer").
+    True when a problem was reported."""
+    if not isinstance(text, str) or not text:
+        return False
+    if text != text.strip() or text[:1] in " " or text[-1:] in " ":
+        out.add(
+            key,
+            f"{_q(text)} begins or ends with white space, which Magento's admin does not "
+            f"show: it would read like {what} {_q(text.strip())}",
+        )
+        return True
+    odd = [
+        (i, c) for i, c in enumerate(text, 1)
+        if c != " " and unicodedata.category(c) in _INVISIBLE
+    ]
+    if odd:
+        i, c = odd[0]
+        visible = "".join(ch if (ch == " " or unicodedata.category(ch) not in _INVISIBLE)
+                          else "" if unicodedata.category(ch) in ("Cf", "Cc") else " "
+                          for ch in text)
+        out.add(
+            key,
+            f"{_q(text)} contains {escaped(c)} {unicodedata.name(c, 'a control character')} "
+            f"at position {i}, which Magento's admin shows as nothing or as a plain space: "
+            f"it would read like {what} {_q(visible)}",
+        )
+        return True
+    return False
+
+
 def _display(path: Path, base: Path | None) -> str:
+    """``path`` for a message, relative to the config's folder (or the working one) when
+    inside it. The folder is resolved, the file name is kept as found: a link is named
+    by itself, never by its target (Emacs' lock link .#vip.toml points at "user@host.pid")."""
+    found = path.parent.resolve() / path.name if path.name not in ("", ".", "..") else (
+        path.resolve()
+    )
     for root in (base, Path.cwd()):
         if root is None:
             continue
         try:
-            return str(path.resolve().relative_to(root.resolve()))
+            return str(found.relative_to(root.resolve()))
         except ValueError:
             continue
     return str(path)
@@ -779,7 +875,10 @@ def _read_content(mappings_dir: Path, name: str) -> str | _Err:
     The file becomes a CMS block on the storefront, so it must be a regular file inside
     the mappings folder: an absolute path, a ``..`` or a link out of it could publish
     ``/etc/passwd`` or ``/proc/self/environ``, and ``/dev/zero`` or a FIFO would never end.
-    At most ``MAX_CONTENT_BYTES`` are ever read.
+    A path checked and then opened again could be swapped for a link in between, so the
+    file is opened once (never following a final link) and everything is checked on that
+    descriptor: what it is, its size, its single name (a hard link to a secret has the
+    secret's inode) and where it lies. At most ``MAX_CONTENT_BYTES`` are ever read.
     """
     if "\0" in name:  # never reaches the OS (callers report it)
         return _Err("contains a NUL character")
@@ -791,32 +890,72 @@ def _read_content(mappings_dir: Path, name: str) -> str | _Err:
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
         return _Err(f"cannot be resolved ({_os_reason(exc)})")
     if not target.is_relative_to(root):
-        return _Err("points outside the mappings folder (a .. or a link out of it)")
+        return _Err(OUTSIDE)
+    flags = (
+        os.O_RDONLY
+        | getattr(os, "O_NOFOLLOW", 0)  # the resolved path's last part swapped for a link
+        | getattr(os, "O_NONBLOCK", 0)  # swapped for a FIFO: the open cannot hang
+        | getattr(os, "O_CLOEXEC", 0)
+    )
     try:
-        info = target.stat()
+        fd = os.open(target, flags)
     except FileNotFoundError:
         return _Err(f"no such file in {mappings_dir}")
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # it became a link after the resolve
+            return _Err(OUTSIDE)
         return _Err(f"cannot read: {_os_reason(exc)}")
-    if not stat.S_ISREG(info.st_mode):
-        return _Err("is not a regular file")
-    if info.st_size > MAX_CONTENT_BYTES:
-        return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB ({info.st_size} bytes)")
     try:
-        # O_NONBLOCK: a file swapped for a FIFO after the stat cannot hang the open
-        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return _Err("is not a regular file")
-            data = fh.read(MAX_CONTENT_BYTES + 1)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _Err("is not a regular file")
+        if info.st_nlink != 1:
+            return _Err(
+                f"is a hard link (the file has {info.st_nlink} names, perhaps one outside the "
+                "mappings folder): give a file of its own"
+            )
+        if info.st_size > MAX_CONTENT_BYTES:
+            return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB ({info.st_size} bytes)")
+        if not _opened_inside(fd, info, target, root):
+            return _Err(OUTSIDE)
+        chunks: list[bytes] = []
+        left = MAX_CONTENT_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
     except OSError as exc:
         return _Err(f"cannot read: {_os_reason(exc)}")
+    finally:
+        os.close(fd)
     if len(data) > MAX_CONTENT_BYTES:
         return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _Err(f"is not UTF-8 text (byte {exc.start})")
+
+
+def _opened_inside(fd: int, info: os.stat_result, target: Path, root: Path) -> bool:
+    """Whether the file open on ``fd`` lies inside ``root``: a folder on the way to it may
+    have been swapped for a link out after the resolve (O_NOFOLLOW guards only the last
+    part). Where /proc exists the descriptor's own path is read; elsewhere the resolved
+    path must still lead to the very inode that was opened."""
+    proc = f"/proc/self/fd/{fd}"
+    try:
+        opened = os.readlink(proc)
+    except OSError:
+        opened = None
+    if opened is not None and opened.startswith("/"):
+        return Path(opened).is_relative_to(root)
+    try:
+        now = os.stat(target, follow_symlinks=False)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -922,6 +1061,8 @@ def _cart_rules(raw: Any, out: _Problems) -> list[CartRuleSpec]:
         _no_personal_data(name, p + "name", out)
         if not name:
             out.add(p + "name", "is required")
+        elif _invisible_characters(name, p + "name", "the cart rule", out):
+            name = None
         action = r.get("simple_action")
         if action not in SIMPLE_ACTIONS:
             hint = did_you_mean(action, SIMPLE_ACTIONS)
@@ -1049,6 +1190,8 @@ def parse_segment(
             _no_personal_data(gcode, "group.code", out)
             if not isinstance(gcode, str) or not gcode.strip():
                 out.add("group.code", "is required (the customer group's code)")
+            elif _invisible_characters(gcode, "group.code", "the group", out):
+                pass
             elif len(gcode) > MAX_GROUP_CODE:
                 out.add(
                     "group.code",
@@ -1236,6 +1379,8 @@ def _read_all(directory: Path, config: Any) -> tuple[list[Segment], list[str], l
     if not directory.is_dir():
         return [], [f"{_display(directory, base)}: mappings directory not found"], []
     for path in sorted(directory.glob("*.toml")):
+        if _editor_file(path.name):
+            continue
         shown = _display(path, base)
         out = _Problems(shown)
         data = _read_toml(path)
@@ -1250,6 +1395,13 @@ def _read_all(directory: Path, config: Any) -> tuple[list[Segment], list[str], l
             names[seg.code + "@" + str(path)] = shown
     _check_together(segments, names, config, problems)
     return segments, problems, warnings
+
+
+def _editor_file(name: str) -> bool:
+    """A hidden or editor file, not a segment file: names starting with "." (Emacs' lock
+    link .#vip.toml, vim's .vip.toml.swp, LibreOffice's .~lock) or "~", or ending in "~"
+    (backups). pathlib's glob matches hidden files, which a shell's does not."""
+    return name.startswith((".", "~")) or name.endswith("~")
 
 
 def check_mappings(config: Any, directory: Path | None = None) -> tuple[list[str], list[str]]:
