@@ -23,18 +23,37 @@ def parse_age(text: str) -> timedelta:
     return timedelta(days=int(m.group(1)))
 
 
+# What a WHEN on the command line may name: the calendar's edges (year 1, 9999) end in
+# overflows once a segment's ages and periods (up to 100000 days) are taken from it.
+EARLIEST_WHEN = datetime(1970, 1, 1)
+LATEST_WHEN = datetime(9000, 12, 31, 23, 59, 59)
+WHEN_RANGE = f"{EARLIEST_WHEN:%Y-%m-%d} to {LATEST_WHEN:%Y-%m-%d}"
+
+
 def parse_when(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 date or UTC date-time, or a relative age (``"30d"``), as naive UTC."""
+    """An ISO 8601 date or UTC date-time, or a relative age (``"30d"``), as naive UTC,
+    between ``EARLIEST_WHEN`` and ``LATEST_WHEN`` (else a ValueError saying the range)."""
+    outside = ValueError(f"{text!r} is outside the dates segbridge accepts ({WHEN_RANGE})")
     if isinstance(text, str) and _AGE.match(text):
-        return (now or utcnow()) - parse_age(text)
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 date or date-time, nor a relative age such as \"30d\""
-        ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = (now or utcnow()) - parse_age(text)
+        except OverflowError:
+            raise outside from None
+    else:
+        try:
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except (AttributeError, ValueError):
+            raise ValueError(
+                f"{text!r} is not an ISO 8601 date or date-time, nor a relative age such as "
+                "\"30d\""
+            ) from None
+        if value.tzinfo is not None:
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise outside from None
+    if not EARLIEST_WHEN <= value <= LATEST_WHEN:
+        raise outside
     return value
 
 

@@ -381,3 +381,43 @@ def test_sandbox_options_for_the_module_and_played_time_parse() -> None:
     assert dict(args.uplift) == {"VIP": 0.2}
     plain = build_parser().parse_args(["sandbox"])
     assert plain.module is True and plain.simulate_days == 0 and plain.uplift == []
+
+
+# --- WHEN at the edges of the calendar --------------------------------------------------
+
+EDGES = ["9999-12-31", "0001-01-01", "99999999999d", "1000000d", "0001-01-01T00:00+01:00",
+         "9999-12-31T23:59:59-01:00", "1969-12-31", "9001-01-01"]
+
+
+@pytest.mark.parametrize("value", EDGES)
+@pytest.mark.parametrize("argv", [["plan", "--as-of"], ["push", "--as-of"],
+                                  ["evaluate", "--as-of"], ["run", "--as-of"],
+                                  ["explain", "vip", "83", "--as-of"],
+                                  ["history", "vip", "--since"], ["sync", "--since"]])
+def test_a_when_outside_the_accepted_dates_is_refused_by_the_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    argv: list[str], value: str,
+) -> None:
+    """Years 1 and 9999, or an age of 10^11 days, ended in tracebacks (an overflow in the
+    compiler or in timedelta) and a failed run row; the parser now refuses them, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    code, out, err = run(capsys, "--config", str(config), *argv, value)
+    assert code == EXIT_BAD_INPUT, out + err
+    assert "Traceback" not in err and out == ""
+    errors = [line for line in err.splitlines() if ": error: " in line]  # after argparse's usage
+    assert err.startswith("usage: segbridge ") and err.splitlines()[-1] == errors[0]
+    assert errors == [f"segbridge {argv[0]}: error: argument {argv[-1]}: {value!r} is outside "
+                      "the dates segbridge accepts (1970-01-01 to 9000-12-31)"], err
+    assert not (tmp_path / "store.db").exists()  # refused before anything: no run row
+
+
+def test_the_edges_of_the_accepted_dates_evaluate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    for value in ("1970-01-01", "9000-12-31T23:59:59", "2026-12-07T12:00:00+14:00"):
+        code, out, err = run(capsys, "--config", str(config), "evaluate", "--as-of", value)
+        assert code == EXIT_OK, (value, out, err)
+        assert "Traceback" not in err
