@@ -170,3 +170,121 @@ def test_a_store_failing_every_customer_write_stops_the_push(
         assert shop_state(sc.shop) == expected
     finally:
         sc.close()
+
+
+def _open_quarantine(sc: Scenario) -> list[tuple[str, str]]:
+    from bridge.status import collect_status
+
+    return sorted((r["entity"], r["record_id"])
+                  for r in collect_status(sc.engine)["quarantine"]["records"])
+
+
+def test_customers_already_quarantined_do_not_hold_back_the_healthy_ones(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Twelve customers that always fail, quarantined by earlier pushes: a later push
+    writes every healthy change first, tries the twelve after them, and does not take
+    their failing again for the store failing (exit 3, not "10 in a row" and exit 1)."""
+    from test_push_kit import write_mappings
+
+    from bridge.errors import EXIT_PARTIAL
+    from bridge.push.context import PushAborted
+
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        planned = _planned_customers(sc)
+        bad = sorted(planned)[:12]
+        sc.sandbox.set_faults(Faults(poison_customer_ids=tuple(bad)))
+        try:  # not yet known to fail: ten in a row still look like the store failing
+            first = sc.push()
+            assert first.exit_code == EXIT_PARTIAL
+        except PushAborted:
+            assert sc.push().exit_code == EXIT_PARTIAL  # the journal finishes the batch
+        assert {int(r) for _, r in _open_quarantine(sc)} == set(bad)
+
+        write_mappings(sc.root, vip_threshold=300)  # more customers are due to move
+        sc.sync_evaluate()
+        healthy = [c for c in _planned_customers(sc) if c not in bad]
+        assert len(healthy) >= 3
+        before = {c: sc.shop.customers.get(c).group_id for c in healthy}
+        result = sc.push()
+        assert result.exit_code == EXIT_PARTIAL
+        assert sorted(r["customer_id"] for r in result.refused) == sorted(bad)
+        assert all(sc.shop.customers.get(c).group_id != before[c] for c in healthy)
+        assert not open_batches(sc.engine)
+    finally:
+        sc.close()
+
+
+def test_a_block_write_failing_after_retries_is_quarantined_and_customers_move(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A CMS block whose save always answers a masked 500 is refused for the push and
+    listed by status (exit 3); the customer moves of the same push go on; once it saves
+    again the next push writes it and resolves the quarantine."""
+    from test_push_kit import write_mappings
+
+    from bridge.errors import EXIT_PARTIAL
+
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        assert sc.push().exit_code == EXIT_OK
+        write_mappings(sc.root, vip_threshold=300)
+        (sc.mappings / "blocks" / "vip.html").write_text("<h1>VIP {{widget type=x}}</h1>\n")
+        sc.sync_evaluate()
+        due = _planned_customers(sc)
+        assert due
+        before = {c: sc.shop.customers.get(c).group_id for c in due}
+        sc.sandbox.set_faults(Faults(rate_500=1.0, methods=("PUT",),
+                                     routes=("/V1/cmsBlock/{id}",)))
+        result = sc.push()
+        assert result.exit_code == EXIT_PARTIAL
+        kinds = {r["kind"] for r in result.refused}
+        assert kinds == {"cms_block"}
+        assert all("failed after retries" in r["message"] for r in result.refused)
+        assert all(sc.shop.customers.get(c).group_id != before[c] for c in due)
+        assert {e for e, _ in _open_quarantine(sc)} == {"push:cms_block"}
+        assert not open_batches(sc.engine)
+
+        sc.sandbox.set_faults(Faults())
+        last = sc.push()
+        assert last.exit_code == EXIT_OK and not last.refused
+        assert _open_quarantine(sc) == []
+        with sc.shop.lock:
+            assert any("widget" in (b.content or "") for b in sc.shop.blocks.values())
+    finally:
+        sc.close()
+
+
+def test_a_quarantined_customer_deleted_in_magento_is_resolved(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A quarantined customer later deleted in Magento: the next push finds it gone and
+    resolves its quarantine row, saying why, instead of leaving it open for ever."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bridge.errors import EXIT_PARTIAL
+    from bridge.store.models import Quarantine
+
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        planned = _planned_customers(sc)
+        gone, kept = planned[1], planned[3]
+        sc.sandbox.set_faults(Faults(poison_customer_ids=(gone, kept)))
+        assert sc.push().exit_code == EXIT_PARTIAL
+        assert _open_quarantine(sc) == sorted([("push:customer", str(gone)),
+                                               ("push:customer", str(kept))])
+        sc.shop.delete_customer(gone)
+        sc.sandbox.set_faults(Faults())
+        assert sc.push().exit_code == EXIT_OK
+        assert _open_quarantine(sc) == []
+        with Session(sc.engine) as s:
+            row = s.scalars(select(Quarantine).where(Quarantine.record_id == str(gone))).one()
+        assert row.resolved_at is not None
+        assert row.reason.startswith("resolved: the customer no longer exists in Magento")
+    finally:
+        sc.close()

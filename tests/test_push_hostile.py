@@ -63,3 +63,30 @@ def test_a_coupon_code_of_a_merchant_rule_is_refused_before_the_rule_is_touched(
         assert f"Magento rule {mid}" in message and "'welcome10'" in message
         assert sc.writes() == 0
     assert sc.shop.rules.get(mid).data["name"] == "Merchant welcome"
+
+
+def test_written_counts_only_the_steps_that_wrote(scenario: Scenario) -> None:
+    """A customer found already in the target group is done but not written: the push
+    summary's "written" is what reached Magento, not every step marked done."""
+    from test_push_kit import write_mappings
+
+    from bridge.push.remote import Remote
+    from bridge.push.service import build_plan, live_groups
+
+    sc = scenario
+    first = sc.push()
+    assert first.exit_code == EXIT_OK and first.written == first.states["done"]
+    write_mappings(sc.root, vip_threshold=300)
+    sc.sync_evaluate()
+    with sc.client(read_only=True) as c:
+        plan = build_plan(sc.engine, sc.config, sc.segments(), live_groups(Remote(c)))
+    assert len(plan.changes) >= 2 and not plan.objects and not plan.group_creates
+    by_hand = plan.changes[0]
+    sc.shop.update_customer(by_hand.customer_id, group_id=sc.group_id(by_hand.to_group_code))
+    sc.sandbox.stats.reset()
+    result = sc.push()
+    assert result.exit_code == EXIT_OK
+    assert result.states["done"] == len(plan.changes)
+    puts = sc.sandbox.stats.get("PUT", "/V1/customers/{customerId}")
+    assert result.written == puts == len(plan.changes) - 1
+    assert result.summary()["written"] == result.written

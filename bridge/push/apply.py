@@ -59,6 +59,10 @@ RECORD_FAILURES = (
 # This many customer writes failing in a row (none getting through in between) means
 # the store, not a record, is failing: the push stops and the journal keeps the rest.
 FAILURES_IN_A_ROW = 10
+RECORD_FAILURES_T = (
+    ServerError | GatewayError | RequestTimeoutError | ConnectionFailedError | DeadlockError
+    | BadResponseError
+)
 
 # Keys never sent back in a customer PUT (SPEC §5, PITFALLS A2, A6, A12).
 DROPPED_KEYS = ("addresses", "default_billing", "default_shipping", "extension_attributes")
@@ -135,6 +139,8 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
             s.execute(update(Customer).where(Customer.id == cid).values(group_id=out.group_now))
         elif out.state == SKIPPED:  # gone from Magento: what a full sync would record
             s.execute(update(Customer).where(Customer.id == cid).values(deleted=True))
+            # nothing will plan it again: a quarantine row for it would stay open for ever
+            ctx.unquarantine(s, step, why="the customer no longer exists in Magento")
         if out.state == DONE:
             _home_values(s, cid, written_group_id=out.target, written_at=now,
                          overridden_target_id=None, overridden_at=None)
@@ -143,6 +149,8 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
         elif out.state == REFUSED:
             ctx.quarantine(s, step, out.message or "refused")
 
+    if out.state == DONE and out.message is None:  # a PUT, not "already in the group"
+        ctx.tally.written += 1
     if out.state == REFUSED:
         log.warning("push: customer %s quarantined: %s", cid, out.message)
         ctx.tally.refused.append(
@@ -181,8 +189,26 @@ def _customer_steps(
         yield step, int(target)
 
 
+def _quarantined_last(
+    ctx: PushContext, steps: list[StepView]
+) -> tuple[list[StepView], set[int]]:
+    """The steps with the customers already quarantined by an earlier push moved after
+    the others (a record that keeps failing must not hold the healthy ones back), and
+    the ids of those steps."""
+    with Session(ctx.engine) as s:
+        open_keys = {rec for ent, rec in ctx.open_quarantine(s) if ent == "push:customer"}
+    held = {st.id for st in steps if st.key[:64] in open_keys}
+    ordered = [st for st in steps if st.id not in held] + [st for st in steps if st.id in held]
+    return ordered, held
+
+
 def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -> None:
-    """Customer writes through ``concurrency`` threads; the store is written here only."""
+    """Customer writes through ``concurrency`` threads; the store is written here only.
+
+    Customers quarantined by an earlier push are tried last, and their failing again
+    does not count towards ``FAILURES_IN_A_ROW``: only records not yet known to fail
+    can tell that the store itself is failing."""
+    steps, held = _quarantined_last(ctx, steps)
     todo = _customer_steps(ctx, steps)
     window = max(1, concurrency) * 2
     failure: BaseException | None = None
@@ -210,7 +236,8 @@ def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -
                 except (TransientError, MagentoError) as exc:
                     failure = failure or exc
                     continue
-                in_a_row = in_a_row + 1 if out.failed else 0
+                if out.step.id not in held:
+                    in_a_row = in_a_row + 1 if out.failed else 0
                 if in_a_row >= FAILURES_IN_A_ROW and failure is None:
                     failure = TransientError(
                         f"{in_a_row} customer writes in a row failed after their retries "
@@ -224,18 +251,54 @@ def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -
 
 
 HANDLERS = {"group": apply_group, "cms_block": apply_block, "cart_rule": apply_rule}
+# Blocks and rules whose write still fails after the retry table are quarantined like a
+# customer and the push goes on (a group is not: the customer moves need it). This many
+# in a row is the store failing, not a record: the push stops.
+QUARANTINABLE_KINDS = ("cms_block", "cart_rule")
+OBJECT_FAILURES_IN_A_ROW = 5
+
+
+def _record_failure(exc: BaseException) -> RECORD_FAILURES_T | None:
+    """The record-level failure behind ``exc`` (itself, or what a ``PushAborted`` wraps)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RECORD_FAILURES):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def _quarantine_object(ctx: PushContext, step: StepView, exc: BaseException) -> None:
+    """A block or rule that still fails after its retries: refused for this push, listed
+    by ``status``, planned again by the next push (its fingerprint was not recorded)."""
+    reason = f"failed after retries: {exc}"
+    log.warning("push: %s %s quarantined: %s", step.kind, step.key, reason)
+    ctx.tally.refused.append({"kind": step.kind, "key": step.key, "message": reason})
+    ctx.mark(step, REFUSED, message=reason, extra=lambda s: ctx.quarantine(s, step, reason))
 
 
 def apply_batch(ctx: PushContext, batch_id: int, concurrency: int) -> str:
     """Finish every open step of a batch; the batch's final status."""
     steps = [StepView.of(r) for r in unfinished_steps(ctx.engine, batch_id)]
+    objects_in_a_row = 0
     for step in steps:
         if stop_requested():
             break  # the batch stays open; the next push finishes it
         if step.kind in HANDLERS:
+            writes_before = ctx.remote.writes
             try:
                 HANDLERS[step.kind](ctx, step)
-            except TransientError as exc:
-                raise PushAborted(f"{step.kind} {step.key}: {exc}") from exc
+            except (TransientError, PushAborted) as exc:
+                failure = _record_failure(exc) if step.kind in QUARANTINABLE_KINDS else None
+                objects_in_a_row += 1
+                if failure is None or objects_in_a_row >= OBJECT_FAILURES_IN_A_ROW:
+                    if isinstance(exc, PushAborted):
+                        raise
+                    raise PushAborted(f"{step.kind} {step.key}: {exc}") from exc
+                _quarantine_object(ctx, step, failure)
+                continue
+            objects_in_a_row = 0
+            if step.state == DONE and ctx.remote.writes > writes_before:
+                ctx.tally.written += 1
     apply_customers(ctx, [s for s in steps if s.kind == "customer"], concurrency)
     return close_batch(ctx.engine, batch_id)

@@ -54,6 +54,7 @@ class Tally:
     stale: list[dict[str, Any]] = field(default_factory=list)
     created: Counter[str] = field(default_factory=Counter)
     adopted: Counter[str] = field(default_factory=Counter)
+    written: int = 0  # steps that wrote to Magento (not those found already as wanted)
 
 
 @dataclass
@@ -127,25 +128,31 @@ class PushContext:
         s.add(Quarantine(run_id=self.run_id, entity=entity, record_id=record, reason=reason,
                          payload=step.payload, created_at=utcnow()))
 
-    def unquarantine(self, s: Session, step: StepView) -> None:
-        """The step's record got through: its open quarantine row is resolved. (The open
-        push rows are read once, so the thousands of records that were never
-        quarantined cost no statement.)"""
-        entity, record = f"push:{step.kind}", step.key[:64]
+    def open_quarantine(self, s: Session) -> set[tuple[str, str | None]]:
+        """(entity, record) of the open push quarantine rows, read once per push."""
         if self._open_quarantine is None:
             self._open_quarantine = set(s.execute(
                 select(Quarantine.entity, Quarantine.record_id).where(
                     Quarantine.entity.like("push:%"), Quarantine.resolved_at.is_(None))
             ).tuples())
-        if (entity, record) not in self._open_quarantine:
+        return self._open_quarantine
+
+    def unquarantine(self, s: Session, step: StepView, *, why: str | None = None) -> None:
+        """The step's record got through (or, with ``why``, will never be tried again):
+        its open quarantine row is resolved, ``why`` put in front of its reason. (The open
+        push rows are read once, so the thousands of records that were never
+        quarantined cost no statement.)"""
+        entity, record = f"push:{step.kind}", step.key[:64]
+        if (entity, record) not in self.open_quarantine(s):
             return
-        self._open_quarantine.discard((entity, record))
-        s.execute(
-            update(Quarantine)
-            .where(Quarantine.entity == entity, Quarantine.record_id == record,
-                   Quarantine.resolved_at.is_(None))
-            .values(resolved_at=utcnow())
-        )
+        self.open_quarantine(s).discard((entity, record))
+        rows = s.scalars(select(Quarantine).where(
+            Quarantine.entity == entity, Quarantine.record_id == record,
+            Quarantine.resolved_at.is_(None)))
+        for row in rows:
+            row.resolved_at = utcnow()
+            if why:
+                row.reason = f"resolved: {why} (was: {row.reason})"
 
     def record_group(
         self, code: str, group_id: int, created: bool, tax_class_id: int | None = None

@@ -39,6 +39,12 @@ class Remote:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.writes = 0  # object writes answered (groups, blocks, rules, coupons): the main
+        # thread's steps tell "written" from "already as wanted" by it
+
+    def _wrote(self, answer: Any) -> dict[str, Any]:
+        self.writes += 1
+        return dict(answer)
 
     # --- customer groups ------------------------------------------------------------
     def groups(self) -> list[dict[str, Any]]:
@@ -53,7 +59,7 @@ class Remote:
         return None
 
     def create_group(self, code: str, tax_class_id: int) -> dict[str, Any]:
-        return dict(self.client.create_customer_group(code, tax_class_id))
+        return self._wrote(self.client.create_customer_group(code, tax_class_id))
 
     # --- customers ------------------------------------------------------------------
     def get_customer(self, customer_id: int) -> dict[str, Any]:
@@ -89,10 +95,10 @@ class Remote:
         return None
 
     def create_block(self, block: dict[str, Any], store_code: str) -> dict[str, Any]:
-        return dict(self.client.create_cms_block(block, store_code))
+        return self._wrote(self.client.create_cms_block(block, store_code))
 
     def update_block(self, block_id: int, block: dict[str, Any], store_code: str) -> dict[str, Any]:
-        return dict(self.client.update_cms_block(block_id, block, store_code))
+        return self._wrote(self.client.update_cms_block(block_id, block, store_code))
 
     # --- cart price rules -----------------------------------------------------------
     def find_rules(self, marker: str) -> list[dict[str, Any]]:
@@ -110,10 +116,10 @@ class Remote:
         return dict(self.client.get_sales_rule(rule_id))
 
     def create_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.client.create_sales_rule(rule))
+        return self._wrote(self.client.create_sales_rule(rule))
 
     def update_rule(self, rule_id: int, rule: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.client.update_sales_rule(rule_id, rule))
+        return self._wrote(self.client.update_sales_rule(rule_id, rule))
 
     def coupons(
         self, *, rule_id: int | None = None, code: str | None = None
@@ -126,7 +132,7 @@ class Remote:
         return _items(self.client.search_coupons(crit))
 
     def create_coupon(self, coupon: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.client.create_coupon(coupon))
+        return self._wrote(self.client.create_coupon(coupon))
 
 
 def ids(items: Iterable[dict[str, Any]], key: str = "id") -> list[int]:

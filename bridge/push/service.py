@@ -47,6 +47,7 @@ class PushResult:
     refused: list[dict[str, Any]] = field(default_factory=list)
     overridden: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0  # steps that wrote to Magento (a step found already done is not one)
     interrupted: bool = False  # a stop was requested: the journal keeps the rest
 
     @property
@@ -59,6 +60,7 @@ class PushResult:
             "batch_id": self.batch_id,
             "planned": self.plan.size if self.plan else 0,
             "steps": dict(self.states),
+            "written": self.written,
             "created": dict(self.created),
             "adopted": dict(self.adopted),
             "refused": self.refused,
@@ -242,6 +244,7 @@ def _tally(result: PushResult, ctx: PushContext) -> None:
     result.refused = ctx.tally.refused
     result.overridden = ctx.tally.overridden
     result.stale = ctx.tally.stale
+    result.written = ctx.tally.written
 
 
 # --- runs ---------------------------------------------------------------------------
