@@ -344,6 +344,8 @@ class OnlineResult:
     probes: list[tuple[str, bool, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rebind_to: Any = None  # --rebind: the identity to record once the whole check passed
+    rebind_from: Any = None
 
 
 def online_checks(config: Any, segments: list[Any] | None = None, *,
@@ -353,7 +355,7 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
     from bridge.identity import (
         WrongShop,
         read_identity,
-        record_identity,
+        rebind_line,
         recorded_identity,
         same_shop,
         wrong_shop_line,
@@ -371,16 +373,9 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
         current = read_identity(client, str(config.magento.base_url))
         engine = _existing_store(config)
         recorded = recorded_identity(engine) if engine is not None else None
-        if rebind:
-            from bridge.store.engine import open_store
-
-            if engine is not None:
-                engine.dispose()
-            engine = open_store(config.store.url)
-            record_identity(engine, current)
-            was = f" (was {recorded.describe()})" if recorded and recorded != current else ""
-            result.notes.append(
-                f"this store now belongs to the shop at {current.describe()}{was}")
+        if rebind:  # recorded by cmd_check, after the output, only if the check passed
+            result.rebind_from, result.rebind_to = recorded, current
+            result.notes.append(rebind_line(recorded, current))
         elif recorded is not None and not same_shop(recorded, current):
             raise WrongShop([wrong_shop_line(recorded, current)])
         remote = Remote(client)
@@ -424,6 +419,29 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
         client.close()
         if engine is not None:
             engine.dispose()
+
+
+def _rebind(ctx: Any, config: Any, online: OnlineResult, ok: bool) -> None:
+    """``--rebind``: record the new identity, said after what it replaces, and only when
+    the whole check passed (a check ending non-zero records nothing)."""
+    from bridge.identity import record_identity
+    from bridge.store.engine import open_store
+
+    was = online.rebind_from
+    if not ok:
+        line = ("--rebind: nothing recorded, since the check found problems; the store "
+                + (f"still belongs to the shop at {was.describe()}" if was is not None
+                   else "has no shop yet"))
+    else:
+        engine = open_store(config.store.url)
+        try:
+            record_identity(engine, online.rebind_to)
+        finally:
+            engine.dispose()
+        line = f"this store now belongs to the shop at {online.rebind_to.describe()}" + (
+            f" (was {was.describe()})" if was is not None and was != online.rebind_to else "")
+    if not ctx.json:
+        print(line, file=sys.stdout if ok else sys.stderr)
 
 
 def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
@@ -485,6 +503,8 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
             print(line)
         if ok and not ctx.quiet:
             print(f"{config.path or 'config'}: ok")
+    if online.rebind_to is not None:
+        _rebind(ctx, config, online, ok)
     if problems:
         return EXIT_BAD_INPUT
     return EXIT_OK if ok else EXIT_FAILED

@@ -15,9 +15,11 @@ Every later command that talks to Magento compares first. The shop is the same w
 reports the same store base URL (scheme, letter case and a trailing slash aside: a move
 to https is not a new shop) and still has every recorded website (a website added since
 is recorded, not refused). Anything else stops the command before any write, exit 2, in
-one line naming both shops; ``segbridge check --online --rebind`` records the new
-identity after a domain move. A configured ``base_url`` that changed while the shop
-answers as before (a new DNS name for the same shop) is recorded without a word.
+one line naming both shops (or, for the same store base URL, the website codes that are
+gone); ``segbridge check --online --rebind`` records the new identity after a domain move
+or a renamed website, once the rest of that check passed. A configured ``base_url`` that
+changed while the shop answers as before (a new DNS name for the same shop) is recorded
+without a word.
 """
 
 from __future__ import annotations
@@ -140,14 +142,54 @@ def same_shop(recorded: Identity, current: Identity) -> bool:
     return set(recorded.websites) <= set(current.websites)
 
 
+def lost_websites(recorded: Identity, current: Identity) -> list[str]:
+    """The recorded website codes the shop no longer has."""
+    return sorted(set(recorded.websites) - set(current.websites))
+
+
+def same_place(recorded: Identity, current: Identity) -> bool:
+    """The same store base URL (scheme, letter case and a trailing slash aside)."""
+    return _place(recorded.store_base_url) == _place(current.store_base_url)
+
+
 def wrong_shop_line(recorded: Identity, current: Identity) -> str:
+    """One line for a refused shop: a website gone from the same shop is said as such (a
+    renamed or deleted website), anything else names both shops."""
+    here = shown_url(current.base_url)
+    if same_place(recorded, current):
+        gone = lost_websites(recorded, current)
+        return (
+            f"magento.base_url {here} reaches the shop this store belongs to "
+            f"({shown_url(current.store_base_url)}), but its website code(s) "
+            f"{', '.join(gone)} are gone (websites now: {', '.join(current.websites) or 'none'});"
+            " nothing was done. If a website was renamed or deleted on purpose, update the "
+            f"segment files that name it and run `{REBIND}` to record the websites as they "
+            "are now"
+        )
     return (
-        f"magento.base_url {shown_url(current.base_url)} reaches another shop than the one "
-        f"this store belongs to: the store's shop answered as {recorded.describe()}, "
-        f"{shown_url(current.base_url)} answers as {current.describe()}; nothing was done. "
-        f"After a domain move, run `{REBIND}`; otherwise point store.url at this shop's "
-        "own store"
+        f"magento.base_url {here} reaches another shop than the one this store belongs to: "
+        f"the store's shop answered as {recorded.describe()}, {here} answers as "
+        f"{current.describe()}; nothing was done. Point store.url at this shop's own store "
+        "(a store of another shop must be a new store); only if this is the same shop after "
+        f"a domain move, run `{REBIND}`"
     )
+
+
+def rebind_line(recorded: Identity | None, current: Identity) -> str:
+    """What ``--rebind`` would record, from and to, said before it is recorded."""
+    if recorded is None:
+        return f"--rebind: this store has no shop yet; it will belong to {current.describe()}"
+    if recorded.rows() == current.rows():
+        return f"--rebind: this store already belongs to {current.describe()}"
+    line = (f"--rebind: this store belongs to the shop at {recorded.describe()}; it is to be "
+            f"rebound to the shop at {current.describe()}")
+    gone, new = lost_websites(recorded, current), sorted(set(current.websites) -
+                                                         set(recorded.websites))
+    if not same_place(recorded, current) and (gone or new):
+        line += (f". The websites differ too (gone: {', '.join(gone) or 'none'}; new: "
+                 f"{', '.join(new) or 'none'}), which a domain move does not do: if this is "
+                 "another shop, point store.url at a new store instead")
+    return line
 
 
 def verify_shop(engine: Engine, client: Any, config: Any, *, record: bool = True) -> Identity:

@@ -85,13 +85,80 @@ def test_a_store_from_shop_a_never_writes_to_shop_b(
         assert conn.execute(select(func.count()).select_from(Customer)).scalar_one() == customers
         assert dict(conn.execute(select(ShopIdentity.key, ShopIdentity.value)).all()) == recorded
 
+        assert lines[0].index("Point store.url at this shop's own store") < lines[0].index(
+            "only if this is the same shop after a domain move, run `segbridge check --online "
+            "--rebind`"), lines[0]
+
+    # --rebind with a problem found online: said from and to, exit 2, nothing recorded
+    sc.config_path.write_text(text.replace(sc.sandbox.base_url, shop_b.base_url)
+                              .replace('movable_groups = ["General"]',
+                                       'movable_groups = ["Genral"]'))
+    code, out, err = _run(capsys, sc, "check", "--online", "--rebind")
+    assert code == EXIT_BAD_INPUT, out + err
+    assert (f"--rebind: this store belongs to the shop at {sc.sandbox.base_url}/ (websites "
+            f"{recorded['websites'].replace(',', ', ')}); it is to be rebound to the shop at "
+            f"{shop_b.base_url}/") in out, out
+    assert "'Genral'" in err and "--rebind: nothing recorded, since the check found " \
+        "problems; the store still belongs to the shop at " + sc.sandbox.base_url in err, err
+    with sc.engine.connect() as conn:
+        assert dict(conn.execute(select(ShopIdentity.key, ShopIdentity.value)).all()) == recorded
+
     # after a domain move: --rebind records the shop the store now reaches
+    sc.config_path.write_text(text.replace(sc.sandbox.base_url, shop_b.base_url))
     code, out, err = _run(capsys, sc, "check", "--online", "--rebind")
     assert code == EXIT_OK, out + err
-    assert f"this store now belongs to the shop at {shop_b.base_url}" in out, out
+    assert out.index("--rebind: this store belongs to the shop at") < out.index(
+        f"this store now belongs to the shop at {shop_b.base_url}"), out
     code, out, err = _run(capsys, sc, "plan")
     assert code == EXIT_OK, out + err
     assert _writes(shop_b) == 0
+
+
+@pytest.mark.db
+def test_a_renamed_website_is_said_as_such_not_as_another_shop(
+    two_shops: tuple[Scenario, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    sc, _shop_b = two_shops
+    code, out, err = _run(capsys, sc, "run")
+    assert code == EXIT_OK, out + err
+    with sc.shop.lock:
+        wid = next(i for i, w in enumerate(sc.shop.websites) if w.code == "nordic")
+        sc.shop.websites[wid] = dataclasses.replace(sc.shop.websites[wid], code="scandinavia")
+    sc.sandbox.stats.reset()
+    for argv in (["run"], ["check", "--online"]):
+        code, out, err = _run(capsys, sc, *argv)
+        assert code == EXIT_BAD_INPUT, (argv, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0] == (
+            f"magento.base_url {sc.sandbox.base_url} reaches the shop this store belongs to "
+            f"({sc.sandbox.base_url}/), but its website code(s) nordic are gone (websites now: "
+            "base, scandinavia); nothing was done. If a website was renamed or deleted on "
+            "purpose, update the segment files that name it and run `segbridge check --online "
+            "--rebind` to record the websites as they are now"), lines[0]
+        assert "another shop" not in lines[0]
+    assert _writes(sc.sandbox) == 0
+    code, out, err = _run(capsys, sc, "check", "--online", "--rebind")
+    assert code == EXIT_OK, out + err
+    code, out, err = _run(capsys, sc, "run")
+    assert code == EXIT_OK, out + err
+
+
+def test_rebind_says_when_the_websites_differ_too() -> None:
+    from bridge.identity import rebind_line
+
+    old = Identity("http://a", "http://shop-a.example/", ("base", "se"))
+    new = Identity("http://b", "http://shop-b.example/", ("base", "de"))
+    line = rebind_line(old, new)
+    assert line.startswith("--rebind: this store belongs to the shop at http://shop-a.example/ "
+                           "(websites base, se); it is to be rebound to the shop at "
+                           "http://shop-b.example/ (websites base, de). The websites differ "
+                           "too (gone: se; new: de)"), line
+    assert "point store.url at a new store" in line
+    moved = Identity("http://b", "http://shop-b.example/", ("base", "se"))
+    assert "differ" not in rebind_line(old, moved)
 
 
 @pytest.mark.db
