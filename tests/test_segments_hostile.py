@@ -185,9 +185,26 @@ def test_group_codes_and_rule_names_that_look_like_another_are_refused(tmp_path:
     (tmp_path / "fine.toml").write_text(
         segment("fine", 21, group='"Big Cart"', rule='"Big Cart 10% off"'), encoding="utf-8"
     )
+    (tmp_path / "hero.html").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "code.toml").write_text(
+        BLOCK_SEGMENT.format(code="vip\\u200b", priority=22, content_file="hero.html"),
+        encoding="utf-8",
+    )
+    (tmp_path / "slot.toml").write_text(
+        BLOCK_SEGMENT.format(code="slot", priority=23, content_file="hero.html").replace(
+            '"hero"', '"he\\u200bro"'
+        ),
+        encoding="utf-8",
+    )
     shows = "which Magento's admin shows as nothing or as a plain space"
     edge = "begins or ends with white space, which Magento's admin does not show"
     assert sorted(problems_of(tmp_path)) == sorted([
+        f'code.toml: code: "vip\\u200b" contains \\u200b ZERO WIDTH SPACE at position 4, '
+        f'{shows}: it would read like the segment "vip"',
+        f'code.toml: group.code: "G vip\\u200b" contains \\u200b ZERO WIDTH SPACE at position '
+        f'6, {shows}: it would read like the group "G vip"',
+        f'slot.toml: cms_blocks[0].identifier: "he\\u200bro" contains \\u200b ZERO WIDTH SPACE '
+        f'at position 3, {shows}: it would read like the block "hero"',
         f'leading.toml: group.code: " VIP" {edge}: it would read like the group "VIP"',
         f'linesep.toml: group.code: "Big\\u2028Cart" contains \\u2028 LINE SEPARATOR at '
         f'position 4, {shows}: it would read like the group "Big Cart"',

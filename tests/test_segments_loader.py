@@ -454,7 +454,8 @@ def test_cms_slot_the_storefront_widget_would_refuse_is_rejected(tmp_path: Path)
         '"--group-" (segbridge appends it)' in probs
     )
     assert (
-        'z.toml: cms_blocks[0].identifier: "home\\n" may use only letters, digits, - and _' in probs
+        'z.toml: cms_blocks[0].identifier: "home\\n" begins or ends with white space, which '
+        "Magento's admin does not show: it would read like the block \"home\"" in probs
     )
     assert not [p for p in probs if p.startswith("w.toml")]
     assert all("\n" not in p for p in probs)
@@ -468,7 +469,8 @@ def test_codes_with_a_trailing_newline_are_rejected(tmp_path: Path) -> None:
         'rules = [{ attribute = "sales.orders_count", operator = ">", value = 1 }]\n',
     )
     assert short_problems_of(tmp_path) == [
-        'n.toml: code: "vip\\n": is required and must match [a-z0-9_-]+'
+        'n.toml: code: "vip\\n" begins or ends with white space, which Magento\'s admin does '
+        'not show: it would read like the segment "vip"'
     ]
 
 

@@ -978,6 +978,8 @@ def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSp
         _no_personal_data(ident, p + "identifier", out)
         if not ident:
             out.add(p + "identifier", "is required (the slot name, e.g. home-hero)")
+        elif _invisible_characters(ident, p + "identifier", "the block", out):
+            pass
         elif not SLOT_RE.fullmatch(ident):
             out.add(p + "identifier", f"{_q(ident)} may use only letters, digits, - and _")
         elif GROUP_MARKER in ident.lower():
@@ -1134,7 +1136,9 @@ def parse_segment(
     _unknown_keys(data, TOP_KEYS, "", out)
     _no_nul(data, out)
     code = data.get("code")
-    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
+    if _invisible_characters(code, "code", "the segment", out):
+        code = None
+    elif not isinstance(code, str) or not CODE_RE.fullmatch(code):
         out.add(
             "code",
             f"{_q(code) if code is not None else 'missing'}: "
