@@ -789,11 +789,11 @@ _INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Zs")
 def _invisible_characters(text: Any, key: str, what: str, out: _Problems) -> bool:
     """Refuse a code or name that would read like another one in Magento: leading or
     trailing white space, or a character shown as nothing or as a plain space
-    ("Retailer " and "Retailer\u200b" both show as the merchant's "Retailer").
+    ("Retailer " and "Retailer\\u200b" both show as the merchant's "Retailer").
     True when a problem was reported."""
     if not isinstance(text, str) or not text:
         return False
-    if text != text.strip() or text[:1] in " " or text[-1:] in " ":
+    if text != text.strip():
         out.add(
             key,
             f"{_q(text)} begins or ends with white space, which Magento's admin does not "
@@ -806,9 +806,7 @@ def _invisible_characters(text: Any, key: str, what: str, out: _Problems) -> boo
     ]
     if odd:
         i, c = odd[0]
-        visible = "".join(ch if (ch == " " or unicodedata.category(ch) not in _INVISIBLE)
-                          else "" if unicodedata.category(ch) in ("Cf", "Cc") else " "
-                          for ch in text)
+        visible = "".join(_as_shown(ch) for ch in text)
         out.add(
             key,
             f"{_q(text)} contains {escaped(c)} {unicodedata.name(c, 'a control character')} "
@@ -817,6 +815,15 @@ def _invisible_characters(text: Any, key: str, what: str, out: _Problems) -> boo
         )
         return True
     return False
+
+
+def _as_shown(c: str) -> str:
+    """One character as Magento's admin shows it: a control or format character as
+    nothing, any other space or separator as a plain space."""
+    category = unicodedata.category(c)
+    if c == " " or category not in _INVISIBLE:
+        return c
+    return "" if category in ("Cc", "Cf") else " "
 
 
 def _display(path: Path, base: Path | None) -> str:
