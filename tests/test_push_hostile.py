@@ -90,3 +90,39 @@ def test_written_counts_only_the_steps_that_wrote(scenario: Scenario) -> None:
     puts = sc.sandbox.stats.get("PUT", "/V1/customers/{customerId}")
     assert result.written == puts == len(plan.changes) - 1
     assert result.summary()["written"] == result.written
+
+
+def test_plan_names_a_coupon_code_another_rule_holds_before_any_write(
+    scenario: Scenario,
+) -> None:
+    """`plan` (reads only) already says the rule's change will be refused, naming the
+    segment file's rule and the rule holding the code."""
+    from bridge.push.remote import Remote
+    from bridge.push.service import build_plan, live_groups, plan_to_json
+
+    sc = scenario
+    assert sc.push().exit_code == EXIT_OK
+    merchant = sc.shop.save_rule({"rule": {
+        "name": "Merchant welcome", "description": "staff only", "is_active": True,
+        "website_ids": [1], "customer_group_ids": [1], "coupon_type": "SPECIFIC_COUPON",
+        "simple_action": "by_percent", "discount_amount": 50.0,
+        "stop_rules_processing": False}})
+    mid = int(merchant["rule_id"])
+    sc.shop.save_coupon({"coupon": {"rule_id": mid, "code": "WELCOME10", "is_primary": True,
+                                    "times_used": 0}})
+    vip = sc.mappings / "vip.toml"
+    vip.write_text(vip.read_text().replace(
+        'apply_to_shipping = true', 'apply_to_shipping = true\ncoupon_code = "welcome10"'
+    ).replace("discount_amount = 10\n", "discount_amount = 12\n"))
+    sc.sandbox.stats.reset()
+    with sc.client(read_only=True) as c:
+        remote = Remote(c)
+        groups = live_groups(remote)
+        plan = build_plan(sc.engine, sc.config, sc.segments(), groups, remote=remote)
+    assert sc.writes() == 0
+    assert len(plan.conflicts) == 1
+    line = plan_to_json(sc.engine, plan, groups)["duplicates"][0]
+    assert line.startswith("will be refused: cart rule segbridge:vip:1:")
+    assert "'VIP free shipping'" in line and f"Magento rule {mid}" in line
+    # the VIP10 coupon of segbridge's own rule, whose change is planned too, is no conflict
+    assert {o.key for o in plan.objects} == {"segbridge:vip:0", "segbridge:vip:1"}

@@ -169,6 +169,8 @@ class Plan:
     # found in Magento with no record in the store (SPEC §5 adoption): recorded by push
     adopted: list[ObjectRow] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # objects left alone, one line each
+    # rule changes push will refuse (a coupon code another rule holds), one line each
+    conflicts: list[str] = field(default_factory=list)
     not_movable: int = 0  # customers a segment wants to move whose home group is not movable
     problems: list[str] = field(default_factory=list)
 

@@ -13,7 +13,7 @@ from typing import Any
 from bridge.magento.errors import ContractError, InvalidRequestError, NotFoundError, TransientError
 from bridge.push.context import PushAborted, PushContext, StepView
 from bridge.push.plan import fingerprint
-from bridge.push.remote import carries_marker
+from bridge.push.remote import Remote, carries_marker
 from bridge.store.push_tables import DONE, REFUSED
 
 # Required on create (SHAPES: sales-rule-data-rule-interface); kept as read on update.
@@ -66,13 +66,12 @@ def apply_rule(ctx: PushContext, step: StepView) -> None:
         _refuse(ctx, step, "website_ids is empty (no website synced yet)")
         return
     if coupon:
-        owner = _foreign_coupon_owner(ctx, step, coupon)
+        mine = step.payload.get("magento_id")
+        owner = coupon_holder(ctx.remote, coupon, step.key, mine,
+                              ctx.recorded_ids("cart_rule", exclude_key=step.key))
         if owner is not None:  # refused before any write: the live rule stays as it is
-            _refuse(ctx, step, (
-                f"rule {want.get('name')!r} of segment {step.segment_code!r}: coupon code "
-                f"{coupon!r} already belongs to Magento rule {owner}, which segbridge does "
-                "not manage for this rule; choose another coupon_code in the segment file "
-                "(the live rule was left as it is)"))
+            _refuse(ctx, step, coupon_refusal(want.get("name"), step.segment_code, coupon,
+                                              owner))
             return
     try:
         rule_id = _upsert(ctx, step, want)
@@ -128,26 +127,34 @@ def _write_back(
     ctx.remote.update_rule(rule_id, body)
 
 
-def _foreign_coupon_owner(ctx: PushContext, step: StepView, code: str) -> int | None:
-    """The id of the rule that holds coupon ``code`` when it is not this step's rule
-    (one GET, two when the holder must be read): asked before the rule is written, so a
-    refused coupon never leaves the rule half-changed (switched to "specific coupon"
-    without a coupon)."""
-    mine = step.payload.get("magento_id")
-    for c in ctx.remote.coupons(code=code):
+def coupon_holder(
+    remote: Remote, code: str, marker: str, mine: int | None, others: set[int]
+) -> int | None:
+    """The id of the rule holding coupon ``code`` when it is not the rule of ``marker``
+    (``mine``; ``others``: the rules recorded for other markers). One GET, two when the
+    holder must be read: asked before the rule is written (and by ``plan``), so a refused
+    coupon never leaves the rule half-changed ("specific coupon" without a coupon)."""
+    for c in remote.coupons(code=code):
         holder = int(c.get("rule_id", -1))
         if mine is not None and holder == int(mine):
             continue
-        if holder in ctx.recorded_ids("cart_rule", exclude_key=step.key):
+        if holder in others:
             return holder  # another segment's rule
         try:
-            rule = ctx.remote.get_rule(holder)
+            rule = remote.get_rule(holder)
         except NotFoundError:
             return holder
-        if carries_marker(str(rule.get("description") or ""), step.key):
-            continue  # this step's own rule, made by a create whose answer was lost
+        if carries_marker(str(rule.get("description") or ""), marker):
+            continue  # this marker's own rule, made by a create whose answer was lost
         return holder
     return None
+
+
+def coupon_refusal(name: Any, segment: str | None, code: str, holder: int) -> str:
+    """One line naming the segment file's rule, the code and the rule that holds it."""
+    return (f"rule {name!r} of segment {segment!r}: coupon code {code!r} already belongs to "
+            f"Magento rule {holder}, which segbridge does not manage for this rule; choose "
+            "another coupon_code in the segment file (the live rule is left as it is)")
 
 
 def _ensure_coupon(ctx: PushContext, rule_id: int, code: str) -> None:

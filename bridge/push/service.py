@@ -20,8 +20,9 @@ from bridge.push.apply import apply_batch
 from bridge.push.context import PushContext
 from bridge.push.inputs import gather, group_index, segment_maps
 from bridge.push.journal import open_batches, record_plan
-from bridge.push.plan import Plan, make_plan
+from bridge.push.plan import ObjectRow, Plan, make_plan
 from bridge.push.remote import Remote
+from bridge.push.rules import coupon_holder, coupon_refusal
 from bridge.runs import new_run_values
 from bridge.shutdown import stop_requested
 from bridge.store.models import Run
@@ -118,7 +119,26 @@ def build_plan(
     if adoption is not None:
         plan.adopted = adoption.objects
         plan.duplicates = adoption.duplicates
+    if remote is not None:
+        plan.conflicts = coupon_conflicts(remote, plan, inputs.objects)
     return plan
+
+
+def coupon_conflicts(remote: Remote, plan: Plan, recorded: list[ObjectRow]) -> list[str]:
+    """The planned rule changes push will refuse because their coupon code belongs to
+    another rule, so ``plan`` shows them before anything is written."""
+    lines: list[str] = []
+    for o in plan.objects:
+        code = str(o.desired.get("coupon_code") or "")
+        if o.kind != "cart_rule" or o.action == "deactivate" or not code:
+            continue
+        others = {r.magento_id for r in recorded if r.kind == "cart_rule" and r.key != o.key}
+        holder = coupon_holder(remote, code, o.key, o.magento_id, others)
+        if holder is not None:
+            name = o.desired.get("rule", {}).get("name")
+            lines.append(f"will be refused: cart rule {o.key}: "
+                         + coupon_refusal(name, o.segment_code, code, holder))
+    return lines
 
 
 def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]]) -> dict[str, Any]:
@@ -173,7 +193,7 @@ def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]])
             {"kind": o.kind, "key": o.key, "id": o.magento_id, "segment": o.segment_code}
             for o in plan.adopted
         ],
-        "duplicates": list(plan.duplicates),
+        "duplicates": [*plan.duplicates, *plan.conflicts],
         "adopted_customers": plan.adopted_customers,
         "held_back": plan.overridden_kept,
     }
@@ -217,6 +237,7 @@ def push_once(
     plan = build_plan(engine, config, segments, ctx.groups, adopt=adopt, remote=remote)
     result.plan = plan
     result.plan_json = plan_to_json(engine, plan, ctx.groups)
+    result.plan_json["duplicates"] = list(plan.duplicates)  # a conflict: its refused line
     if plan.problems:
         raise ConfigError(plan.problems)
     limit = int(config.push.max_changes)
