@@ -212,7 +212,8 @@ def adopt_problems(config: Any, segments: list[Any], groups: Mapping[str, tuple[
         if rules:
             shown = ", ".join(rules[:5]) + (", …" if len(rules) > 5 else "")
             what.append(f"is targeted by {len(rules)} cart price rule(s) segbridge did not "
-                        f"make ({shown})")
+                        f"make ({shown}), whose discounts the customers segbridge moves in "
+                        "would get")
         out.append(
             f"{_source(seg, config)}: group.code: {found[1]!r} is an existing group of the "
             f"shop that {' and '.join(what)}; {MERCHANT_GROUP_HELP}"
