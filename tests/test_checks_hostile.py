@@ -194,3 +194,26 @@ def test_a_lost_store_knows_segbridges_groups_by_their_blocks_and_rules(
     assert code == EXIT_OK, out + err
     code, out, err = _run(capsys, sc, "resync", "--adopt")
     assert code == EXIT_OK, out + err
+
+
+class _Summary:
+    def __init__(self, **kw: object) -> None:
+        self.data = {"resumed_batches": [], "planned": 0, "steps": {}, "created": {},
+                     "refused": [], "overridden": [], "drift": [], "interrupted": False, **kw}
+
+    def summary(self) -> dict[str, object]:
+        return self.data
+
+
+def test_drift_on_a_store_that_just_adopted_points_to_resync_adopt() -> None:
+    """After a lost store, the run said "14 customer(s) moved by hand" about customers
+    segbridge itself had placed, and never mentioned ``resync --adopt``."""
+    from bridge.push.command import push_lines
+
+    drift = [{"customer_id": i} for i in range(14)]
+    lines = push_lines(_Summary(drift=drift, adopted={"cms_block": 3}))  # type: ignore[arg-type]
+    assert lines[-1].startswith("Found 14 customer(s) inside managed groups with no record of "
+                                "who put them there"), lines
+    assert "`segbridge resync --adopt`" in lines[-1] and "by hand" not in lines[-1]
+    lines = push_lines(_Summary(drift=drift))  # type: ignore[arg-type]
+    assert lines[-1] == "Drift left alone: 14 customer(s) moved by hand into a managed group."

@@ -304,7 +304,14 @@ def push_lines(result: PushResult) -> list[str]:
                      f"{o['group']}")
     if len(s["overridden"]) > SHOWN:
         lines.append(f"… and {len(s['overridden']) - SHOWN} more overridden by the store")
-    if s["drift"]:
+    if s["drift"] and s.get("adopted") and not s.get("adopted_customers"):
+        # a store that has just adopted segbridge's objects was lost: these are most likely
+        # customers segbridge placed itself before, not moves by hand
+        lines.append(f"Found {len(s['drift'])} customer(s) inside managed groups with no "
+                     "record of who put them there (this store has just adopted segbridge's "
+                     "objects, so it was probably lost): left alone. If segbridge put them "
+                     "there, `segbridge resync --adopt` takes them as its own.")
+    elif s["drift"]:
         lines.append(f"Drift left alone: {len(s['drift'])} customer(s) moved by hand into a "
                      "managed group.")
     if s["interrupted"]:
