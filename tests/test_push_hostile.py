@@ -126,3 +126,32 @@ def test_plan_names_a_coupon_code_another_rule_holds_before_any_write(
     assert "'VIP free shipping'" in line and f"Magento rule {mid}" in line
     # the VIP10 coupon of segbridge's own rule, whose change is planned too, is no conflict
     assert {o.key for o in plan.objects} == {"segbridge:vip:0", "segbridge:vip:1"}
+
+
+def test_a_block_moved_from_all_store_views_to_a_store_view_is_taken_over(
+    scenario: Scenario,
+) -> None:
+    """A block's ``stores = [0]`` changed to ``[1]``: segbridge's own switched-off
+    "All Store Views" block still holds the identifier (Magento refuses a second one),
+    so it is written in store 1's scope instead of a create refused on every push."""
+    from bridge.push.remote import Remote
+    from bridge.push.service import build_plan, live_groups
+
+    sc = scenario
+    assert sc.push().exit_code == EXIT_OK
+    with sc.shop.lock:
+        old = next(b for b in sc.shop.blocks.values() if b.title == "Loyal hero")
+        assert old.store_ids == (0,)
+    loyal = sc.mappings / "loyal.toml"
+    loyal.write_text(loyal.read_text().replace("stores = [0]", "stores = [1]"))
+    result = sc.push()
+    assert result.exit_code == EXIT_OK and not result.refused
+    with sc.shop.lock:
+        loyal_blocks = [b for b in sc.shop.blocks.values() if b.title == "Loyal hero"]
+    assert [(b.id, b.store_ids, bool(b.active)) for b in loyal_blocks] == [(old.id, (1,), True)]
+    with sc.client(read_only=True) as c:
+        remote = Remote(c)
+        again = build_plan(sc.engine, sc.config, sc.segments(), live_groups(remote),
+                           remote=remote)
+    assert not again.objects  # settled: nothing left to write
+    assert sc.push().exit_code == EXIT_OK

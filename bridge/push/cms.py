@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
 from bridge.magento.errors import ContractError, InvalidRequestError, NotFoundError
 from bridge.push.context import PushContext, StepView
 from bridge.push.plan import block_identifier, fingerprint
-from bridge.store.push_tables import DONE, REFUSED
+from bridge.store.push_tables import DONE, REFUSED, PushObject
 
 OWNED = ("identifier", "title", "content", "active")
 
@@ -67,6 +70,7 @@ def apply_block(ctx: PushContext, step: StepView) -> None:
         # the block is gone from Magento (deleted by hand): create it afresh
 
     taken = ctx.recorded_ids("cms_block", exclude_key=step.key)
+    dropped: str | None = None  # the old record of a block taken over for this store
 
     def lookup() -> dict[str, Any] | None:
         for b in ctx.remote.find_blocks(want["identifier"], store_code):
@@ -84,6 +88,8 @@ def apply_block(ctx: PushContext, step: StepView) -> None:
     except (ContractError, InvalidRequestError) as exc:
         found = lookup()
         if found is None:
+            found, dropped = _own_switched_off(ctx, step, want["identifier"], store_code)
+        if found is None:
             reason = f"CMS_IDENTIFIER_CONFLICT: {want['identifier']} in store {store_code}: {exc}"
             ctx.tally.refused.append({"kind": "cms_block", "key": step.key, "message": reason})
             ctx.mark(step, REFUSED, message=reason,
@@ -97,9 +103,38 @@ def apply_block(ctx: PushContext, step: StepView) -> None:
             ctx.remote.update_block(bid, {"id": bid, **want}, store_code)
     else:
         ctx.tally.created["cms_block"] += 1
-    ctx.mark(step, DONE, magento_id=bid, extra=ctx.record_object(
-        "cms_block", step.key, step.segment_code or "", bid, active=want["active"],
-        fingerprint=fp, **record))
+    keep = ctx.record_object("cms_block", step.key, step.segment_code or "", bid,
+                             active=want["active"], fingerprint=fp, **record)
+
+    def extra(s: Session) -> None:
+        if dropped is not None:  # one transaction: the block is recorded once, always
+            s.execute(delete(PushObject).where(PushObject.kind == "cms_block",
+                                               PushObject.key == dropped))
+        keep(s)
+
+    ctx.mark(step, DONE, magento_id=bid, extra=extra)
+
+
+def _own_switched_off(
+    ctx: PushContext, step: StepView, identifier: str, store_code: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """segbridge's own "All Store Views" block of this identifier, switched off because
+    the segment file moved it to store views: it holds the identifier in every store
+    (PITFALLS E1), so it is taken over for the new store (the write in that store's
+    scope moves it there, E2) and its old record dropped (the key returned), rather
+    than a create refused on every push."""
+    with Session(ctx.engine) as s:
+        row = s.scalars(select(PushObject).where(
+            PushObject.kind == "cms_block", PushObject.identifier == identifier,
+            PushObject.key != step.key, PushObject.store_id == 0,
+            PushObject.active.is_(False),
+            PushObject.segment_code == (step.segment_code or ""),
+        ).order_by(PushObject.id)).first()
+        if row is None:
+            return None, None
+        bid, old_key = int(row.magento_id), row.key
+    block = ctx.remote.get_block(bid, store_code)
+    return (block, old_key) if block is not None else (None, None)
 
 
 def _deactivate(ctx: PushContext, step: StepView, bid: int, store_code: str) -> None:
