@@ -155,3 +155,17 @@ def test_a_block_moved_from_all_store_views_to_a_store_view_is_taken_over(
                            remote=remote)
     assert not again.objects  # settled: nothing left to write
     assert sc.push().exit_code == EXIT_OK
+
+
+def test_push_summary_counts_read_as_english_and_written_means_written() -> None:
+    """F18: "2 refused" (not "refuseds"); steps found already done are not "written"."""
+    from collections import Counter
+
+    from bridge.push.command import push_lines
+    from bridge.push.service import PushResult
+
+    refused = PushResult(states=Counter(done=188, refused=2), written=188)
+    assert push_lines(refused)[0] == "Push: 0 change(s) planned, 188 written (2 refused)."
+    stale = PushResult(states=Counter(done=20, stale=170), written=0)
+    assert push_lines(stale)[0] == (
+        "Push: 0 change(s) planned, 0 written (20 already as wanted, 170 stale).")

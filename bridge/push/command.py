@@ -209,6 +209,10 @@ def _counted(counts: dict[str, int], names: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
+# A step's state as a count reads ("2 refused", not "2 refuseds").
+STEP_STATES = {"refused": "refused", "stale": "stale", "skipped": "skipped",
+               "overridden": "overridden by the store"}
+
 SHOWN = 20  # lines of one kind (refused, overridden) before "and N more"
 
 OBJECT_NAMES = {"group": "customer group", "cms_block": "CMS block", "cart_rule": "cart rule",
@@ -280,10 +284,12 @@ def push_lines(result: PushResult) -> list[str]:
     if s["resumed_batches"]:
         lines.append(f"Finished {len(s['resumed_batches'])} interrupted push journal(s).")
     steps = dict(s["steps"] or {})
-    done = int(steps.pop("done", 0))
-    line = f"Push: {s['planned']} change(s) planned, {done} written"
-    rest = _counted(steps, {})
-    line += f" ({rest})" if rest else ""
+    unchanged = int(steps.pop("done", 0)) - int(s["written"])
+    line = f"Push: {s['planned']} change(s) planned, {s['written']} written"
+    rest = [f"{n} {STEP_STATES.get(state, state)}" for state, n in sorted(steps.items()) if n]
+    if unchanged > 0:
+        rest.insert(0, f"{unchanged} already as wanted")
+    line += f" ({', '.join(rest)})" if rest else ""
     lines.append(line + ".")
     if s["created"]:
         lines.append(f"Created {_counted(s['created'], OBJECT_NAMES)}.")
