@@ -198,7 +198,7 @@ def test_a_lost_store_knows_segbridges_groups_by_their_blocks_and_rules(
 
 class _Summary:
     def __init__(self, **kw: object) -> None:
-        self.data = {"resumed_batches": [], "planned": 0, "steps": {}, "created": {},
+        self.data = {"resumed_batches": [], "planned": 0, "steps": {}, "written": 0, "created": {},
                      "refused": [], "overridden": [], "drift": [], "interrupted": False, **kw}
 
     def summary(self) -> dict[str, object]:
