@@ -1,4 +1,4 @@
-"""The command line (SPEC §6): parse arguments, call one function, print.
+"""The command line (docs/commands.md): parse arguments, call one function, print.
 
 Each command lives beside the code it drives and is imported only when run, so that
 ``segbridge check`` stays quick and the sandbox is imported only by ``demo`` and

@@ -37,7 +37,7 @@ AUTH_DEFAULT_ENV: dict[str, str] = {
 }
 
 
-# What a ``*_env`` value must look like: an environment variable's name (SPEC §2).
+# What a ``*_env`` value must look like: an environment variable's name (docs/config.md).
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 

@@ -1,4 +1,4 @@
-"""Errors that reach the command line, each carrying its exit code (SPEC §6)."""
+"""Errors that reach the command line, each carrying its exit code (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Every call goes through ``_call``: read-only guard, store pause, rate limit, wri
 semaphore, auth (re-signed / re-tokened per attempt), the table-driven retry policy
 (``retry.py``), one credential refresh on a 401, and typed errors (``errors.py``).
 
-URLs (SPEC §2): reads ``/rest/{store_code}/V1/...``; customer, group, rule and coupon
+URLs (docs/config.md): reads ``/rest/{store_code}/V1/...``; customer, group, rule and coupon
 writes ``/rest/all/V1/...``; CMS block calls take an explicit store code.
 """
 
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 ADMIN_STORE = "all"
 CLOCK_SKEW_WARN_S = 300.0
 # Before the store has answered once, a connection attempt waits at most this long (a
-# wrong base_url fails the command within 30 s, SPEC §6); magento.timeout_s after.
+# wrong base_url fails the command within 30 s, docs/commands.md); magento.timeout_s after.
 FIRST_CONNECT_TIMEOUT_S = 10.0
 # Requests in a row (across threads) that time out unanswered before the store counts as
 # having stopped answering: a read is tried up to 8 times with back-off, so a store that
@@ -721,7 +721,7 @@ class MagentoClient:
         return self.paginator("customers", criteria, **kw)
 
     def get_customer(self, customer_id: int, store_code: str = ADMIN_STORE) -> dict[str, Any]:
-        """A fresh copy from ``/rest/all`` (SPEC §5: read before a group write)."""
+        """A fresh copy from ``/rest/all`` (docs/push.md: read before a group write)."""
         return self._get("/V1/customers/{customerId}", store_code, customerId=customer_id)
 
     def put_customer(self, customer_id: int, customer: dict[str, Any]) -> dict[str, Any]:

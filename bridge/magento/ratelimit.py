@@ -1,4 +1,4 @@
-"""Client-side pacing so segbridge never hammers a store (SPEC §2: requests/writes per second)."""
+"""Client-side pacing so segbridge never hammers a store (docs/config.md: requests/writes per second)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Adoption: what segbridge wrote is found in Magento when the store has no record of it.
 
-The store is a cache that can be lost (a new disk, a new host, a deleted file; SPEC §5).
+The store is a cache that can be lost (a new disk, a new host, a deleted file; docs/push.md).
 Before planning, every block and cart rule an active segment file asks for that the
 store has no record of is looked up in Magento — blocks by identifier in their store
 view, rules by their ``segbridge:<segment>:<n>`` description marker, a rule's coupon by

@@ -2,7 +2,7 @@
 
 Customer writes run through a pool of ``magento.write_concurrency`` threads (the client
 enforces ``writes_per_second``); only the main thread touches the store. Each write is
-a fresh GET and a PUT of the whole customer with only ``group_id`` changed (SPEC §5);
+a fresh GET and a PUT of the whole customer with only ``group_id`` changed (docs/push.md);
 the GET also tells whether an earlier, interrupted push already made the change.
 """
 
@@ -64,7 +64,7 @@ RECORD_FAILURES_T = (
     | BadResponseError
 )
 
-# Keys never sent back in a customer PUT (SPEC §5, PITFALLS A2, A6, A12).
+# Keys never sent back in a customer PUT (docs/push.md, PITFALLS A2, A6, A12).
 DROPPED_KEYS = ("addresses", "default_billing", "default_shipping", "extension_attributes")
 
 
@@ -115,7 +115,7 @@ def write_customer(remote: Remote, step: StepView, target: int) -> CustomerOutco
         return CustomerOutcome(step, REFUSED, None, target, str(exc))
     except RECORD_FAILURES as exc:
         # Still failing after the retry table: this record's trouble, not the store's
-        # (SPEC §5 "one bad record never blocks the rest"): quarantined like a 400, and
+        # (docs/push.md "one bad record never blocks the rest"): quarantined like a 400, and
         # planned again by the next push. A lost answer is no harm: that push's GET
         # shows whether the PUT landed.
         return CustomerOutcome(step, REFUSED, None, target,

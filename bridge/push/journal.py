@@ -154,7 +154,7 @@ def _record_homes(s: Session, plan: Plan, now: Any) -> None:
 
 def _record_adopted(s: Session, plan: Plan, now: Any) -> None:
     """Blocks and rules found in Magento with no record here (a lost store): from now on
-    they are segbridge's, as if it had created them (SPEC §5)."""
+    they are segbridge's, as if it had created them (docs/push.md)."""
     for o in plan.adopted:
         row = s.scalars(
             select(PushObject).where(PushObject.kind == o.kind, PushObject.key == o.key)

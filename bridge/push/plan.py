@@ -1,6 +1,6 @@
 """The push plan: desired state (memberships, segment files) against actual state.
 
-``make_plan`` is a pure function of plain values so that its rules (SPEC §5: home
+``make_plan`` is a pure function of plain values so that its rules (docs/push.md: home
 groups, movable groups, priorities, drift, override memory, managed objects) can be
 read and tested without a database or a shop. ``bridge.push.inputs`` gathers those
 values from the store and the live group list.
@@ -166,7 +166,7 @@ class Plan:
     # of it, before (until their target changes)
     overridden_kept: int = 0
     adopted_customers: int = 0  # customers inside managed groups taken as ours (--adopt)
-    # found in Magento with no record in the store (SPEC §5 adoption): recorded by push
+    # found in Magento with no record in the store (docs/push.md adoption): recorded by push
     adopted: list[ObjectRow] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # objects left alone, one line each
     # rule changes push will refuse (a coupon code another rule holds), one line each
@@ -317,7 +317,7 @@ def make_plan(inp: PlanInputs) -> Plan:
                     plan.home_updates.append(HomeUpdate(c.id, home, False))
                 if written is not None and written != h.home_group_id:
                     # A person moved them out of the group segbridge put them in: not
-                    # moved back while that group stays their target (SPEC §5).
+                    # moved back while that group stays their target (docs/push.md).
                     written, overridden, mark = None, h.written_group_id, True
             elif inp.adopt_customers and first_movable is not None:
                 # --adopt: a customer found inside a managed group is segbridge's own

@@ -93,7 +93,7 @@ def build_plan(
     ``segments`` come from ``load_segments``, which already refused group codes over
     32 characters and more than ``push.max_managed_groups`` groups (exit 2).
     ``adopt`` (``resync --adopt``, ``run --adopt``): customers found inside managed
-    groups are taken as segbridge's own for this plan instead of drift (SPEC §5).
+    groups are taken as segbridge's own for this plan instead of drift (docs/push.md).
     ``remote``: blocks and rules the store has no record of are first looked up in
     Magento (reads only) and adopted rather than planned as creates; without it (no
     shop at hand) they are planned as creates.
@@ -142,7 +142,7 @@ def coupon_conflicts(remote: Remote, plan: Plan, recorded: list[ObjectRow]) -> l
 
 
 def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]]) -> dict[str, Any]:
-    """SPEC §6: group codes, not ids."""
+    """docs/commands.md: group codes, not ids."""
     code_of = {gid: code for gid, code in groups.values()}
     with Session(engine) as s:
         rule_names = {o.key: o.magento_id for o in s.scalars(select(PushObject))}
@@ -209,7 +209,7 @@ def push_once(
     run_id: int | None = None,
     adopt: bool = False,
 ) -> PushResult:
-    """Finish any unfinished journal, then plan afresh and apply (SPEC §5, §6).
+    """Finish any unfinished journal, then plan afresh and apply (docs/push.md, docs/commands.md).
 
     ``adopt``: customers found inside managed groups are segbridge's own for this push
     (home group = the first of ``push.movable_groups``), not drift.

@@ -1,4 +1,4 @@
-"""The segment commands: evaluate, segments, members, explain, history (SPEC §6)."""
+"""The segment commands: evaluate, segments, members, explain, history (docs/commands.md)."""
 
 from __future__ import annotations
 

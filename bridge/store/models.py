@@ -3,7 +3,7 @@
 One schema for SQLite, PostgreSQL and MariaDB. Times are naive UTC. Money is an exact
 decimal. Every string a segment condition can compare has a ``*_ci`` twin holding
 ``str.casefold()`` of the value, computed in Python when the row is written, so that
-case-insensitive comparisons (SPEC §3.1: Unicode case folding, accents kept) give the
+case-insensitive comparisons (docs/segments.md: Unicode case folding, accents kept) give the
 same answer on every database; on MariaDB those twins use ``utf8mb4_nopad_bin``: binary,
 so accents are not folded away, and NO PAD, so ``'a' = 'a '`` is false there as on SQLite
 and PostgreSQL (``utf8mb4_bin`` is PAD SPACE and would ignore trailing spaces).

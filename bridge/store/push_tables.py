@@ -1,6 +1,6 @@
 """The push's own tables: home groups, what segbridge created, and the write journal.
 
-Why they exist (SPEC §5):
+Why they exist (docs/push.md):
 
 - ``push_customers`` remembers each customer's *home group* (the group a person gave
   them) and the last group segbridge wrote, which is how a hand-made move is told apart
