@@ -1,4 +1,5 @@
-"""Client-side pacing so segbridge never hammers a store (docs/config.md: requests/writes per second)."""
+"""Client-side pacing so segbridge never hammers a store (docs/config.md: requests and
+writes per second)."""
 
 from __future__ import annotations
 
