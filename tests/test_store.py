@@ -294,3 +294,27 @@ def test_a_new_sqlite_store_and_its_wal_files_are_readable_by_the_owner_only(
         assert stat.S_IMODE(kept.stat().st_mode) == 0o640
     finally:
         os.umask(old_umask)
+
+
+@pytest.mark.db
+def test_a_store_from_a_newer_segbridge_is_refused_in_one_line_and_left_alone(
+    db_url: str,
+) -> None:
+    """An older segbridge opening a store a newer one migrated: one line naming the store
+    and both revisions (exit 1), nothing changed — not Alembic's "Can't locate revision"."""
+    from bridge.errors import StoreUnavailable
+
+    engine = open_store(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    with pytest.raises(StoreUnavailable) as info:
+        open_store(db_url)
+    message = str(info.value)
+    assert "revision 0099" in message and "newer than this segbridge" in message
+    assert "\n" not in message and info.value.exit_code == 1
+    check = make_engine(db_url)
+    try:
+        assert current_revision(check) == "0099"
+    finally:
+        check.dispose()

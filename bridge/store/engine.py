@@ -252,8 +252,20 @@ def create_schema(engine: Engine) -> None:
     TABLE; the loser retries once, by which time the winner has finished.
     """
     refuse_unsupported_server(engine)
-    if current_revision(engine) == head_revision():
+    revision = current_revision(engine)
+    if revision == head_revision():
         return
+    if revision is not None and not _is_known_revision(revision):
+        # a newer segbridge wrote this store: its migrations are not ours to guess at
+        # (Alembic would stop with "Can't locate revision"); nothing is changed
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(str(engine.url)).render_as_string(hide_password=True)
+        raise StoreUnavailable(
+            f"store {shown} (store.url): its schema (revision {revision}) is newer than "
+            f"this segbridge knows ({head_revision()}); upgrade segbridge, or see "
+            "docs/operations.md on rolling back"
+        )
     try:
         upgrade(engine)
     except Exception:
