@@ -1,4 +1,4 @@
-"""The three ways segbridge proves who it is to Magento (PITFALLS D1-D4, SEMANTICS §6-7).
+"""The three ways segbridge proves who it is to Magento (docs/magento.md D1-D4, S6-S7).
 
 - ``token``: an integration access token sent as Bearer (works on 2.4.4+ only when the
   store allows integration tokens as bearer tokens).
@@ -28,7 +28,7 @@ from bridge.config import AuthConfig
 from bridge.errors import ConfigError
 
 ADMIN_TOKEN_PATH = "/V1/integration/admin/token"
-REFRESH_MARGIN_S = 300.0  # renew this long before a JWT expires (PITFALLS D3)
+REFRESH_MARGIN_S = 300.0  # renew this long before a JWT expires (docs/magento.md D3)
 OPAQUE_TOKEN_TTL_S = 4 * 3600.0  # pre-2.4.4 opaque admin tokens: oauth/access_token_lifetime/admin
 
 

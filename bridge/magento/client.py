@@ -727,7 +727,7 @@ class MagentoClient:
     def put_customer(self, customer_id: int, customer: dict[str, Any]) -> dict[str, Any]:
         """``PUT /rest/all/V1/customers/{id}`` with ``{"customer": …}``; answers the read-back.
 
-        The id must be in the body too, or Magento saves a new customer (PITFALLS A5).
+        The id must be in the body too, or Magento saves a new customer (docs/magento.md A5).
         """
         body_id = customer.get("id")
         if body_id is not None and int(body_id) != int(customer_id):

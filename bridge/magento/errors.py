@@ -1,7 +1,7 @@
 """Magento's error answers as typed exceptions.
 
 Magento keeps the raw phrase (``%1``/``%name`` placeholders) and its ``parameters``
-apart (SEMANTICS §5, PITFALLS H1/H2). We render the message for people, keep the
+apart (docs/magento.md S5, H1/H2). We render the message for people, keep the
 template as a stable key for classification, and pull out the Report ID of masked
 500s so that an admin can find the entry in Magento's log. Nothing here ever holds
 a request header, so no secret can leak through an exception.

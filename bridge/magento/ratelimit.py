@@ -46,7 +46,7 @@ class RateLimiter:
 
 class StoreGate:
     """A store-wide pause: after a 429 with Retry-After or a maintenance page, no thread
-    sends anything to the store until the pause is over (PITFALLS C4, H3)."""
+    sends anything to the store until the pause is over (docs/magento.md C4, H3)."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """What each Magento answer means, and whether and how long to wait before trying again.
 
-Two tables (PITFALLS H4): ``CLASSIFICATION`` turns an HTTP answer into a typed error,
+Two tables (docs/magento.md H4): ``CLASSIFICATION`` turns an HTTP answer into a typed error,
 ``RETRY_TABLE`` says which kinds are retried, how often and with which wait. The
 retrying itself is tenacity. Waits come from ``RetryPolicy`` so tests run with tiny
 values and the daemon with polite ones.
@@ -59,7 +59,7 @@ def interruptible_sleep(seconds: float) -> None:
 
 @dataclass
 class RetryPolicy:
-    """Tunable waits and limits. Defaults follow PITFALLS C3, C4 and H3."""
+    """Tunable waits and limits. Defaults follow docs/magento.md C3, C4 and H3."""
 
     base_s: float = 2.0  # full-jitter exponential backoff: uniform(0, min(max_s, base*2^n))
     max_s: float = 300.0

@@ -3,11 +3,11 @@
 ``SearchCriteria`` is immutable: every builder method returns a new one, so a criteria
 object can be shared between threads and reused for many pages.
 
-Query-string syntax (SEMANTICS §2): filters inside one filter group are OR-ed, filter
+Query-string syntax (docs/magento.md S2): filters inside one filter group are OR-ed, filter
 groups are AND-ed; sort orders always carry an explicit direction (a missing direction
-sorts DESC in Magento); ``fields=items[...],total_count`` trims answers (§11, PITFALLS B7).
+sorts DESC in Magento); ``fields=items[...],total_count`` trims answers (docs/magento.md S11, B7).
 
-The paginator (PITFALLS B1-B3, C1): always sends ``pageSize`` and a 1-based
+The paginator (docs/magento.md B1-B3, C1): always sends ``pageSize`` and a 1-based
 ``currentPage``; takes the last page from the first answer's ``total_count`` and never
 asks past it (2.3 repeats the last page, 2.4 answers empty); stops on a repeated or
 short page; keeps a hard request cap; always sorts totally (a unique key is appended
@@ -32,7 +32,7 @@ from bridge.magento.errors import BadResponseError, PageSizeLimitError, ServerEr
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 300  # Magento's maximum when input limits are on (SEMANTICS §4)
+MAX_PAGE_SIZE = 300  # Magento's maximum when input limits are on (docs/magento.md S4)
 
 CONDITION_TYPES = frozenset(
     {

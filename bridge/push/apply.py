@@ -64,7 +64,7 @@ RECORD_FAILURES_T = (
     | BadResponseError
 )
 
-# Keys never sent back in a customer PUT (docs/push.md, PITFALLS A2, A6, A12).
+# Keys never sent back in a customer PUT (docs/push.md, docs/magento.md A2, A6, A12).
 DROPPED_KEYS = ("addresses", "default_billing", "default_shipping", "extension_attributes")
 
 

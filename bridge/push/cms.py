@@ -1,4 +1,4 @@
-"""CMS blocks ``<slot>--group-<id>``: upserted in an explicit store scope (PITFALLS E1, E2).
+"""CMS blocks ``<slot>--group-<id>``: upserted in an explicit store scope (docs/magento.md E1, E2).
 
 Only blocks segbridge created (recorded in ``push_objects``) are ever updated. A create
 that meets an existing block with the same identifier adopts it only when it is the
@@ -120,7 +120,7 @@ def _own_switched_off(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """segbridge's own "All Store Views" block of this identifier, switched off because
     the segment file moved it to store views: it holds the identifier in every store
-    (PITFALLS E1), so it is taken over for the new store (the write in that store's
+    (docs/magento.md E1), so it is taken over for the new store (the write in that store's
     scope moves it there, E2) and its old record dropped (the key returned), rather
     than a create refused on every push."""
     with Session(ctx.engine) as s:

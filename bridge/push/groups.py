@@ -15,7 +15,7 @@ ALREADY_EXISTS = "already exists"
 def apply_group(ctx: PushContext, step: StepView) -> None:
     """Create the group ``step.payload["code"]`` unless Magento already has it."""
     code = str(step.payload["code"])
-    if len(code) > MAX_GROUP_CODE:  # Magento would truncate it silently (PITFALLS G2)
+    if len(code) > MAX_GROUP_CODE:  # Magento would truncate it silently (docs/magento.md G2)
         _refuse(ctx, step, f"group code {code!r} is longer than {MAX_GROUP_CODE} characters")
         return
     known = ctx.groups.get(code.casefold())

@@ -413,7 +413,7 @@ def wanted_objects(
         gcode = found[1] if found else seg.group_code
         for spec in seg.blocks:
             # Store 0 is every store view: Magento refuses the same identifier in store 0
-            # and in another store (PITFALLS E1), so 0 alone stands for them all.
+            # and in another store (docs/magento.md E1), so 0 alone stands for them all.
             stores = (0,) if 0 in spec.stores else tuple(dict.fromkeys(spec.stores))
             for store_id in stores:
                 key = block_key(seg.code, spec.slot, store_id, gcode)

@@ -1,4 +1,4 @@
-"""Cart price rules restricted to a segment's group (PITFALLS F1, F2, F4).
+"""Cart price rules restricted to a segment's group (docs/magento.md F1, F2, F4).
 
 Every rule carries ``segbridge:<segment>:<n>`` in its description, so a create whose
 answer was lost is found, not repeated. Updates read the whole rule and write it back

@@ -2,7 +2,7 @@
 
 Magento never substitutes placeholders: the body carries the raw phrase and its
 ``parameters`` — a list for ``%1``-style phrases, a dict for ``%name``-style ones
-(framework/Webapi/Rest/Response.php; SEMANTICS §5).
+(framework/Webapi/Rest/Response.php; docs/magento.md S5).
 """
 
 from __future__ import annotations

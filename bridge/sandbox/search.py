@@ -3,7 +3,7 @@
 Filters inside a filter group are OR-ed, groups are AND-ed; ``condition_type`` defaults to
 ``eq``; strings compare case-insensitively (MySQL's ``*_ci`` collations); a sort order
 without a direction sorts DESC (SortingProcessor); pages past the last answer empty
-(2.4) or repeat the last page (2.3, ``repeat_last_page``). SEMANTICS §2–§4, §11.
+(2.4) or repeat the last page (2.3, ``repeat_last_page``). docs/magento.md S2–S4, S11.
 
 Speed: range filters on an indexed time field (``updated_at``/``created_at``) or on the
 id field are answered by bisecting sorted indexes, and the keyset pattern the sync uses

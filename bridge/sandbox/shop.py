@@ -1,10 +1,10 @@
 """The sandbox shop: stores, groups, customers, orders, carts, CMS blocks, cart rules.
 
 It renders Magento 2.4 JSON shapes (admin-schema-2.4.6.json) and applies Magento's save
-semantics (SEMANTICS §8, §10; PITFALLS A, E, F, G). All access goes through ``lock``.
+semantics (docs/magento.md S8, S10, A, E, F, G). All access goes through ``lock``.
 The mutation helpers at the end are for tests and benches: they bump ``updated_at`` the
 way Magento does — except address-only changes, which leave the customer's
-``updated_at`` alone (PITFALLS B5).
+``updated_at`` alone (docs/magento.md B5).
 """
 
 from __future__ import annotations
@@ -1262,7 +1262,7 @@ class Shop:
         A PUT merges the payload's non-null fields onto the stored rule, except that a
         body without ``coupon_type`` carries the sparse DTO's defaults for the coupon
         settings (NO_COUPON, no auto generation): the rule's specific coupon is lost
-        (PITFALLS F2, mm#35298).
+        (docs/magento.md F2, mm#35298).
         """
         if not isinstance(body, dict) or not isinstance(body.get("rule"), dict):
             raise required("rule")
@@ -1449,7 +1449,7 @@ class Shop:
         """Change one address (or add one when address_id is None); returns its id.
 
         The customer's updated_at is NOT bumped: Magento stores addresses separately
-        (PITFALLS B5).
+        (docs/magento.md B5).
         """
         with self.lock:
             c = self._customer(cid)

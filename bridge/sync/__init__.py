@@ -44,7 +44,7 @@ Design
   which catches address-only changes (they do not move a customer's ``updated_at``).
 * **Carts**: only quotes of registered customers (``customer_id > 0``). Incremental
   runs read every changed quote, active or not, so a converted quote turns inactive;
-  full runs read active quotes. An inactive quote comes without items (PITFALLS B8):
+  full runs read active quotes. An inactive quote comes without items (docs/magento.md B8):
   its state is updated and the stored items are kept. With ``sync.cart_totals`` each
   changed active cart's totals are read (one request a cart).
 * **Bad records** — no id, a field that does not parse, a value the database refuses,

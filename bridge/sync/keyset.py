@@ -21,7 +21,7 @@ block sizes are whole pages and the scan makes exactly P requests.
 A request that keeps failing with a server error or a timeout is retried at half the
 page size, down to one record; a record that still fails alone is singled out by
 halving entity_id ranges (about 31 small requests), fetched by id, or quarantined if
-that fails too (PITFALLS B6), and the block goes on without it. Nothing is skipped
+that fails too (docs/magento.md B6), and the block goes on without it. Nothing is skipped
 silently: if a record cannot even be singled out the block stops and reports where,
 so the watermark stays before it. After a failed request, one that can match no record
 (``entity_id < 0``) tells a failing record or page size from a failing store: when it
@@ -349,7 +349,7 @@ class WindowScan:
     def _single(
         self, crit: SearchCriteria, key: Key | None, cause: Exception, excluded: list[int]
     ) -> None:
-        """The first record after ``key`` fails even alone (PITFALLS B6: Magento cannot
+        """The first record after ``key`` fails even alone (docs/magento.md B6: Magento cannot
         load it in a list). Find its id by halving entity_id ranges (a page of one record
         fails exactly when the range holds it), fetch it by id, or quarantine it; either
         way it is excluded from the rest of this block, which goes on after ``key``."""

@@ -341,7 +341,7 @@ def customer_rows(
 # --- orders ----------------------------------------------------------------------------
 
 _ADDRESS_KEYS = ",".join(ADDRESS_FIELDS + ("region_id",))
-# ``fields=`` for order lists (SEMANTICS §11, PITFALLS B7): what order_rows reads and no
+# ``fields=`` for order lists (docs/magento.md S11, B7): what order_rows reads and no
 # more. A full order is ~7 KB of JSON; this cuts transfer and parsing several-fold.
 ORDER_FIELDS: tuple[str, ...] = (
     "entity_id", "increment_id", "customer_id", "customer_email", "customer_is_guest",
@@ -518,7 +518,7 @@ def cart_rows(
     if raw_items is not None and not isinstance(raw_items, list):
         raise RecordError("items: not a list")
     if not row["is_active"] and not raw_items:
-        # PITFALLS B8: Magento loads no items for inactive quotes. Keep what we have.
+        # docs/magento.md B8: Magento loads no items for inactive quotes. Keep what we have.
         row["items_count"] = _int(rec, "items_count") or 0
         row["items_qty"] = _money(rec, "items_qty") or Decimal(0)
         row["subtotal"] = Decimal(0)

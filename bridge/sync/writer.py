@@ -189,7 +189,7 @@ def write_carts(
         delete_children(conn, CartItem.__table__, "cart_id", [r.cart["id"] for r in full])
         upsert(conn, CartItem.__table__, [i for r in full for i in r.items or ()])
     if keep:
-        # Inactive quotes come without items (PITFALLS B8): update the state, keep the rest.
+        # Inactive quotes come without items (docs/magento.md B8): update the state, keep the rest.
         upsert(conn, Cart.__table__, [r.cart for r in keep], update=CART_STATE_COLUMNS)
     if totals:
         conn.execute(
