@@ -16,7 +16,8 @@ from bridge.push.plan import fingerprint
 from bridge.push.remote import Remote, carries_marker
 from bridge.store.push_tables import DONE, REFUSED
 
-# Required on create (SHAPES: sales-rule-data-rule-interface); kept as read on update.
+# Required on create (Magento's salesRuleDataRuleInterface; docs/magento.md F1); kept as read
+# on update.
 CREATE_DEFAULTS: dict[str, Any] = {
     "uses_per_customer": 0,
     "is_advanced": True,
