@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, insert, select, text
+from test_cli import run as run_cli
+from test_cli import write_config
 
-from bridge.cli import main
 from bridge.errors import EXIT_FAILED, EXIT_OK, StoreUnavailable
 from bridge.store.engine import (
     current_revision,
@@ -44,23 +45,7 @@ NOBODY = 65534
 
 
 def _config(folder: Path, store: str, base_url: str = "http://127.0.0.1:9") -> Path:
-    mappings = folder / "mappings"
-    if not mappings.exists():
-        shutil.copytree(ROOT / "mappings", mappings)
-    path = folder / "segbridge.toml"
-    path.write_text(
-        f'[magento]\nbase_url = "{base_url}"\n'
-        f'[magento.auth]\nmethod = "token"\ntoken_env = "{TOKEN_ENV}"\n'
-        f'[store]\nurl = "{store}"\n'
-        f'[mappings]\ndir = "{mappings.as_posix()}"\n'
-    )
-    return path
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return write_config(folder, base_url, store=store)
 
 
 # --- the helper ------------------------------------------------------------------------
@@ -72,7 +57,7 @@ def test_a_missing_sqlite_file_is_named_and_never_created(
     monkeypatch.chdir(tmp_path)
     config = _config(tmp_path, "sqlite:///missing.db")
     for argv in READ_COMMANDS:
-        code, _, err = _run(capsys, "--config", str(config), *argv)
+        code, _, err = run_cli(capsys, "--config", str(config), *argv)
         assert code == EXIT_FAILED, (argv, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1, (argv, err)
@@ -94,7 +79,7 @@ def test_an_unreachable_server_is_named_in_one_line_without_its_password(
     url = f"{scheme}://{user}:s3cret@127.0.0.1:9/{rest.rsplit('/', 1)[1]}"
     config = _config(tmp_path, url)
     for argv in READ_COMMANDS:
-        code, out, err = _run(capsys, "--config", str(config), *argv)
+        code, out, err = run_cli(capsys, "--config", str(config), *argv)
         assert code == EXIT_FAILED, (argv, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1, (argv, err)
@@ -111,7 +96,7 @@ def test_an_older_schema_is_named_and_not_migrated_by_a_reader(
     old.dispose()
     config = _config(tmp_path, db_url)
     for argv in READ_COMMANDS:
-        code, _, err = _run(capsys, "--config", str(config), *argv)
+        code, _, err = run_cli(capsys, "--config", str(config), *argv)
         assert code == EXIT_FAILED, (argv, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "its schema (revision 0007) is older than this " \
@@ -173,7 +158,7 @@ def synced_folder(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(folder)
     monkeypatch.setenv(TOKEN_ENV, sandbox.token)
     for argv in (["sync"], ["evaluate"]):
-        code, _, err = _run(capsys, "--config", "segbridge.toml", *argv)
+        code, _, err = run_cli(capsys, "--config", "segbridge.toml", *argv)
         assert code == EXIT_OK, err
     try:
         yield folder
@@ -272,7 +257,7 @@ def test_read_commands_work_as_a_select_only_database_user(
     config = _config(tmp_path, reader_url)
     for argv in (["status"], ["--json", "status"], ["segments"], ["members", "vip"],
                  ["history", "vip"], ["report", "--output", str(tmp_path / "r.html")]):
-        code, out, err = _run(capsys, "--config", str(config), *argv)
+        code, out, err = run_cli(capsys, "--config", str(config), *argv)
         assert code == EXIT_OK, (argv, err)
         assert "Traceback" not in err
         if argv == ["--json", "status"]:
