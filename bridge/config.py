@@ -114,6 +114,20 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    keep: str = "used"
+    opt_out_attribute: str = ""
+    history_days: int = 730
+    deletion_sweep_hours: int = 24
+
+
+@dataclass(frozen=True)
+class ModuleConfig:
+    use: str = "auto"
+    group_assignments: bool = True
+
+
+@dataclass(frozen=True)
 class MappingsConfig:
     dir: Path = Path("mappings")
 
@@ -127,6 +141,8 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    module: ModuleConfig = field(default_factory=ModuleConfig)
     mappings: MappingsConfig = field(default_factory=MappingsConfig)
 
     @property
@@ -282,6 +298,20 @@ def _check_values(cfg: Config, out: _Collector) -> None:
         problem = validate_cron(getattr(cfg.schedule, key))
         if problem:
             out.add(f"schedule.{key}", problem)
+    if cfg.privacy.keep not in ("used", "all"):
+        out.add("privacy.keep", f"must be used or all, not {_shown(cfg.privacy.keep)}")
+    attr = cfg.privacy.opt_out_attribute
+    if attr and not re.fullmatch(r"[a-z][a-z0-9_]{0,59}", attr):
+        out.add(
+            "privacy.opt_out_attribute",
+            f"must be a customer attribute code (a-z, 0-9, _), not {_shown(attr)}",
+        )
+    if cfg.privacy.history_days < 1:
+        out.add("privacy.history_days", "must be at least 1")
+    if cfg.privacy.deletion_sweep_hours < 1:
+        out.add("privacy.deletion_sweep_hours", "must be at least 1")
+    if cfg.module.use not in ("auto", "on", "off"):
+        out.add("module.use", f"must be auto, on or off, not {_shown(cfg.module.use)}")
     if not cfg.store.url or "://" not in cfg.store.url:
         out.add(
             "store.url",
@@ -297,6 +327,8 @@ _SECTIONS: dict[str, type] = {
     "push": PushConfig,
     "schedule": ScheduleConfig,
     "log": LogConfig,
+    "privacy": PrivacyConfig,
+    "module": ModuleConfig,
     "mappings": MappingsConfig,
 }
 
