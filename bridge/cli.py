@@ -40,10 +40,13 @@ COMMANDS: dict[str, str] = {
     "demo": "bridge.demo:cmd_demo",
     "sandbox": "bridge.sandbox.command:cmd_sandbox",
     "attributes": "bridge.segments.catalog:cmd_attributes",
+    "lift": "bridge.lift.command:cmd_lift",
+    "forget": "bridge.privacy.command:cmd_forget",
+    "subject": "bridge.privacy.command:cmd_subject",
 }
 # The commands that take the run lock and write a run: SIGTERM unwinds them so that
 # their run is recorded as interrupted (the daemon has its own, graceful, handler).
-LOCKING = frozenset({"sync", "evaluate", "plan", "push", "run", "resync"})
+LOCKING = frozenset({"sync", "evaluate", "plan", "push", "run", "resync", "forget"})
 
 
 @dataclass
@@ -208,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("attributes", help="every attribute, operator and option a condition can use")
+
+    s = sub.add_parser("lift", help="treated vs held-out members of a segment with a holdout")
+    s.add_argument("segment", metavar="SEGMENT")
+    s.add_argument("--since", type=_when, metavar="WHEN", help="first day counted (default: 30d)")
+    s.add_argument("--window", default="30d", metavar="AGE",
+                   help="how long after joining a member's orders count, e.g. 30d")
+
+    s = sub.add_parser("forget", help="erase what the store holds about a person")
+    s.add_argument("customer", metavar="CUSTOMER_ID_OR_EMAIL")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    s = sub.add_parser("subject", help="print, as JSON, everything the store holds about a person")
+    s.add_argument("customer", metavar="CUSTOMER_ID_OR_EMAIL")
     return p
 
 
