@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("lift", help="treated vs held-out members of a segment with a holdout")
     s.add_argument("segment", metavar="SEGMENT")
-    s.add_argument("--since", type=_when, metavar="WHEN", help="first day counted (default: 30d)")
+    s.add_argument("--since", type=_when, metavar="WHEN",
+                   help="count members who joined since (default: the first evaluation)")
     s.add_argument("--window", default="30d", metavar="AGE",
                    help="how long after joining a member's orders count, e.g. 30d")
 
