@@ -19,6 +19,7 @@ TABLE_MODULES = (
     "bridge.store.segment_tables",
     "bridge.store.push_tables",
     "bridge.store.lock_tables",
+    "bridge.store.privacy_tables",
 )
 
 
