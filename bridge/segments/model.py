@@ -209,6 +209,7 @@ class Segment:
     group: GroupSpec | None = None
     cms_blocks: list[CmsBlockSpec] = field(default_factory=list)
     cart_rules: list[CartRuleSpec] = field(default_factory=list)
+    holdout: float = 0.0  # the share of members held out of the push (bridge.lift.holdout)
     source: Path = Path()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

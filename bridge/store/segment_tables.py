@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.store.models import Base, Order
@@ -39,6 +50,10 @@ class SegmentRecord(Base):
     last_as_of: Mapped[datetime | None] = mapped_column(DateTime)
     last_changed_at: Mapped[datetime | None] = mapped_column(DateTime)  # last join/leave (as-of)
     members: Mapped[int] = mapped_column(Integer, default=0)
+    # the share held out at the last evaluation, and the as-of from which it applied
+    # (migration 0010; see bridge.lift.holdout)
+    holdout: Mapped[float] = mapped_column(Double, default=0.0, server_default="0")
+    holdout_since: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class SegmentMember(Base):
@@ -49,6 +64,8 @@ class SegmentMember(Base):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     joined_at: Mapped[datetime] = mapped_column(DateTime)
     run_id: Mapped[int | None] = mapped_column(Integer)
+    # held out: a member, but the push treats them as not in this segment
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # no index on customer_id alone: no query reads members by customer (migration 0006)
 
 
@@ -63,6 +80,8 @@ class SegmentHistory(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     run_id: Mapped[int | None] = mapped_column(Integer)
     evaluation_id: Mapped[int | None] = mapped_column(Integer)
+    # the member's side when the event was recorded
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_segment_history_segment_at", "segment_code", "at"),)
 
