@@ -16,17 +16,20 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 
 MAGENTO_TIME = "%Y-%m-%d %H:%M:%S"
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def dumps(value: Any) -> bytes:
-    """JSON of an answer: orjson, or the standard library for what orjson refuses (an
-    integer past 64 bits, which PHP would send as a float anyway)."""
+    """JSON of an answer: msgspec, or the standard library for what msgspec refuses (a
+    ``True``/``None`` dict key, a string holding a lone surrogate)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:
+        return _ENCODER.encode(value)
+    except (TypeError, ValueError):
         return json.dumps(value, separators=(",", ":")).encode()
 
 

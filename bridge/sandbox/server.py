@@ -571,7 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
-        # orjson: the same JSON values as json.dumps several times faster (non-ASCII
+        # msgspec: the same JSON values as json.dumps several times faster (non-ASCII
         # text as UTF-8 rather than \u escapes, as either is valid JSON).
         body = value.encode() if isinstance(value, RawJson) else dumps(value)
         self._send(status, body, headers=headers)
