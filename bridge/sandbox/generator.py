@@ -11,12 +11,8 @@ import itertools
 import random
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from bridge.sandbox.model import Address, Cart, Customer, Order
-
-if TYPE_CHECKING:
-    from bridge.sandbox.shop import Shop
+from bridge.sandbox.model import Address, Cart, Customer, Order, ShopTables
 
 DAY = 86400
 YEAR = 365 * DAY
@@ -267,7 +263,7 @@ def _when(r: random.Random, lo: int, hi: int) -> int:
     return lo if hi <= lo else r.randrange(lo, hi + 1)
 
 
-def generate(shop: Shop, customers: int, seed: int, orders_per_customer: float,
+def generate(shop: ShopTables, customers: int, seed: int, orders_per_customer: float,
              active_carts: float) -> None:
     """Fill ``shop`` (already holding stores and groups) with customers, orders and carts."""
     r = random.Random(seed)

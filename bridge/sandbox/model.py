@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -309,3 +309,33 @@ class Table:
         pos = bisect.bisect_left(self.ids, i)
         del self.ids[pos]
         return rec
+
+
+class ShopTables(Protocol):
+    """What the generator (``generator.generate``) and the storefront module's state
+    (``module_state.py``) read and write of a shop. ``bridge.sandbox.shop.Shop`` is one;
+    it is typed here so that those modules, which the shop imports, need not import it."""
+
+    lock: Any  # a threading.RLock
+    clock: Clock
+    catalog: list[Any]  # generator.Product
+    stores: list[Any]  # shop.StoreView
+    customers: Table
+    orders: Table
+    carts: Table
+    next_address_id: int
+    next_cart_item_id: int
+    order_seq: dict[int, int]
+    module: Any  # module_state.ModuleState
+
+    def now(self) -> int: ...
+
+    def _customer(self, cid: int) -> Customer: ...
+
+    def rebuild_email_index(self) -> None: ...
+
+    def rebuild_order_index(self) -> None: ...
+
+    def rebuild_cart_index(self) -> None: ...
+
+    def set_order_totals(self, o: Order) -> None: ...
