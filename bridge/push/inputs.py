@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, column, select, table
+from sqlalchemy import Engine, column, false, select, table
 from sqlalchemy.orm import Session
 
 from bridge.errors import ConfigError
@@ -23,7 +23,9 @@ from bridge.push.plan import (
 from bridge.store.models import Customer, StoreView, Website
 from bridge.store.push_tables import PushCustomer, PushObject
 
-segment_members = table("segment_members", column("segment_code"), column("customer_id"))
+segment_members = table(
+    "segment_members", column("segment_code"), column("customer_id"), column("holdout")
+)
 
 
 def _num(value: Decimal | float | int | None) -> float | None:
@@ -118,11 +120,14 @@ def gather(
             r.customer_id: HomeRow(r.home_group_id, r.written_group_id, r.overridden_target_id)
             for r in s.scalars(select(PushCustomer))
         }
+        # A held-out member is treated as not in that segment: they get the group of
+        # their next segment by priority, else their home group (bridge.lift.holdout).
         memberships: dict[int, list[str]] = defaultdict(list)
         if live:
             rows = s.execute(
                 select(segment_members.c.customer_id, segment_members.c.segment_code).where(
-                    segment_members.c.segment_code.in_(live)
+                    segment_members.c.segment_code.in_(live),
+                    segment_members.c.holdout == false(),
                 )
             )
             for cid, code in rows:

@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from bridge.errors import ConfigError
+from bridge.lift.holdout import check_share, held_out
 from bridge.lock import pid_alive
 from bridge.segments.compiler import (
     CompiledPlan,
@@ -443,8 +444,12 @@ def compute_memberships(
     as_of: datetime,
     config: Any = None,
     only: Sequence[str] | None = None,
+    *,
+    holdout: bool = True,
 ) -> dict[str, set[int]]:
-    """Who is in each wanted segment as of ``as_of``, without recording anything.
+    """Who is in each wanted segment as of ``as_of``, without recording anything, as
+    the push sees them: a segment's held-out members are left out (``holdout=False``
+    keeps them).
 
     A transaction the caller has open stays open (and the work stays on ``conn``)."""
     wanted = _wanted(segments, only)
@@ -466,6 +471,8 @@ def compute_memberships(
         for seg in wanted:
             rows = conn.execute(select(wide.table.c.customer_id).where(wide.member(seg.code)))
             out[seg.code] = {r[0] for r in rows}
+            if holdout and seg.holdout:
+                out[seg.code] -= held_out(seg.code, out[seg.code], seg.holdout)
         return out
     finally:
         wide.drop(conn)
@@ -516,6 +523,7 @@ def evaluate(
                     insert(EVALUATIONS).values(run_id=run_id, as_of=as_of, started_at=started)
                 ).inserted_primary_key[0]
                 now, before = _counts(conn, wide, [s.code for s in wanted])
+                shares = _stored_shares(conn)
                 for seg in wanted:
                     results[seg.code] = _apply(
                         conn,
@@ -527,6 +535,7 @@ def evaluate(
                         now[seg.code],
                         before[seg.code],
                     )
+                    _mark_holdouts(conn, seg, shares.get(seg.code, 0.0), eval_id)
                 if not only:
                     active = {s.code for s in wanted}
                     stale = conn.execute(select(MEMBERS.c.segment_code).distinct()).scalars().all()
@@ -558,6 +567,11 @@ def evaluate(
 
 def _hist_cols() -> list[str]:
     return ["segment_code", "customer_id", "event", "at", "run_id", "evaluation_id"]
+
+
+def _leave_cols() -> list[str]:
+    """A leave is recorded with the side the member had (copied from their membership)."""
+    return [*_hist_cols(), "holdout"]
 
 
 def _consts(code: str, event: str, as_of: datetime, run_id: int | None, eval_id: int) -> list[Any]:
@@ -618,8 +632,10 @@ def _apply(
     if left:
         conn.execute(
             HISTORY.insert().from_select(
-                _hist_cols(),
-                select(c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval).where(gone),
+                _leave_cols(),
+                select(
+                    c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval, MEMBERS.c.holdout
+                ).where(gone),
             )
         )
         conn.execute(delete(MEMBERS).where(gone))
@@ -647,6 +663,69 @@ def _apply(
     return EvalResult(now, joined, left)
 
 
+HOLDOUT_CHUNK = 500  # ids per UPDATE … IN (…): well inside every database's limits
+
+
+def _stored_shares(conn: Connection) -> dict[str, float]:
+    """The holdout share each known segment's members were last marked with."""
+    return {code: float(h or 0) for code, h in conn.execute(select(SEGMENTS.c.code,
+                                                                   SEGMENTS.c.holdout))}
+
+
+def _set_flag(conn: Connection, table: Table, where: Any, ids: set[int], value: bool) -> None:
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), HOLDOUT_CHUNK):
+        chunk = ordered[i : i + HOLDOUT_CHUNK]
+        conn.execute(
+            update(table).where(where, table.c.customer_id.in_(chunk)).values(holdout=value)
+        )
+
+
+def _mark_holdouts(conn: Connection, seg: Segment, before: float, eval_id: int) -> None:
+    """Mark the held-out members of ``seg`` (``bridge.lift.holdout``'s rule, in Python, so
+    the same customers on every database) in ``segment_members`` and on this
+    evaluation's joins.
+
+    The share unchanged: only the joiners need a side (the others kept theirs). The
+    share changed: every member's side is worked out again and only the rows whose side
+    changed are written (a customer's position does not depend on the share, so raising
+    it only adds held-out members and lowering it only returns some). A segment without
+    a holdout, then and now, costs nothing.
+    """
+    share = check_share(seg.holdout)
+    if share == before == 0:
+        return
+    code = seg.code
+    joined_now = and_(
+        HISTORY.c.evaluation_id == eval_id,
+        HISTORY.c.segment_code == code,
+        HISTORY.c.event == "joined",
+    )
+    joiners = set(conn.execute(select(HISTORY.c.customer_id).where(joined_now)).scalars())
+    mine = MEMBERS.c.segment_code == code
+    if share == before:
+        held = held_out(code, joiners, share)
+        _set_flag(conn, MEMBERS, mine, held, True)
+    else:
+        flagged: set[int] = set()
+        members: list[int] = []
+        for cid, flag in conn.execute(select(MEMBERS.c.customer_id, MEMBERS.c.holdout)
+                                      .where(mine)):
+            members.append(cid)
+            if flag:
+                flagged.add(cid)
+        held = held_out(code, members, share)
+        _set_flag(conn, MEMBERS, mine, held - flagged, True)
+        _set_flag(conn, MEMBERS, mine, flagged - held, False)
+        moved_out, moved_in = len(held - flagged - joiners), len(flagged - held)
+        if moved_out or moved_in:
+            log.info(
+                "segment %s: holdout %s -> %s: %d member(s) now held out, %d back in the push",
+                code, before, share, moved_out, moved_in,
+            )
+    _set_flag(conn, HISTORY, joined_now, held & joiners, True)
+
+
 def _retire(
     conn: Connection, code: str, as_of: datetime, run_id: int | None, eval_id: int
 ) -> EvalResult:
@@ -656,8 +735,10 @@ def _retire(
     left = _count(conn, select(MEMBERS.c.customer_id).where(where))
     conn.execute(
         HISTORY.insert().from_select(
-            _hist_cols(),
-            select(c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval).where(where),
+            _leave_cols(),
+            select(
+                c_code, MEMBERS.c.customer_id, c_left, c_at, c_run, c_eval, MEMBERS.c.holdout
+            ).where(where),
         )
     )
     conn.execute(delete(MEMBERS).where(where))
@@ -686,11 +767,16 @@ def _record_segments(
             "definition_hash": seg.definition_hash,
         }
         res = results.get(seg.code)
+        old = known.get(seg.code)
         if res is not None:
             values.update(last_evaluated_at=now, last_as_of=as_of, members=res.members)
             if res.joined or res.left:
                 values["last_changed_at"] = as_of
-        old = known.get(seg.code)
+            # the share the members are marked with now (only an evaluated segment's:
+            # the others' marks are still the old share's)
+            values["holdout"] = float(seg.holdout)
+            if old is None or float(old.holdout or 0) != float(seg.holdout):
+                values["holdout_since"] = as_of
         if old is None:
             values.update(code=seg.code, first_seen_at=now, defined_at=now)
             values.setdefault("members", 0)
