@@ -28,6 +28,7 @@ from bridge.errors import SegbridgeError
 from bridge.magento.client import ADMIN_STORE, MagentoClient
 from bridge.magento.errors import (
     AuthError,
+    ContractError,
     InvalidRequestError,
     MagentoError,
     RouteMissingError,
@@ -127,9 +128,15 @@ def module_info(client: MagentoClient) -> ModuleInfo | None:
     """The module's version and parts; None when the store has no such route (a Magento
     without the module answers 404 "Request does not match any route.").
 
-    A 401 naming the module's resource means the module is installed but these credentials
-    were not granted ``Segbridge_SegmentBlock::api``: ``ModuleNotGrantedError`` says so.
+    A 401 or JSON 403 on the route means the module is installed (Magento matches the
+    route before it checks the ACL) but these credentials were not granted
+    ``Segbridge_SegmentBlock::api``: ``ModuleNotGrantedError`` says so. A client that has
+    not had a request accepted yet first makes one cheap read (the websites), so that a
+    401 here is never taken for refused credentials (the client would then refuse every
+    later request of the run).
     """
+    if not getattr(client, "_accepted", True):
+        client._get("/V1/store/websites", ADMIN_STORE)
     try:
         # /rest/all always exists: a "no route" answer there can only mean the route
         # (where a wrong store_code would also give it on /rest/{store_code})
@@ -138,12 +145,14 @@ def module_info(client: MagentoClient) -> ModuleInfo | None:
         if exc.is_json:
             return None
         raise  # an HTML 404: base_url itself is wrong
-    except AuthError as exc:
-        if ACL_RESOURCE in str(exc.parameters or ""):
+    except (AuthError, ContractError) as exc:
+        denied = isinstance(exc, AuthError) and not getattr(exc, "fatal", False) \
+            or exc.status == 403 and exc.is_json
+        if denied or ACL_RESOURCE in str(exc.parameters or ""):
             raise ModuleNotGrantedError(
                 f"the store has segbridge's storefront module, but these credentials lack "
-                f"its ACL resource {ACL_RESOURCE}: grant it to the integration or admin role "
-                "(see docs/storefront.md)",
+                f"its ACL resource {ACL_RESOURCE} (HTTP {exc.status} on GET {INFO}): grant "
+                "it to the integration or admin role (see docs/storefront.md)",
                 template=exc.template, parameters=exc.parameters, status=exc.status,
                 method=exc.method, url=exc.url, route=exc.route,
             ) from None

@@ -3,7 +3,10 @@
 Customer writes run through a pool of ``magento.write_concurrency`` threads (the client
 enforces ``writes_per_second``); only the main thread touches the store. Each write is
 a fresh GET and a PUT of the whole customer with only ``group_id`` changed (docs/push.md);
-the GET also tells whether an earlier, interrupted push already made the change.
+the GET also tells whether an earlier, interrupted push already made the change. When
+the push uses the storefront module (``bridge.push.bulk``), customers are moved up to
+1,000 a request by its compare-and-set route instead, and their outcomes recorded one
+request at a time (``persist_outcomes``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bridge.magento.errors import (
@@ -45,6 +48,7 @@ from bridge.store.push_tables import (
     SKIPPED,
     STALE,
     PushCustomer,
+    PushStep,
 )
 from bridge.timeutil import utcnow
 
@@ -130,31 +134,67 @@ def write_customer(remote: Remote, step: StepView, target: int) -> CustomerOutco
 
 
 def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
-    step = out.step
-    cid = int(step.customer_id or step.key)
+    persist_outcomes(ctx, [out])
+
+
+def persist_outcomes(ctx: PushContext, outs: list[CustomerOutcome]) -> None:
+    """Record customer outcomes (journal steps, the local customer rows, home-group
+    bookkeeping, quarantine) in one store transaction: one customer's for the
+    per-customer path, a whole request's for the bulk path."""
+    if not outs:
+        return
     now = utcnow()
+    with Session(ctx.engine) as s, s.begin():
+        s.execute(
+            update(PushStep.__table__)
+            .where(PushStep.__table__.c.id == bindparam("b_id"))
+            .values(state=bindparam("b_state"), magento_id=bindparam("b_mid"),
+                    message=bindparam("b_msg"), updated_at=now),
+            [{"b_id": o.step.id, "b_state": o.state,
+              # magento_id of a done customer step: the group the customer is in now
+              # (the move applied; the report counts these)
+              "b_mid": o.group_now if o.state == DONE else None,
+              "b_msg": o.message[:4000] if o.message is not None else None} for o in outs],
+        )
+        groups = [{"b_cid": _cid(o), "b_gid": o.group_now} for o in outs
+                  if o.group_now is not None]
+        if groups:
+            table = Customer.__table__
+            s.execute(update(table).where(table.c.id == bindparam("b_cid"))
+                      .values(group_id=bindparam("b_gid")), groups)
+        done = [o for o in outs if o.state == DONE]
+        overridden = [o for o in outs if o.state == OVERRIDDEN]
+        _home_rows(s, [(_cid(o), o.target) for o in done], written=True, now=now)
+        _home_rows(s, [(_cid(o), o.target) for o in overridden], written=False, now=now)
+        for o in outs:
+            if o.state == DONE:
+                ctx.unquarantine(s, o.step)
+            elif o.state == SKIPPED and o.group_now is None:
+                # gone from Magento: what a full sync would record
+                s.execute(update(Customer).where(Customer.id == _cid(o)).values(deleted=True))
+                # nothing will plan it again: a quarantine row for it would stay open for ever
+                ctx.unquarantine(s, o.step, why="the customer no longer exists in Magento")
+            elif o.state == REFUSED:
+                ctx.quarantine(s, o.step, o.message or "refused")
+    for out in outs:
+        out.step.state = out.state
+        ctx.tally.states[out.state] += 1
+        _tally_customer(ctx, out)
 
-    def extra(s: Session) -> None:
-        if out.group_now is not None:
-            s.execute(update(Customer).where(Customer.id == cid).values(group_id=out.group_now))
-        elif out.state == SKIPPED:  # gone from Magento: what a full sync would record
-            s.execute(update(Customer).where(Customer.id == cid).values(deleted=True))
-            # nothing will plan it again: a quarantine row for it would stay open for ever
-            ctx.unquarantine(s, step, why="the customer no longer exists in Magento")
-        if out.state == DONE:
-            _home_values(s, cid, written_group_id=out.target, written_at=now,
-                         overridden_target_id=None, overridden_at=None)
-        elif out.state == OVERRIDDEN:
-            _home_values(s, cid, overridden_target_id=out.target, overridden_at=now)
-        elif out.state == REFUSED:
-            ctx.quarantine(s, step, out.message or "refused")
 
-    if out.state == DONE and out.message is None:  # a PUT, not "already in the group"
+def _cid(out: CustomerOutcome) -> int:
+    return int(out.step.customer_id or out.step.key)
+
+
+def _tally_customer(ctx: PushContext, out: CustomerOutcome) -> None:
+    cid = _cid(out)
+    if out.state == DONE and out.message is None:  # written, not "already in the group"
         ctx.tally.written += 1
     if out.state == REFUSED:
         log.warning("push: customer %s quarantined: %s", cid, out.message)
         ctx.tally.refused.append(
-            {"kind": "customer", "key": step.key, "customer_id": cid, "message": out.message}
+            {"kind": "customer", "key": out.step.key, "customer_id": cid,
+             "message": out.message}
         )
     elif out.state == OVERRIDDEN:
         ctx.tally.overridden.append(
@@ -162,18 +202,33 @@ def _persist_customer(ctx: PushContext, out: CustomerOutcome) -> None:
         )
     elif out.state == STALE:
         ctx.tally.stale.append({"customer_id": cid, "group": out.group_now})
-    # magento_id of a done customer step: the group the customer is in now (the move
-    # applied; the report counts these)
-    applied = out.group_now if out.state == DONE else None
-    ctx.mark(step, out.state, magento_id=applied, message=out.message, extra=extra)
 
 
-def _home_values(s: Session, cid: int, **values: Any) -> None:
-    res = s.execute(update(PushCustomer).where(PushCustomer.customer_id == cid).values(**values))
-    if not res.rowcount:  # type: ignore[attr-defined]
-        # A customer step without a home row (should not happen): keep the facts anyway.
-        s.add(PushCustomer(customer_id=cid, home_group_id=values.get("written_group_id") or 0,
-                           first_seen_at=utcnow(), **{k: v for k, v in values.items()}))
+def _home_rows(s: Session, rows: list[tuple[int, int | None]], *, written: bool,
+               now: Any) -> None:
+    """Home-group bookkeeping for (customer, target): written (the target is where
+    segbridge put them) or overridden (the store kept another group: not fought)."""
+    if not rows:
+        return
+    values: dict[str, Any] = (
+        {"written_group_id": bindparam("b_target"), "written_at": now,
+         "overridden_target_id": None, "overridden_at": None} if written
+        else {"overridden_target_id": bindparam("b_target"), "overridden_at": now})
+    table = PushCustomer.__table__
+    ids = [cid for cid, _ in rows]
+    have: set[int] = set()
+    for i in range(0, len(ids), 1000):
+        have.update(s.scalars(select(PushCustomer.customer_id)
+                              .where(PushCustomer.customer_id.in_(ids[i:i + 1000]))))
+    s.execute(update(table).where(table.c.customer_id == bindparam("b_cid")).values(**values),
+              [{"b_cid": cid, "b_target": target} for cid, target in rows if cid in have])
+    for cid, target in rows:
+        if cid not in have:
+            # A customer step without a home row (should not happen): keep the facts anyway.
+            fact = ({"written_group_id": target, "written_at": now} if written
+                    else {"overridden_target_id": target, "overridden_at": now})
+            s.add(PushCustomer(customer_id=cid, home_group_id=target if written else 0,
+                               first_seen_at=now, **fact))
 
 
 def _customer_steps(
@@ -203,13 +258,27 @@ def _quarantined_last(
 
 
 def apply_customers(ctx: PushContext, steps: list[StepView], concurrency: int) -> None:
+    """Customer writes: through the storefront module's bulk route when this push uses
+    it (``bridge.push.bulk``), else (and for what the bulk route hands back) one GET and
+    PUT each."""
+    steps, held = _quarantined_last(ctx, steps)
+    todo: Iterator[tuple[StepView, int]] = _customer_steps(ctx, steps)
+    if ctx.module is not None and ctx.module.group_assignments:
+        from bridge.push.bulk import apply_bulk
+
+        todo = iter(apply_bulk(ctx, list(todo), persist_outcomes))
+        if stop_requested():
+            return
+    write_customers(ctx, todo, held, concurrency)
+
+
+def write_customers(ctx: PushContext, todo: Iterator[tuple[StepView, int]], held: set[int],
+                    concurrency: int) -> None:
     """Customer writes through ``concurrency`` threads; the store is written here only.
 
     Customers quarantined by an earlier push are tried last, and their failing again
     does not count towards ``FAILURES_IN_A_ROW``: only records not yet known to fail
     can tell that the store itself is failing."""
-    steps, held = _quarantined_last(ctx, steps)
-    todo = _customer_steps(ctx, steps)
     window = max(1, concurrency) * 2
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="push") as pool:

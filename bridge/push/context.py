@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +17,9 @@ from bridge.push.remote import Remote
 from bridge.store.models import CustomerGroup, Quarantine
 from bridge.store.push_tables import DONE, SENT, SKIPPED, PushGroup, PushObject, PushStep
 from bridge.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from bridge.push.bulk import ModuleChoice
 
 log = logging.getLogger("bridge.push")
 
@@ -65,6 +68,9 @@ class PushContext:
     groups: dict[str, tuple[int, str]]  # code.casefold() -> (id, code), live
     run_id: int | None = None
     tally: Tally = field(default_factory=Tally)
+    # what this push does with the storefront module (bridge.push.bulk.choose_module);
+    # None: not asked, customers are moved one GET and PUT each
+    module: ModuleChoice | None = None
     _open_quarantine: set[tuple[str, str | None]] | None = field(default=None, repr=False)
 
     def group_id(self, code: str | None) -> int | None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from bridge.sandbox.errors import NOT_SUPPORTED, ApiError, required
 from bridge.sandbox.module_state import (
-    MAX_GROUP_ASSIGNMENTS,
     MODULE_VERSION,
     ActivityRow,
     ActivityTable,
@@ -100,7 +99,7 @@ def _object(value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
 def info(call: Call) -> Any:
     state = call.shop.module
     return {"module": MODULE, "version": MODULE_VERSION, "features": list(state.features),
-            "max_group_assignments": MAX_GROUP_ASSIGNMENTS,
+            "max_group_assignments": state.max_group_assignments,
             "product_views_recorded": state.product_views_recorded
             and "product_views" in state.features}
 
@@ -137,9 +136,10 @@ def group_assignments(call: Call) -> Any:
         items.append({k: _int(item.get(k)) for k in ASSIGNMENT_KEYS})
     if not items:
         raise ApiError(400, '"assignments" is empty: send at least one assignment.')
-    if len(items) > MAX_GROUP_ASSIGNMENTS:
+    most = call.shop.module.max_group_assignments
+    if len(items) > most:
         raise ApiError(400, '"assignments" has %1 items; at most %2 are accepted per request.',
-                       [len(items), MAX_GROUP_ASSIGNMENTS])
+                       [len(items), most])
     requests: list[tuple[int, int, int]] = []
     seen: dict[int, int] = {}
     for index, item in enumerate(items):

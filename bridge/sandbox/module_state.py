@@ -128,8 +128,10 @@ class ModuleState:
     rows, and the rows are the same whenever they are made.
 
     ``features`` and ``product_views_recorded`` are what ``GET /V1/segbridge/info``
-    answers; ``grid_reindex_fails`` makes group assignments answer the module's warning
-    (changes kept); ``refresh_flags`` are the customers whose sessions the module flagged;
+    answers, with ``max_group_assignments`` (the largest request the route accepts; a
+    test lowers it to see a push split into several requests); ``grid_reindex_fails``
+    makes group assignments answer the module's warning (changes kept);
+    ``refresh_flags`` are the customers whose sessions the module flagged;
     ``rules_applied`` counts ``POST …/catalogRules/apply`` (the indexer marked invalid).
     """
 
@@ -137,6 +139,7 @@ class ModuleState:
         self.products: dict[int, Any] = {p.id: p for p in shop.catalog}
         self.features: tuple[str, ...] = FEATURES
         self.product_views_recorded = True
+        self.max_group_assignments = MAX_GROUP_ASSIGNMENTS
         self.grid_reindex_fails = False
         self.refresh_flags: set[int] = set()
         self.rules_applied = 0
