@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.sandbox.model import fmt_time
 
 if TYPE_CHECKING:
-    from bridge.sandbox.shop import Shop
+    from bridge.sandbox.model import ShopTables as Shop
 
 DAY = 86400
 MODULE_VERSION = "0.2.0"  # the module's composer.json / Model/Info.php VERSION
