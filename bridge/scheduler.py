@@ -63,7 +63,7 @@ def _one_line(exc: BaseException, config: Any) -> str:
 
 
 def _default_runner(config: Any, *, full: bool) -> Any:
-    from bridge.push.command import run_once
+    from bridge.pipeline import run_once
 
     return run_once(config, full=full, wait=False)
 

@@ -70,7 +70,7 @@ def _members(sc: Scenario, gid: int) -> int:
 def test_push_run_resync_and_the_daemon_refuse_a_merchants_group(
     sc: Scenario, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bridge.push.command import run_once
+    from bridge.pipeline import run_once
 
     retailer = sc.group_id("Retailer")
     held = _members(sc, retailer)

@@ -181,7 +181,7 @@ def test_a_failing_run_is_logged_and_the_next_firing_still_runs(
 
 
 def test_summary_line_in_json_and_text() -> None:
-    from bridge.push.command import RunResult
+    from bridge.pipeline import RunResult
     from bridge.push.service import PushResult
 
     push = PushResult()
@@ -509,7 +509,7 @@ def test_a_stop_during_the_sync_ends_the_run_between_entities(
     pushed, and the run is recorded as ``stopped``, not ``ok`` or ``failed``."""
     from test_push_kit import Scenario
 
-    from bridge.push.command import run_once
+    from bridge.pipeline import run_once
 
     sc = Scenario(tmp_path / "s", db_url, customers=20)
     try:
@@ -533,7 +533,7 @@ def test_a_stop_after_the_evaluation_skips_the_push(
 ) -> None:
     from test_push_kit import Scenario
 
-    import bridge.push.command as command
+    import bridge.pipeline as command
 
     evaluate = command._evaluate
     calls: list[int] = []

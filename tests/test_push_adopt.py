@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from test_push_kit import Scenario, shop_state
 
 from bridge.errors import EXIT_OK
-from bridge.push.command import run_once
+from bridge.pipeline import run_once
 from bridge.push.remote import Remote
 from bridge.push.service import build_plan, live_groups
 from bridge.store.push_tables import PushCustomer, PushObject

@@ -327,7 +327,7 @@ def test_run_and_resync_commands(scenario: Scenario) -> None:
 def test_run_once_waits_for_nobody_when_the_lock_is_held(scenario: Scenario) -> None:
     from bridge.errors import LockHeld
     from bridge.lock import run_lock
-    from bridge.push.command import run_once
+    from bridge.pipeline import run_once
 
     sc = scenario
     with run_lock(sc.engine, wait=False, holder="someone else"):

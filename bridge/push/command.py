@@ -1,17 +1,21 @@
-"""``segbridge plan``, ``push``, ``run`` and ``resync``; ``run_once`` for the daemon."""
+"""``segbridge plan`` and ``push``: show the plan, apply it, say what was done.
+
+Nothing here syncs or evaluates: with ``--as-of`` the caller (``bridge.pipeline``, where
+the commands are registered) hands in how to evaluate, so the push stays below the other
+stages and ``run``/``resync`` live in ``bridge.pipeline``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, SegbridgeError
+from bridge.errors import EXIT_OK, ConfigError
 from bridge.push.journal import open_batches
 from bridge.push.remote import Remote
 from bridge.push.service import (
@@ -23,10 +27,13 @@ from bridge.push.service import (
     push_once,
     start_run,
 )
-from bridge.shutdown import stop_requested
-from bridge.timeutil import utcnow
 
-log = logging.getLogger("bridge.push")
+# ``(engine, segments, as_of, run_id, config)``: evaluate every segment as of then, recorded
+# under the run (``push --as-of``).
+Evaluator = Callable[[Engine, list[Any], datetime, int | None, Any], Any]
+# ``(engine, segments, as_of, config)``: who would be in each segment then, recorded
+# nowhere (``plan --as-of``).
+DryMemberships = Callable[[Engine, list[Any], datetime, Any], dict[str, set[int]]]
 
 
 def make_client(config: Any, *, read_only: bool = False) -> Any:
@@ -45,7 +52,7 @@ def empty_mappings_line(config: Any) -> str:
     )
 
 
-def _segments(config: Any) -> list[Any]:
+def mapped_segments(config: Any) -> list[Any]:
     """The segment files; a folder without any is refused (exit 2), never taken as
     "no segments": that plan would send every member home."""
     from bridge.segments.loader import load_segments
@@ -93,7 +100,7 @@ def _verify_shop(engine: Engine, client: Any, config: Any, *, record: bool = Tru
     verify_shop(engine, client, config, record=record)
 
 
-def _preflight(engine: Engine, client: Any, config: Any, segments: list[Any]) -> None:
+def preflight(engine: Engine, client: Any, config: Any, segments: list[Any]) -> None:
     """Before a push or a run does anything: the shop is this store's (else exit 2), the
     groups the config names exist there, and no segment ``[group]`` names a merchant's
     group without ``adopt = true`` (else exit 2, one line per name; the same lines as
@@ -109,45 +116,27 @@ def _preflight(engine: Engine, client: Any, config: Any, segments: list[Any]) ->
     remember_named_groups(engine, segments, groups)
 
 
-def _open(config: Any) -> Engine:
+def open_writable(config: Any) -> Engine:
     from bridge.store.engine import open_store
 
     return open_store(config.store.url)
 
 
-def _evaluate(
-    engine: Engine, segments: list[Any], as_of: datetime, run_id: int | None, config: Any
-) -> Any:
-    from bridge.segments.evaluate import evaluate
-
-    return evaluate(engine, segments, as_of, run_id=run_id, config=config)
-
-
-def _sync(engine: Engine, client: Any, config: Any, *, full: bool, kind: str) -> Any:
-    """The sync engineer's programmatic sync (every entity; ``full`` finds deletions).
-
-    A stop (SIGTERM to the daemon) is looked at before each entity, so a long sync ends
-    between entities, each one whole or untouched.
-    """
-    from bridge.sync.runner import run_sync
-
-    return run_sync(config, engine, full=full, client=client, kind=kind,
-                    should_stop=stop_requested)
-
-
 # --- plan ---------------------------------------------------------------------------------
 
 
-def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
+def plan_command(
+    ctx: Any, args: argparse.Namespace, *, dry_memberships: DryMemberships
+) -> int:
     """Show the push plan; nothing is written, to Magento (the client is read-only) or to
-    the store: ``--as-of`` evaluates without recording anything."""
+    the store: ``--as-of`` evaluates (``dry_memberships``) without recording anything."""
     from bridge.store.engine import open_store_readonly
 
     config = ctx.config()
-    segments = _segments(config)
+    segments = mapped_segments(config)
     as_of = getattr(args, "as_of", None)
     # without --as-of only reads: a read-only store will do; --as-of needs temporary tables
-    engine = open_store_readonly(config.store.url) if as_of is None else _open(config)
+    engine = open_store_readonly(config.store.url) if as_of is None else open_writable(config)
     try:
         client = make_client(config, read_only=True)
         try:
@@ -177,21 +166,6 @@ def cmd_plan(ctx: Any, args: argparse.Namespace) -> int:
     _print_plan(ctx, data, plan.size, int(config.push.max_changes), pending,
                 plan.not_movable)
     return EXIT_OK
-
-
-def dry_memberships(
-    engine: Engine, segments: list[Any], as_of: datetime, config: Any
-) -> dict[str, set[int]]:
-    """Who would be in each active segment ``as_of``, computed in temporary tables and
-    recorded nowhere (no memberships, history, evaluation or run row)."""
-    from bridge.segments.evaluate import compute_memberships
-
-    with engine.connect() as conn:
-        try:
-            return compute_memberships(conn, segments, as_of, config)
-        finally:
-            if conn.in_transaction():
-                conn.rollback()
 
 
 def _cell(value: Any, empty: str = "-") -> str:
@@ -331,15 +305,17 @@ def _print_push(ctx: Any, result: PushResult) -> None:
         con.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def cmd_push(ctx: Any, args: argparse.Namespace) -> int:
+def push_command(ctx: Any, args: argparse.Namespace, *, evaluate: Evaluator) -> int:
+    """Push what the store holds; ``--as-of`` first evaluates (``evaluate``) in the same
+    run."""
     from bridge.lock import run_lock
 
     config = ctx.config()
-    segments = _segments(config)
-    engine = _open(config)
+    segments = mapped_segments(config)
+    engine = open_writable(config)
     try:
         with run_lock(engine, wait=ctx.wait, holder="segbridge push"):
-            result = _push_run(engine, config, segments, kind="push",
+            result = _push_run(engine, config, segments, kind="push", evaluate=evaluate,
                                as_of=getattr(args, "as_of", None),
                                force=bool(getattr(args, "force", False)))
     finally:
@@ -352,32 +328,32 @@ def cmd_push(ctx: Any, args: argparse.Namespace) -> int:
 
 
 def _push_run(
-    engine: Engine, config: Any, segments: list[Any], *, kind: str, as_of: datetime | None,
-    force: bool,
+    engine: Engine, config: Any, segments: list[Any], *, kind: str, evaluate: Evaluator,
+    as_of: datetime | None, force: bool,
 ) -> PushResult:
     client = make_client(config)
     try:
-        _preflight(engine, client, config, segments)  # another shop, bad names: exit 2
+        preflight(engine, client, config, segments)  # another shop, bad names: exit 2
     except BaseException:
         client.close()
         raise
     run_id = start_run(engine, kind)
     try:
         if as_of is not None:
-            _evaluate(engine, segments, as_of, run_id, config)
-        result = _push(engine, config, segments, client, force=force, run_id=run_id)
+            evaluate(engine, segments, as_of, run_id, config)
+        result = push_checked(engine, config, segments, client, force=force, run_id=run_id)
     except BaseException as exc:
         finish_run(engine, run_id, "failed", client=client, errors=1, message=str(exc)[:2000])
         raise
     finally:
         client.close()
     status = "stopped" if result.interrupted else "partial" if result.refused else "ok"
-    finish_run(engine, run_id, status, counts=_push_counts(result), client=client,
+    finish_run(engine, run_id, status, counts=push_counts(result), client=client,
                errors=len(result.refused))
     return result
 
 
-def _push(
+def push_checked(
     engine: Engine, config: Any, segments: list[Any], client: Any, *, force: bool,
     run_id: int | None, adopt: bool = False,
 ) -> PushResult:
@@ -393,7 +369,7 @@ def _push(
         raise ConfigError(distinct_causes(exc.problems)) from None
 
 
-def _push_counts(result: PushResult) -> dict[str, Any]:
+def push_counts(result: PushResult) -> dict[str, Any]:
     s = result.summary()
     return {
         "planned": s["planned"],
@@ -403,221 +379,3 @@ def _push_counts(result: PushResult) -> dict[str, Any]:
         "overridden": len(s["overridden"]),
         "drift": len(s["drift"]),
     }
-
-
-# --- run / resync -----------------------------------------------------------------------------
-
-
-@dataclass
-class RunResult:
-    """What one ``run_once`` did: the daemon logs it, the CLI prints it."""
-
-    run_id: int
-    kind: str
-    as_of: datetime
-    sync: Any = None
-    evaluation: Any = None
-    push: PushResult | None = None
-    exit_code: int = EXIT_OK
-    counts: dict[str, Any] = field(default_factory=dict)
-    # ok | partial | stopped (a stop request ended it early; the journal keeps the rest)
-    status: str = "ok"
-
-
-def run_once(
-    config: Any,
-    *,
-    full: bool = False,
-    as_of: datetime | None = None,
-    force: bool = False,
-    wait: bool = False,
-    client: Any = None,
-    engine: Engine | None = None,
-    lock: bool = True,
-    adopt: bool = False,
-) -> RunResult:
-    """Sync (``full``: everything, finding deletions) + evaluate + push, under one run lock.
-
-    Raises ``LockHeld`` (exit 4) when another run holds the lock and ``wait`` is False,
-    ``ConfigError`` (exit 2) for bad mappings before anything is done, ``PlanTooBig``
-    when the push brake trips, ``WrongShop`` (exit 2) when the store belongs to another
-    shop. ``lock=False`` is for a caller already holding it. ``adopt`` (``--adopt``):
-    customers found inside managed groups are taken as segbridge's own for this push.
-    """
-    from contextlib import nullcontext
-
-    from bridge.lock import run_lock
-
-    kind = "resync" if full else "run"
-    segments = _segments(config)
-    own_engine = engine is None
-    eng = engine if engine is not None else _open(config)
-    own_client = client is None
-    cli = client if client is not None else make_client(config)
-    try:
-        guard = run_lock(eng, wait=wait, holder=f"segbridge {kind}") if lock else nullcontext()
-        with guard:
-            _preflight(eng, cli, config, segments)  # exit 2 before the sync writes anything
-            sync = _sync(eng, cli, config, full=full, kind=kind)
-            run_id = sync.run_id if sync.run_id is not None else start_run(eng, kind)
-            result = RunResult(run_id=run_id, kind=kind, as_of=as_of or utcnow(), sync=sync)
-            result.counts = {"sync": _plain(sync.to_json())}
-            if stop_requested():  # between sync and evaluate: nothing half-done to finish
-                return _stopped(eng, result, cli, "after the sync")
-            if sync.status == "failed":
-                raise SegbridgeError(
-                    f"{kind}: the sync failed ({'; '.join(sync.errors) or 'see status'}): "
-                    "nothing evaluated or pushed"
-                )
-            try:
-                when = as_of or utcnow()
-                result.as_of = when
-                result.evaluation = _evaluate(eng, segments, when, run_id, config)
-                result.counts["evaluate"] = _plain(result.evaluation)
-                if stop_requested():  # between evaluate and push
-                    return _stopped(eng, result, cli, "after the evaluation")
-                result.push = _push(eng, config, segments, cli, force=force, run_id=run_id,
-                                    adopt=adopt)
-            except BaseException as exc:
-                finish_run(eng, run_id, "failed", client=cli, errors=1, message=str(exc)[:2000])
-                raise
-            result.counts["push"] = _push_counts(result.push)
-            if result.push.interrupted:
-                return _stopped(eng, result, cli, "during the push (the journal keeps the rest)")
-            partial = bool(result.push.refused) or _sync_partial(result.sync)
-            result.exit_code = EXIT_PARTIAL if partial else EXIT_OK
-            result.status = "partial" if partial else "ok"
-            finish_run(eng, run_id, result.status, counts=result.counts,
-                       client=cli, errors=len(result.push.refused) + sync.quarantined)
-            return result
-    finally:
-        if own_client:
-            cli.close()
-        if own_engine:
-            eng.dispose()
-
-
-def _stopped(engine: Engine, result: RunResult, client: Any, where: str) -> RunResult:
-    """Record a run that a stop request ended early as ``stopped``, not ``ok``.
-
-    Nothing is half-written: the sync stops between entities, the push after the write in
-    flight, and the next run (or push) finishes the journal.
-    """
-    result.status = "stopped"
-    refused = len(result.push.refused) if result.push is not None else 0
-    result.exit_code = EXIT_PARTIAL if refused else EXIT_OK
-    errors = list(getattr(result.sync, "errors", None) or [])
-    in_sync = [e for e in errors if "asked to stop" in e]  # the sync's own "stopped before …"
-    message = f"sync {in_sync[0]}" if in_sync else f"stopped {where}: asked to stop"
-    others = [e for e in errors if e not in in_sync]
-    if others:
-        message += "; sync: " + "; ".join(others)
-    log.info("%s %s %s", result.kind, result.run_id, message)
-    finish_run(engine, result.run_id, "stopped", counts=result.counts, client=client,
-               errors=refused + int(getattr(result.sync, "quarantined", 0) or 0),
-               message=message[:2000])
-    return result
-
-
-def _sync_partial(sync: Any) -> bool:
-    code = getattr(sync, "exit_code", None)
-    if code is not None:
-        return int(code) == EXIT_PARTIAL
-    return bool(getattr(sync, "quarantined", 0))
-
-
-def _plain(value: Any) -> Any:
-    """Something JSON can hold, from whatever a stage returned."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    for attr in ("summary", "as_dict", "to_dict"):
-        fn = getattr(value, attr, None)
-        if callable(fn):
-            return _plain(fn())
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        try:
-            return _plain(asdict(value))
-        except TypeError:
-            pass
-    if hasattr(value, "__dict__"):
-        return {k: _plain(v) for k, v in vars(value).items() if not k.startswith("_")}
-    return str(value)
-
-
-def sync_line(sync: Any) -> str:
-    """``Sync: 1,204 records stored (customers 210, orders 980, …), 3 deleted, 0 quarantined;
-    42 requests.``"""
-    counts = dict(getattr(sync, "counts", None) or {})
-    stored = sum(int(c.stored) for c in counts.values())
-    each = ", ".join(f"{name} {int(c.stored):,}" for name, c in counts.items())
-    deleted = sum(int(c.deleted) for c in counts.values())
-    line = f"Sync: {stored:,} record(s) stored" + (f" ({each})" if each else "")
-    if deleted:
-        line += f", {deleted:,} deleted"
-    quarantined = int(getattr(sync, "quarantined", 0) or 0)
-    if quarantined:
-        line += f", {quarantined:,} quarantined (see `segbridge status`)"
-    return line + f"; {int(getattr(sync, 'requests', 0) or 0):,} request(s)."
-
-
-def evaluate_line(evaluation: Any) -> str:
-    """``Evaluate: 11 segment(s), 433 memberships, +5 joined, -2 left (vip +3 -1, …).``"""
-    rows = dict(evaluation or {})
-    if not rows:
-        return "Evaluate: no active segment."
-    members = sum(int(r.members) for r in rows.values())
-    joined = sum(int(r.joined) for r in rows.values())
-    left = sum(int(r.left) for r in rows.values())
-    line = (f"Evaluate: {len(rows)} segment(s), {members:,} membership(s), "
-            f"+{joined:,} joined, -{left:,} left")
-    changed = [f"{code} +{int(r.joined):,} -{int(r.left):,}"
-               for code, r in sorted(rows.items()) if r.joined or r.left]
-    if changed:
-        line += " (" + ", ".join(changed[:8]) + (", …" if len(changed) > 8 else "") + ")"
-    return line + "."
-
-
-def run_lines(result: RunResult) -> list[str]:
-    """One short summary each of the sync, the evaluation and the push of a run."""
-    lines = [f"{result.kind.capitalize()} {result.run_id} as of "
-             f"{result.as_of:%Y-%m-%d %H:%M:%S} UTC: {result.status}."]
-    if result.sync is not None:
-        lines.append(sync_line(result.sync))
-        lines += [f"  sync: {e}" for e in list(getattr(result.sync, "errors", None) or [])]
-    if result.evaluation is not None:
-        lines.append(evaluate_line(result.evaluation))
-    if result.push is not None:
-        lines += push_lines(result.push)
-    return lines
-
-
-def _run_command(
-    ctx: Any, *, full: bool, as_of: datetime | None, force: bool, adopt: bool
-) -> int:
-    config = ctx.config()
-    result = run_once(config, full=full, as_of=as_of, force=force, wait=ctx.wait, adopt=adopt)
-    if ctx.json:
-        ctx.emit_json({"run_id": result.run_id, "kind": result.kind, "as_of": result.as_of,
-                       **result.counts, "exit_code": result.exit_code})
-    else:
-        con = ctx.console()
-        for line in run_lines(result):
-            con.print(line, markup=False, highlight=False, soft_wrap=True)
-    return result.exit_code
-
-
-def cmd_run(ctx: Any, args: argparse.Namespace) -> int:
-    return _run_command(ctx, full=False, as_of=getattr(args, "as_of", None),
-                        force=bool(getattr(args, "force", False)),
-                        adopt=bool(getattr(args, "adopt", False)))
-
-
-def cmd_resync(ctx: Any, args: argparse.Namespace) -> int:
-    return _run_command(ctx, full=True, as_of=None, force=bool(getattr(args, "force", False)),
-                        adopt=bool(getattr(args, "adopt", False)))

@@ -1,7 +1,8 @@
-"""The push as a programme: plan, finish the journal, apply; and ``run_once``.
+"""The push as a programme: plan, finish the journal, apply.
 
-``push_once`` is what ``segbridge push`` runs; ``run_once`` (sync + evaluate + push,
-under one run lock) is what ``segbridge run``, ``segbridge resync`` and the daemon run.
+``push_once`` is what ``segbridge push`` runs, and the last stage of ``run_once``
+(``bridge.pipeline``: sync + evaluate + push under one run lock), which ``segbridge run``,
+``segbridge resync`` and the daemon run.
 """
 
 from __future__ import annotations
