@@ -347,6 +347,66 @@ class OnlineResult:
     notes: list[str] = field(default_factory=list)
     rebind_to: Any = None  # --rebind: the identity to record once the whole check passed
     rebind_from: Any = None
+    module: dict[str, Any] | None = None  # what GET /V1/segbridge/info said (JSON output)
+
+
+def module_probe(client: Any, config: Any, result: OnlineResult) -> None:
+    """The storefront module: its version and parts, in one line. A store without it is
+    said in one line, not as a failure, unless ``module.use = "on"`` requires it."""
+    from bridge.magento.module import ModuleAnswerError, ModuleNotGrantedError, module_info
+    from bridge.push.bulk import describe
+
+    module_cfg = getattr(config, "module", None)
+    use = str(getattr(module_cfg, "use", "auto"))
+    bulk = bool(getattr(module_cfg, "group_assignments", True))
+    name = "storefront module (Segbridge_SegmentBlock::api)"
+    state: dict[str, Any] = {"installed": False, "granted": False, "version": None,
+                             "features": [], "use": use, "group_assignments": False}
+    result.module = state
+    try:
+        info = module_info(client)
+    except ModuleNotGrantedError as exc:
+        state["installed"] = True
+        line = f"storefront module: installed, but {str(exc).split(', but ', 1)[-1]}"
+        if use == "on":
+            result.probes.append((name, False, line + ' (module.use = "on" requires it)'))
+        else:
+            result.notes.append(line + "; until then the push moves customers one GET and "
+                                       "PUT each")
+        return
+    except ModuleAnswerError as exc:
+        result.probes.append((name, False, f"GET /V1/segbridge/info answered something that "
+                                           f"is not the module's answer: {exc}"))
+        return
+    if info is None:
+        line = ("storefront module: not installed (GET /V1/segbridge/info: no such route); "
+                "the push moves customers one GET and PUT each")
+        if use == "on":
+            result.probes.append((name, False, 'not installed, and module.use = "on" requires '
+                                               "it: install it (docs/storefront.md) or set "
+                                               'module.use = "auto"'))
+        else:
+            result.notes.append(line)
+        return
+    state.update(installed=True, granted=True, version=info.version,
+                 features=sorted(info.features))
+    if use == "off":
+        how = 'not used (module.use = "off")'
+    elif not bulk:
+        how = ("the push moves customers one GET and PUT each (module.group_assignments = "
+               "false)")
+    elif not info.has("group_assignments"):
+        how = "its group assignments part is off: the push moves customers one GET and PUT each"
+        if use == "on":
+            result.probes.append((name, False, f"{describe(info)}: {how}, and module.use = "
+                                               '"on" requires it'))
+            return
+    else:
+        state["group_assignments"] = True
+        how = (f"the push moves customers up to {min(1000, info.max_group_assignments)} a "
+               "request through it")
+    result.probes.append((name, True, "ok"))
+    result.notes.append(f"storefront module: {describe(info)}; {how}")
 
 
 def online_checks(config: Any, segments: list[Any] | None = None, *,
@@ -405,6 +465,13 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
                 result.probes.append((name, False, str(exc)))
             except Exception as exc:  # a probe must report, not crash the check
                 result.probes.append((name, False, f"{type(exc).__name__}: {exc}"))
+        try:
+            module_probe(client, config, result)
+        except SegbridgeError as exc:
+            if fatal(exc):
+                raise
+            result.probes.append(("storefront module (Segbridge_SegmentBlock::api)", False,
+                                  str(exc)))
         if segments is None or not all(passed for _n, passed, _d in result.probes):
             return result
         groups = group_index(remote.groups())
@@ -491,6 +558,7 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
                 "warnings": warnings,
                 "notes": online.notes,
                 "online": [{"check": n, "ok": p, "detail": d} for n, p, d in online.probes],
+                "module": online.module,
             }
         )
     else:
