@@ -6,15 +6,8 @@ fixes a whole directory in one pass; nothing is evaluated or pushed while any re
 
 from __future__ import annotations
 
-import difflib
-import errno
-import os
-import re
-import stat
 import tomllib
-import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,6 +22,61 @@ from bridge.segments.attributes import (
     AttributeSpec,
     address_types,
     attribute_spec,
+)
+from bridge.segments.loader.content import OUTSIDE, _read_content
+from bridge.segments.loader.messages import _display as _display
+from bridge.segments.loader.messages import (
+    _Err,
+    _key,
+    _os_reason,
+    _Problems,
+    _q,
+    _unknown_keys,
+    did_you_mean,
+    escaped,
+    look_alike_note,
+)
+from bridge.segments.loader.schema import (
+    AGE_RE,
+    BLOCK_KEYS,
+    CODE_RE,
+    COMBINE_KEYS,
+    EARLIEST_DAY,
+    GROUP_KEYS,
+    GROUP_MARKER,
+    LATEST_DAY,
+    LEAF_KEYS,
+    MAX_AGE_DAYS,
+    MAX_AMOUNT,
+    MAX_CONTENT_BYTES,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_DESCRIPTION,
+    MAX_FILE_BYTES,
+    MAX_LEAVES,
+    MAX_LIST,
+    MAX_NAME,
+    MAX_SHOWN,
+    MAX_SLOT_LENGTH,
+    MAX_WEBSITE_CODE,
+    OPERATOR_ALIASES,
+    OPS_TEXT,
+    OPTION_KEYS,
+    PERIOD_HINT,
+    PRICE_OPERATORS,
+    RULE_KEYS,
+    SIMPLE_ACTIONS,
+    SLOT_RE,
+    TOP_KEYS,
+)
+from bridge.segments.loader.text import (
+    EMAIL_RE,
+    ISO_DATE_RE,
+    PHONE_RE,
+    _invisible_characters,
+    _max_length,
+    _no_nul,
+    _no_personal_data,
 )
 from bridge.segments.model import (
     MAX_GROUP_CODE,
@@ -47,185 +95,51 @@ from bridge.segments.model import (
     walk_rules,
 )
 
-# Patterns are used with fullmatch: "^...$" with match would let a trailing "\n" through.
-CODE_RE = re.compile(r"[a-z0-9_-]+")
-AGE_RE = re.compile(r"\s*(\d+)\s*d\s*")
-# A CMS slot: the characters magento-module/Model/IdentifierChooser.php accepts
-# (SLOT_PATTERN '/^[A-Za-z0-9_-]+$/D'). The widget also refuses a slot containing
-# GROUP_MARKER (case-insensitively), because segbridge writes "<slot>--group-<id>".
-SLOT_RE = re.compile(r"[A-Za-z0-9_-]+")
-GROUP_MARKER = "--group-"
-MAX_SLOT_LENGTH = 200  # well under the widget's 237 (255 minus "--group-" and a 10-digit id)
-MAX_CONTENT_BYTES = 1024 * 1024  # a block's content_file
-OUTSIDE = "points outside the mappings folder (a .. or a link out of it)"
-TOP_KEYS = (
-    "code",
-    "name",
-    "description",
-    "active",
-    "website",
-    "priority",
-    "conditions",
-    "group",
-    "cms_blocks",
-    "cart_rules",
-)
-COMBINE_KEYS = ("match", "value", "rules")
-# every option any attribute takes (a condition's keys beyond attribute/operator/value)
-OPTION_KEYS = tuple(sorted({o for spec in ATTRIBUTES.values() for o in spec.options}))
-LEAF_KEYS = ("attribute", "operator", "value")
-GROUP_KEYS = ("code", "adopt")
-BLOCK_KEYS = ("identifier", "title", "content_file", "active", "stores")
-RULE_KEYS = (
-    "name",
-    "simple_action",
-    "discount_amount",
-    "coupon_code",
-    "from_date",
-    "to_date",
-    "stop_rules_processing",
-    "discount_step",
-    "discount_qty",
-    "apply_to_shipping",
-    "sort_order",
-)
-SIMPLE_ACTIONS = ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y")
-PRICE_OPERATORS = ("==", "!=", ">=", ">", "<=", "<", "between")
-OPS_TEXT = " ".join(OPERATORS)
-# What people write for an operator: reversed tokens, SQL, and Magento's admin labels.
-OPERATOR_ALIASES = {
-    "=": "==", "=>": ">=", "=<": "<=", "<>": "!=", "=!": "!=", "is": "==", "is not": "!=",
-    "equals or greater than": ">=", "greater than": ">", "equals or less than": "<=",
-    "less than": "<", "contains": "{}", "does not contain": "!{}", "in": "()",
-    "is one of": "()", "not in": "!()", "is not one of": "!()", "is undefined": "<=>",
-    "is null": "<=>", "{ }": "{}", "( )": "()", "!( )": "!()", "!{ }": "!{}",
-}
-PERIOD_HINT = 'use "90d" or { from = "2026-01-01", to = "2026-06-30" }'
-# Limits (each refusal names file and key): what every supported database evaluates
-# exactly, without overflow and within its expression-depth limits.
-MAX_DEPTH = 16  # combine levels, the root [conditions] being the first
-MAX_LEAVES = 500  # conditions in one segment
-MAX_LIST = 10_000  # values of one () / !() list (and of a sku list)
-MAX_AMOUNT = Decimal(10) ** 12  # money and quantities: within ±10^12
-MAX_COUNT = 10**9  # counts and days: within 0…10^9
-MAX_AGE_DAYS = 100_000  # a relative age ("30d") or period: about 270 years
-EARLIEST_DAY = date(1000, 1, 1)  # dates: what every database stores (MariaDB from 1000)
-LATEST_DAY = date(9998, 12, 31)  # and whose next day still exists
-MAX_SHOWN = 80  # characters of a value quoted in a message
-MAX_FILE_BYTES = 10 * 1024 * 1024  # one segment file
-MAX_NAME = 255  # names, titles, coupon codes: the store's and Magento's varchar(255)
-MAX_WEBSITE_CODE = 32  # Magento's store_website.code
-MAX_DESCRIPTION = 10_000  # MariaDB's TEXT holds 65,535 bytes: 4 a character at most
-
-
-@dataclass
-class _Problems:
-    file: str
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(
-            f"{self.file}: {path}: {message}" if path else f"{self.file}: {message}"
-        )
-
-    def warn(self, path: str, message: str) -> None:
-        self.warnings.append(f"{self.file}: {path}: {message}")
-
-
-def _q(value: Any) -> str:
-    """A value as it reads in TOML, for messages: one line, at most about MAX_SHOWN chars."""
-    if isinstance(value, str):
-        # control characters escaped, so each problem stays on one line
-        text = "".join(
-            "\\\\" if c == "\\" else c if c.isprintable() or c == " "
-            else c.encode("unicode_escape").decode()
-            for c in value[: MAX_SHOWN + 1]
-        )
-        if len(value) > MAX_SHOWN or len(text) > MAX_SHOWN:
-            text = text[:MAX_SHOWN] + "…"
-        return '"' + text.replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and abs(value) >= 10**MAX_SHOWN:
-        return f"{'-' if value < 0 else ''}a number of {len(str(abs(value)))} digits"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    if isinstance(value, list):
-        if len(value) <= 5 and all(isinstance(v, (str, int, float)) for v in value):
-            text = "[" + ", ".join(_q(v) for v in value) + "]"
-            return text if len(text) <= 2 * MAX_SHOWN else "a list"
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
-def did_you_mean(
-    word: Any, candidates: Iterable[str], aliases: dict[str, str] | None = None
-) -> str:
-    """ ``; did you mean "x"?`` when one candidate is close to ``word`` (else "")."""
-    if not isinstance(word, str) or not word or len(word) > 2 * MAX_SHOWN:
-        return ""
-    folded = word.strip().casefold()
-    candidates = list(candidates)
-    if aliases and folded in aliases:
-        best = [aliases[folded]]
-    else:
-        by_fold = {c.casefold(): c for c in candidates}
-        best = [by_fold[folded]] if folded in by_fold and by_fold[folded] != word else [
-            by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
-        ]
-    if not best or best[0] == word:
-        return ""
-    note = look_alike_note(word, best[0])
-    return f'; did you mean "{best[0]}"?' + (f" ({note})" if note else "")
-
-
-def escaped(text: str) -> str:
-    """``text`` with every character outside printable ASCII written as ``\\uXXXX``, so a
-    look-alike (a Cyrillic а, a zero-width space) reads differently from what it imitates."""
-    return "".join(
-        c if " " <= c <= "~" else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
-        for c in text
-    )
-
-
-def look_alike_note(word: str, suggestion: str, quote: str = '"') -> str:
-    """For a "did you mean" line: ``"Gener\\u0430l" has \\u0430 CYRILLIC SMALL LETTER A``
-    when either name has characters outside printable ASCII, which may print exactly like
-    the other name's letters (or not at all); else ``""``."""
-    notes = []
-    for name in dict.fromkeys((word, suggestion)):
-        odd = list(dict.fromkeys(c for c in name if not " " <= c <= "~"))
-        if odd and len(name) <= 2 * MAX_SHOWN:
-            chars = ", ".join(
-                f"{escaped(c)} {unicodedata.name(c, 'an unnamed character')}" for c in odd[:3]
-            ) + (", …" if len(odd) > 3 else "")
-            notes.append(f"{quote}{escaped(name)}{quote} has {chars}")
-    return "; ".join(notes)
-
-
-def _unknown_keys(raw: dict[str, Any], known: Iterable[str], path: str, out: _Problems) -> None:
-    known = tuple(known)
-    for key in raw:
-        if key not in known:
-            where = f"{path}.{_key(key)}" if path else _key(key)
-            hint = did_you_mean(key, known)
-            if hint:
-                out.add(where, "unknown key" + hint)
-            else:
-                out.add(where, f"unknown key (known: {', '.join(known)})")
-
-
-def _key(key: str) -> str:
-    """A key as it reads in a path: bare when it can be, else quoted (one line)."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _q(key)
-
-
-# --- values -----------------------------------------------------------------------------
+__all__ = [
+    "AGE_RE",
+    "BLOCK_KEYS",
+    "CODE_RE",
+    "COMBINE_KEYS",
+    "EARLIEST_DAY",
+    "EMAIL_RE",
+    "GROUP_KEYS",
+    "GROUP_MARKER",
+    "ISO_DATE_RE",
+    "LATEST_DAY",
+    "LEAF_KEYS",
+    "MAX_AGE_DAYS",
+    "MAX_AMOUNT",
+    "MAX_CONTENT_BYTES",
+    "MAX_COUNT",
+    "MAX_DEPTH",
+    "MAX_DESCRIPTION",
+    "MAX_FILE_BYTES",
+    "MAX_LEAVES",
+    "MAX_LIST",
+    "MAX_NAME",
+    "MAX_SHOWN",
+    "MAX_SLOT_LENGTH",
+    "MAX_WEBSITE_CODE",
+    "OPERATOR_ALIASES",
+    "OPS_TEXT",
+    "OPTION_KEYS",
+    "OUTSIDE",
+    "PERIOD_HINT",
+    "PHONE_RE",
+    "PRICE_OPERATORS",
+    "RULE_KEYS",
+    "SIMPLE_ACTIONS",
+    "SLOT_RE",
+    "TOP_KEYS",
+    "check_mappings",
+    "did_you_mean",
+    "escaped",
+    "load_segments",
+    "load_segments_with_warnings",
+    "look_alike_note",
+    "parse_segment",
+    "segments_from_dicts",
+]
 
 
 def _age_days(digits: str) -> int | None:
@@ -343,11 +257,6 @@ def _scalar(raw: Any, spec: AttributeSpec) -> Any | str:
             return _Err(f"{_q(raw)} is not a segment code")
         return raw
     return _Err(f"cannot take {_q(raw)}")
-
-
-@dataclass(frozen=True)
-class _Err:
-    message: str
 
 
 def _rule_value(
@@ -511,9 +420,6 @@ def _product(raw: dict[str, Any], path: str, out: _Problems) -> ProductFilter:
     return ProductFilter(skus=skus, name_contains=name, price=price)
 
 
-# --- conditions -------------------------------------------------------------------------
-
-
 @dataclass
 class _Context:
     config: Any
@@ -620,23 +526,6 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     )
 
 
-def _no_nul(data: dict[str, Any], out: _Problems) -> None:
-    """A NUL character in any text of the file is an error: PostgreSQL cannot hold or
-    compare it, so the same file would match differently (or fail) per database, and
-    Magento would cut names there. Iterative and depth-bounded, like _count_leaves."""
-    stack: list[tuple[str, Any, int]] = [(_key(k), v, 1) for k, v in data.items()]
-    while stack:
-        path, node, depth = stack.pop()
-        if isinstance(node, str):
-            if "\0" in node:
-                out.add(path, "contains a NUL character (\\x00), which no text may hold")
-        elif depth <= 2 * MAX_DEPTH + 4 and isinstance(node, dict):
-            stack.extend((f"{path}.{_key(k)}", v, depth + 1) for k, v in node.items())
-        elif depth <= 2 * MAX_DEPTH + 4 and isinstance(node, list):
-            if len(node) <= MAX_LIST:
-                stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(node))
-
-
 def _count_leaves(raw: Any) -> int:
     """Conditions (tables with an attribute) in the raw tree, down to MAX_DEPTH + 1 levels.
 
@@ -724,125 +613,6 @@ def _combine(raw: Any, path: str, ctx: _Context, depth: int = 1) -> Combine | No
     return Combine(match=match, value=value, rules=tuple(children), path=path)
 
 
-# --- the file ---------------------------------------------------------------------------
-
-
-# An email address: text@host, with or without a dot in the host (x@localhost).
-EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\W_][^\s@<>()\[\],;:\"']*")
-# 7+ digits, maybe with one separator between them (a space, a dash, an underscore, a
-# dot or a slash, or a dash between two spaces), maybe a leading + or parenthesised area
-# code: +46 70-123 45 67, (040) 123 456, 070 - 123 4567, 0701234567. Matched after
-# _as_read, so any kind of dash or space (en dash, no-break space) counts.
-PHONE_RE = re.compile(r"\+?\(?\d(?:\)?(?:[ _./-]| - )?\(?\d){6,}")
-ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
-
-
-def _max_length(text: Any, key: str, limit: int, out: _Problems) -> None:
-    """Longer text than the store's column (or Magento's) would be cut or refused."""
-    if isinstance(text, str) and len(text) > limit:
-        out.add(key, f"is longer than {limit} characters ({len(text)})")
-
-
-def _as_read(text: str) -> str:
-    """``text`` as a reader sees it: compatibility forms folded (NFKC: full-width ＠ is @,
-    ０ is 0), invisible format characters (Cf: zero-width space, direction marks)
-    dropped, every dash (Pd: en dash, em dash; and the minus sign) a "-" and every space
-    (Zs: no-break, thin) a plain space."""
-    folded = []
-    for c in unicodedata.normalize("NFKC", text):
-        category = unicodedata.category(c)
-        if category == "Pd" or c == "\u2212":
-            folded.append("-")
-        elif category == "Zs":
-            folded.append(" ")
-        elif category != "Cf":
-            folded.append(c)
-    return "".join(folded)
-
-
-def _no_personal_data(text: Any, key: str, out: _Problems) -> None:
-    """Codes, names, descriptions, group codes, slots and rule names show in Magento's
-    admin and on pages: an email address or a phone number there is personal data
-    published. The message does not repeat it."""
-    if not isinstance(text, str):
-        return
-    text = _as_read(text)
-    what = None
-    if EMAIL_RE.search(text):
-        what = "an email address"
-    elif PHONE_RE.search(ISO_DATE_RE.sub(" ", text)):
-        what = "a phone-like number (7 or more digits)"
-    if what:
-        out.add(
-            key,
-            f"contains {what}; it shows in Magento's admin and pages, so personal data "
-            "does not belong here",
-        )
-
-
-# Characters Magento's admin grid and pages show as nothing, as a plain space or as a
-# line break: control (Cc), format (Cf: zero-width space, right-to-left override), line
-# and paragraph separators (Zl, Zp) and spaces other than U+0020 (Zs).
-_INVISIBLE = ("Cc", "Cf", "Zl", "Zp", "Zs")
-
-
-def _invisible_characters(text: Any, key: str, what: str, out: _Problems) -> bool:
-    """Refuse a code or name that would read like another one in Magento: leading or
-    trailing white space, or a character shown as nothing or as a plain space
-    ("Retailer " and "Retailer\\u200b" both show as the merchant's "Retailer").
-    True when a problem was reported."""
-    if not isinstance(text, str) or not text:
-        return False
-    if text != text.strip():
-        out.add(
-            key,
-            f"{_q(text)} begins or ends with white space, which Magento's admin does not "
-            f"show: it would read like {what} {_q(text.strip())}",
-        )
-        return True
-    odd = [
-        (i, c) for i, c in enumerate(text, 1)
-        if c != " " and unicodedata.category(c) in _INVISIBLE
-    ]
-    if odd:
-        i, c = odd[0]
-        visible = "".join(_as_shown(ch) for ch in text)
-        out.add(
-            key,
-            f"{_q(text)} contains {escaped(c)} {unicodedata.name(c, 'a control character')} "
-            f"at position {i}, which Magento's admin shows as nothing or as a plain space: "
-            f"it would read like {what} {_q(visible)}",
-        )
-        return True
-    return False
-
-
-def _as_shown(c: str) -> str:
-    """One character as Magento's admin shows it: a control or format character as
-    nothing, any other space or separator as a plain space."""
-    category = unicodedata.category(c)
-    if c == " " or category not in _INVISIBLE:
-        return c
-    return "" if category in ("Cc", "Cf") else " "
-
-
-def _display(path: Path, base: Path | None) -> str:
-    """``path`` for a message, relative to the config's folder (or the working one) when
-    inside it. The folder is resolved, the file name is kept as found: a link is named
-    by itself, never by its target (Emacs' lock link .#vip.toml points at "user@host.pid")."""
-    found = path.parent.resolve() / path.name if path.name not in ("", ".", "..") else (
-        path.resolve()
-    )
-    for root in (base, Path.cwd()):
-        if root is None:
-            continue
-        try:
-            return str(found.relative_to(root.resolve()))
-        except ValueError:
-            continue
-    return str(path)
-
-
 def _bool(raw: dict[str, Any], key: str, default: bool, path: str, out: _Problems) -> bool:
     v = raw.get(key, default)
     if not isinstance(v, bool):
@@ -874,100 +644,6 @@ def _int(
         )
         return None
     return v
-
-
-def _read_content(mappings_dir: Path, name: str) -> str | _Err:
-    """The text of a block's ``content_file``, or why it cannot be published.
-
-    The file becomes a CMS block on the storefront, so it must be a regular file inside
-    the mappings folder: an absolute path, a ``..`` or a link out of it could publish
-    ``/etc/passwd`` or ``/proc/self/environ``, and ``/dev/zero`` or a FIFO would never end.
-    A path checked and then opened again could be swapped for a link in between, so the
-    file is opened once (never following a final link) and everything is checked on that
-    descriptor: what it is, its size, its single name (a hard link to a secret has the
-    secret's inode) and where it lies. At most ``MAX_CONTENT_BYTES`` are ever read.
-    """
-    if "\0" in name:  # never reaches the OS (callers report it)
-        return _Err("contains a NUL character")
-    if Path(name).is_absolute() or name.startswith("~"):
-        return _Err("is an absolute path: give a path inside the mappings folder")
-    try:
-        root = mappings_dir.resolve()
-        target = (mappings_dir / name).resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
-        return _Err(f"cannot be resolved ({_os_reason(exc)})")
-    if not target.is_relative_to(root):
-        return _Err(OUTSIDE)
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_NOFOLLOW", 0)  # the resolved path's last part swapped for a link
-        | getattr(os, "O_NONBLOCK", 0)  # swapped for a FIFO: the open cannot hang
-        | getattr(os, "O_CLOEXEC", 0)
-    )
-    try:
-        fd = os.open(target, flags)
-    except FileNotFoundError:
-        return _Err(f"no such file in {mappings_dir}")
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # it became a link after the resolve
-            return _Err(OUTSIDE)
-        return _Err(f"cannot read: {_os_reason(exc)}")
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return _Err("is not a regular file")
-        if info.st_nlink != 1:
-            return _Err(
-                f"is a hard link (the file has {info.st_nlink} names, perhaps one outside the "
-                "mappings folder): give a file of its own"
-            )
-        if info.st_size > MAX_CONTENT_BYTES:
-            return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB ({info.st_size} bytes)")
-        if not _opened_inside(fd, info, target, root):
-            return _Err(OUTSIDE)
-        chunks: list[bytes] = []
-        left = MAX_CONTENT_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        return _Err(f"cannot read: {_os_reason(exc)}")
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CONTENT_BYTES:
-        return _Err(f"is larger than {MAX_CONTENT_BYTES // 1024} KiB")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _Err(f"is not UTF-8 text (byte {exc.start})")
-
-
-def _opened_inside(fd: int, info: os.stat_result, target: Path, root: Path) -> bool:
-    """Whether the file open on ``fd`` lies inside ``root``: a folder on the way to it may
-    have been swapped for a link out after the resolve (O_NOFOLLOW guards only the last
-    part). Where /proc exists the descriptor's own path is read; elsewhere the resolved
-    path must still lead to the very inode that was opened."""
-    proc = f"/proc/self/fd/{fd}"
-    try:
-        opened = os.readlink(proc)
-    except OSError:
-        opened = None
-    if opened is not None and opened.startswith("/"):
-        return Path(opened).is_relative_to(root)
-    try:
-        now = os.stat(target, follow_symlinks=False)
-    except OSError:
-        return False
-    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
-
-
-def _os_reason(exc: BaseException) -> str:
-    """An OS error's reason without the path (the message names the file already)."""
-    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 def _cms_blocks(raw: Any, mappings_dir: Path, out: _Problems) -> list[CmsBlockSpec]:
