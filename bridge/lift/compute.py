@@ -116,10 +116,11 @@ class Lift:
         if c.absolute is None or c.interval is None or c.p_value is None:
             return f"{self.segment}: no conversion figure"
         level = round(self.confidence * 100)
+        p = format_p(c.p_value)
         return (
             f"{self.segment}: {_points(c.absolute)} points conversion "
             f"({level} % CI {_points(c.interval.low)} to {_points(c.interval.high)}), "
-            f"p = {format_p(c.p_value)}"
+            f"p {p if p.startswith('<') else '= ' + p}"
         )
 
 

@@ -44,7 +44,12 @@ def complete_rows(table: Table, rows: Iterable[dict[str, Any]]) -> list[dict[str
                 continue
             else:
                 col = table.c[n]
-                full[n] = _DEFAULTS.get(n) if not col.nullable else None
+                if col.nullable:
+                    full[n] = None
+                elif n not in _DEFAULTS and col.default is not None and col.default.is_scalar:
+                    full[n] = col.default.arg  # the model's own (segment_members.holdout)
+                else:
+                    full[n] = _DEFAULTS.get(n)
         for n in row:
             if n not in names:
                 raise KeyError(f"{table.name} has no column {n}")
