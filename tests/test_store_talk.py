@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from sqlalchemy import Engine, select
 from tamper import TamperProxy
@@ -287,9 +287,9 @@ def _html(method: str, path: str, status: int, body: bytes) -> tuple[int, str, b
 
 def _no_total(method: str, path: str, status: int, body: bytes) -> tuple[int, str, bytes] | None:
     if path.startswith("/rest/all/V1/orders?") and status == 200:
-        data = orjson.loads(body)
+        data = msgspec.json.decode(body)
         data.pop("total_count", None)
-        return 200, "application/json", orjson.dumps(data)
+        return 200, "application/json", msgspec.json.encode(data)
     return None
 
 
@@ -344,7 +344,7 @@ def test_a_store_failing_every_list_request_is_not_bisected_for_ever(
     40 requests per round and 50 rounds."""
     def always_500(method: str, path: str, status: int, body: bytes) -> Any:
         if path.startswith("/rest/all/V1/orders?"):
-            return 500, "application/json", orjson.dumps(
+            return 500, "application/json", msgspec.json.encode(
                 {"message": "Internal Error. Details are available in Magento log file. "
                             "Report ID: webapi-1"})
         return None
@@ -405,11 +405,11 @@ def test_a_lone_surrogate_is_stored_as_a_replacement_character_on_every_database
 
     def surrogate(method: str, path: str, status: int, body: bytes) -> Any:
         if path.startswith("/rest/all/V1/customers/search?") and status == 200:
-            data = orjson.loads(body)
+            data = msgspec.json.decode(body)
             for item in data.get("items") or []:
                 if item["id"] == cid:
                     item["firstname"] = "SURROGATE"
-            return 200, "application/json", orjson.dumps(data).replace(
+            return 200, "application/json", msgspec.json.encode(data).replace(
                 b'"SURROGATE"', b'"An\\ud800na"')
         return None
 

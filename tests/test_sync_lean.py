@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -119,7 +119,7 @@ ADDRESS_KEYS = [*tf.ADDRESS_FIELDS, "region_id"]
                                                                    HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_an_odd_value_is_declined_or_taken_the_same(pages: list[bytes], data: Any) -> None:
-    page = orjson.loads(pages[0])
+    page = msgspec.json.decode(pages[0])
     items = copy.deepcopy(page["items"][:5])
     for _ in range(data.draw(st.integers(1, 3))):
         order = data.draw(st.sampled_from(items))
@@ -152,7 +152,7 @@ def _three_orders(customer_of_2: bytes = b"5") -> bytes:
     orders = [{"entity_id": i, "created_at": "2026-01-02 03:04:05",
                "updated_at": "2026-01-02 03:04:05", "customer_id": 5,
                "items": [{"item_id": i * 10, "sku": "S", "price": 2.5}]} for i in (1, 2, 3)]
-    body = orjson.dumps({"items": orders})
+    body = msgspec.json.encode({"items": orders})
     old = b'"customer_id":5,"items":[{"item_id":20'
     assert old in body
     return body.replace(old, b'"customer_id":' + customer_of_2 + b',"items":[{"item_id":20')
@@ -210,10 +210,10 @@ def test_a_lean_run_the_store_refuses_is_written_again_the_general_way(
 def test_a_nul_is_dropped_by_the_lean_path_as_by_the_general_one(pages: list[bytes]) -> None:
     """``\\u0000`` in a page's strings: both paths store the text without it (PostgreSQL
     cannot hold a NUL; SQLite and MariaDB kept it), the same statements either way."""
-    page = orjson.loads(pages[0])
+    page = msgspec.json.decode(pages[0])
     page["items"][0]["customer_email"] = "nul\x00l@example.org"
     page["items"][1]["items"][0]["name"] = "\x00Mug\x00"
-    body = orjson.dumps(page)
+    body = msgspec.json.encode(page)
     assert b"\\u0000" in body
     lean_bound, general, jobs = _both([body])
     assert lean_bound is not None and lean_bound[0] == general

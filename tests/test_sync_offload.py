@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -68,7 +68,7 @@ def test_the_worker_ends_when_the_sync_is_killed() -> None:
 
 
 def _orders_page(first: int, count: int, total: float) -> bytes:
-    return orjson.dumps({"items": [
+    return msgspec.json.encode({"items": [
         {"entity_id": i, "created_at": "2026-01-02 03:04:05", "updated_at": "2026-01-02 03:04:05",
          "grand_total": total, "items": [{"item_id": i * 10, "sku": f"S{i}", "price": 1.5}]}
         for i in range(first, first + count)]})
@@ -131,13 +131,13 @@ NOW = datetime(2026, 3, 4, 5, 6, 7)
 
 
 def _addressed_page(first: int, count: int, total: float) -> bytes:
-    page = orjson.loads(_orders_page(first, count, total))
+    page = msgspec.json.decode(_orders_page(first, count, total))
     for n, order in enumerate(page["items"]):
         address = {"city": f"Lund {total}", "street": ["Gata 1"], "firstname": "Åsa"}
         order["billing_address"] = address
         order["extension_attributes"] = {"shipping_assignments": [{"shipping": {
             "address": address if n % 2 else {**address, "city": "Malmö"}}}]}
-    return orjson.dumps(page)
+    return msgspec.json.encode(page)
 
 
 def _jobs(ctx: offload.Context, pages: list[bytes]) -> list[Job]:

@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import msgspec
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -447,15 +446,18 @@ class MagentoClient:
                     return light
             keep_body = True
             try:
-                # orjson parses a page several times faster than json; a body it refuses
-                # (not UTF-8, NaN, a lone surrogate) gets requests' own decoding, as before,
-                # and is not kept: whoever decodes the kept body again uses orjson.
-                data = orjson.loads(resp.content)
-            except ValueError:
+                # msgspec parses a page several times faster than json; a body it refuses
+                # (not UTF-8, NaN, a lone surrogate, a number past a double) gets requests'
+                # own decoding, as before, and is not kept: whoever decodes the kept body
+                # again uses msgspec too. A whole number past 64 bits is read exactly, as
+                # json reads it. Nesting deeper than Python's recursion limit is not JSON
+                # we can read, in either decoder.
+                data = msgspec.json.decode(resp.content)
+            except (ValueError, RecursionError):
                 keep_body = False
                 try:
                     data = resp.json()
-                except ValueError:
+                except (ValueError, RecursionError):
                     data = _NOT_JSON
             if data is not _NOT_JSON and (ctype is None or "json" in ctype.lower()):
                 if req.template in LIST_PATHS:
@@ -843,7 +845,7 @@ def keys_page(body: bytes, id_key: str) -> ListAnswer | None:
     decoding then says what it is)."""
     try:
         page = _keys_decoder(id_key).decode(body)
-    except (msgspec.DecodeError, ValueError, TypeError):
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return None
     items = [{id_key: getattr(i, id_key), "updated_at": i.updated_at}
              for i in page.items or ()]

@@ -142,8 +142,8 @@ def _text(value: Any, limit: int) -> str | None:
     raise _Unusual
 
 
-# Past 64 bits orjson (the general path's decoder) reads a number as a float, msgspec
-# as an int: such numbers go the general way.
+# A whole number past 64 bits (msgspec reads it exactly, as an int) is one no column
+# binds: such numbers go the general way, which quarantines their record.
 _LOW, _HIGH = -(2**63), 2**63 - 1
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 from sqlalchemy import Engine
 
 from bridge.store.upsert import Recorder, replay
@@ -130,7 +130,7 @@ def fill(job: Job, ctx: Context, items: list[Any]) -> Job:
 
 def page_items(body: bytes) -> list[Any]:
     """A page's items from its raw JSON, every NUL dropped from their strings."""
-    data = orjson.loads(tf.drop_nul_body(body))
+    data = msgspec.json.decode(tf.drop_nul_body(body))
     items = data.get("items") if isinstance(data, dict) else None
     return list(items or [])
 
