@@ -229,7 +229,8 @@ class Scenario:
     """A sandbox shop, a store database and a config, with helpers to run the stages."""
 
     def __init__(self, root: Path, db_url: str, *, customers: int = 150, seed: int = 3,
-                 merge_mode: bool = True, proxy: bool = False, **config_kw: Any) -> None:
+                 merge_mode: bool = True, proxy: bool = False, module: bool = False,
+                 **config_kw: Any) -> None:
         from bridge.config import load_config
         from bridge.sandbox.server import SandboxServer
         from bridge.store.engine import open_store
@@ -237,7 +238,9 @@ class Scenario:
         os.environ[TOKEN_ENV] = "sandbox-token"
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.sandbox = SandboxServer(customers=customers, seed=seed, merge_mode=merge_mode)
+        # module=False: a store without the storefront module (one GET and PUT a customer)
+        self.sandbox = SandboxServer(customers=customers, seed=seed, merge_mode=merge_mode,
+                                     module=module)
         self.shop = self.sandbox.shop
         self.proxy = KillProxy(self.sandbox.base_url) if proxy else None
         self.mappings = write_mappings(root)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
 from bridge.push.adopt import adopt_objects
 from bridge.push.apply import apply_batch
+from bridge.push.bulk import choose_module
 from bridge.push.context import PushContext
 from bridge.push.inputs import gather, group_index, segment_maps
 from bridge.push.journal import open_batches, record_plan
@@ -224,6 +225,8 @@ def push_once(
         groups=live_groups(remote),
         run_id=run_id,
     )
+    # the storefront module, asked once (module.use = "on" and none: exit 1, nothing written)
+    ctx.module = choose_module(client, getattr(config, "module", None))
     result = PushResult()
     concurrency = int(config.magento.write_concurrency)
     for batch_id in open_batches(engine):
