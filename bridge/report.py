@@ -33,6 +33,9 @@ JOIN_COLOR = "#16a34a"
 LEAVE_COLOR = "#dc2626"
 BEFORE_COLOR = "#94a3b8"
 AFTER_COLOR = "#0f766e"
+TREATED_COLOR = "#1d4ed8"  # lift: the treated side
+HELD_OUT_COLOR = "#f59e0b"  # lift: the held-out side
+WHISKER_COLOR = "#0f172a"  # lift: the 95 % intervals
 
 MAX_SIZE_POINTS = 400  # evaluations drawn in the size chart (the newest)
 MAX_CHURN_RUNS = 30  # runs drawn in the joins/leaves chart
@@ -79,6 +82,7 @@ class ReportData:
     last_push: dict[str, Any] | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     customers: int = 0
+    lifts: list[Any] = field(default_factory=list)  # bridge.lift.compute.Lift per holdout
 
 
 class _Tables:
@@ -105,9 +109,15 @@ def _safe_url(url: str) -> str:
         return "(store)"
 
 
-def collect(engine: Engine, store_url: str | None = None) -> ReportData:
+def collect(
+    engine: Engine, store_url: str | None = None, *, link_guest_orders: bool = False
+) -> ReportData:
     """Read everything the page shows, with queries that stay cheap at 1M customers
-    (aggregates in SQL; only per-evaluation and per-group rows come back)."""
+    (aggregates in SQL; only per-evaluation and per-group rows come back; the lift of a
+    segment with a holdout reads its joiners' orders).
+
+    ``link_guest_orders`` (the sync setting): the lift counts guest orders matched to a
+    customer too, as ``segbridge lift`` does."""
     t = _Tables(engine)
     data = ReportData(generated_at=utcnow(), store=_safe_url(store_url or str(engine.url)))
     with engine.connect() as conn:
@@ -117,6 +127,7 @@ def collect(engine: Engine, store_url: str | None = None) -> ReportData:
         data.churn = _churn(steps, rows)
         data.groups, data.last_push = _groups(conn, t)
         data.runs = _runs(conn, t)
+        data.lifts = _lifts(conn, t, link_guest_orders)
         cust = t.get("customers")
         if cust is not None:
             data.customers = int(
@@ -154,6 +165,28 @@ def _segments(conn: Any, t: _Tables) -> list[SegmentInfo]:
         for (code,) in conn.execute(select(hist.c.segment_code).distinct()):
             out.setdefault(code, SegmentInfo(code=code, name=code, members=0))
     return sorted(out.values(), key=lambda s: (-s.members, s.code))
+
+
+def _lifts(conn: Any, t: _Tables, link_guest_orders: bool) -> list[Any]:
+    """The lift of each segment with a holdout at its last evaluation, as ``segbridge
+    lift`` computes it by default (members who joined since the share took effect)."""
+    seg = t.get("segments")
+    if seg is None or "holdout" not in seg.c or t.get("segment_history") is None:
+        return []
+    from bridge.lift.compute import compute_lift
+
+    out = []
+    for code, share, since, as_of in conn.execute(
+        select(seg.c.code, seg.c.holdout, seg.c.holdout_since, seg.c.last_as_of)
+        .where(seg.c.holdout > 0, seg.c.last_as_of.is_not(None))
+        .order_by(seg.c.code)
+    ):
+        try:
+            out.append(compute_lift(conn, code, float(share), since=since, as_of=as_of,
+                                    link_guest_orders=link_guest_orders))
+        except ValueError as exc:  # a share outside 0..0.5 written by hand: skipped
+            log.warning("report: no lift for segment %s: %s", code, exc)
+    return out
 
 
 def _history_window(conn: Any, t: _Tables) -> tuple[list[tuple[Any, datetime]], list[Any]]:
@@ -521,6 +554,112 @@ def groups_chart(groups: Sequence[GroupCount], width: int = 1040) -> str:
     return "".join(parts)
 
 
+def lift_chart(lift: Any, width: int = 1040) -> str:
+    """Conversion and revenue per member, treated against held out: a bar each with its
+    95 % interval as a whisker, one panel per figure."""
+    panels = [
+        ("conversion", lift.treated.conversion, lift.treated.conversion_interval,
+         lift.held_out.conversion, lift.held_out.conversion_interval, True),
+        ("revenue per member", lift.treated.revenue_per_member, lift.treated.revenue_interval,
+         lift.held_out.revenue_per_member, lift.held_out.revenue_interval, False),
+    ]
+    gap, label_w, top, row_h, bar_h = 40, 86, 24, 38, 20
+    panel_w = (width - gap) / 2
+    height = top + 2 * row_h + 30
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="lift of {_e(lift.segment)}">']
+    for i, (title, v1, iv1, v2, iv2, is_share) in enumerate(panels):
+        x0 = i * (panel_w + gap) + label_w
+        pw = panel_w - label_w - 70
+        highs = [v for v in (v1, v2) if v is not None]
+        highs += [iv.high for iv in (iv1, iv2) if iv is not None]
+        peak = max(highs, default=0.0)
+        ticks = _lift_ticks(peak * (100 if is_share else 1))
+        scale = pw / ticks[-1]
+        factor = 100 if is_share else 1
+
+        def x(v: float, x0: float = x0, scale: float = scale, factor: int = factor) -> float:
+            return x0 + max(v, 0.0) * factor * scale
+
+        parts.append(f'<text x="{x0}" y="14" class="vlab" font-weight="600">{_e(title)}'
+                     f"{' (%)' if is_share else ''}, 95 % intervals</text>")
+        for tv in ticks:
+            xx = x0 + tv * scale
+            parts.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{top}" '
+                         f'y2="{top + 2 * row_h}" class="grid"/>')
+            parts.append(f'<text x="{xx:.1f}" y="{height - 8}" class="xlab" '
+                         f'text-anchor="middle">{_e(_tick(tv))}</text>')
+        for j, (side, v, iv, color) in enumerate((("treated", v1, iv1, TREATED_COLOR),
+                                                  ("held out", v2, iv2, HELD_OUT_COLOR))):
+            y0 = top + j * row_h + (row_h - bar_h) / 2
+            parts.append(f'<text x="{x0 - 8}" y="{y0 + bar_h / 2 + 4:.1f}" class="ylab">'
+                         f"{side}</text>")
+            if v is None:
+                continue
+            shown = f"{v * 100:.2f} %" if is_share else f"{v:,.2f}"
+            if iv is not None:
+                shown += (f" ({iv.low * 100:.2f} to {iv.high * 100:.2f} %)" if is_share
+                          else f" ({iv.low:,.2f} to {iv.high:,.2f})")
+            parts.append(f'<rect x="{x0}" y="{y0:.1f}" width="{max(x(v) - x0, 1):.1f}" '
+                         f'height="{bar_h}" fill="{color}"><title>{_e(side)}: '
+                         f"{_e(shown)}</title></rect>")
+            end = x(v)
+            if iv is not None:
+                lo, hi, mid = x(iv.low), x(iv.high), y0 + bar_h / 2
+                end = hi
+                parts.append(f'<line x1="{lo:.1f}" x2="{hi:.1f}" y1="{mid:.1f}" y2="{mid:.1f}" '
+                             f'stroke="{WHISKER_COLOR}" stroke-width="2"/>')
+                for xx in (lo, hi):
+                    parts.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{mid - 7:.1f}" '
+                                 f'y2="{mid + 7:.1f}" stroke="{WHISKER_COLOR}" '
+                                 'stroke-width="2"/>')
+            parts.append(f'<text x="{end + 6:.1f}" y="{y0 + bar_h / 2 + 4:.1f}" '
+                         f'class="vlab">{_e(f"{v * 100:.1f} %" if is_share else f"{v:,.2f}")}'
+                         "</text>")
+        parts.append(f'<line x1="{x0}" x2="{x0}" y1="{top}" y2="{top + 2 * row_h}" '
+                     'class="axis"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _lift_ticks(top: float) -> list[float]:
+    """Axis ticks from 0 past ``top`` (fractions allowed: conversion of a few percent)."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return [i * step for i in range(math.ceil(top / step) + 1)]
+
+
+def _tick(v: float) -> str:
+    return f"{v:,.0f}" if v >= 10 or v == int(v) else f"{v:g}"
+
+
+def _lift_html(lift: Any) -> str:
+    """One segment's lift: its verdict in words, the chart, and the counts."""
+    from bridge.lift.command import revenue_verdict
+
+    t, h = lift.treated, lift.held_out
+    since = (f"members who joined since {_e(_fmt_time(lift.since))} UTC" if lift.since
+             else "every member who joined")
+    lines = [
+        f'<h3 class="lift">{_e(lift.verdict())}</h3>',
+        f'<p class="small">Holdout {lift.holdout * 100:g} %: {since}, their orders within '
+        f"{lift.window.days} days of joining, up to {_e(_fmt_time(lift.as_of))} UTC. Treated "
+        f"{t.members:,} members ({t.buyers:,} bought), held out {h.members:,} "
+        f"({h.buyers:,} bought).</p>",
+    ]
+    revenue = revenue_verdict(lift)
+    if revenue:
+        lines.append(f"<p>{_e(revenue)}</p>")
+    if lift.too_few:
+        lines.append('<p class="small">Too few to judge: the figures are shown, not judged; '
+                     "wait for more members to join (docs/lift.md).</p>")
+    lines.append(lift_chart(lift))
+    return "".join(lines)
+
+
 # --- the page --------------------------------------------------------------------------
 
 CSS = """
@@ -555,6 +694,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .st.partial{background:#fef9c3;color:#854d0e}.st.running{background:#dbeafe;color:#1e40af}
 .st.locked{background:#ede9fe;color:#5b21b6}.st.stopped{background:#ffedd5;color:#9a3412}
 .small{color:#64748b;font-size:12px}
+h3.lift{font-size:15px;margin:14px 0 2px}
 footer{color:#94a3b8;font-size:12px;text-align:center}
 """
 
@@ -666,6 +806,22 @@ def render(data: ReportData) -> str:
                    "</p>")
     out.append("</section>")
 
+    # lift
+    out.append('<section id="lift"><h2>Measured lift: treated against held-out members</h2>')
+    if data.lifts:
+        out.append(_legend((("treated", TREATED_COLOR), ("held out", HELD_OUT_COLOR),
+                            ("95 % interval", WHISKER_COLOR))))
+        for lift in data.lifts:
+            out.append(_lift_html(lift))
+        out.append('<p class="small">Conversion: buyers ÷ members (Wilson intervals; the '
+                   "difference's interval is Newcombe's). Revenue per member in the base "
+                   "currency (t intervals; the difference's is Welch's). How to read it: "
+                   "docs/lift.md.</p>")
+    else:
+        out.append('<p class="empty">No segment has a holdout: set <code>holdout</code> in a '
+                   "segment file to measure what it is worth (docs/lift.md).</p>")
+    out.append("</section>")
+
     # segments table
     if data.segments:
         out.append('<section id="segments"><h2>Segments</h2><table><thead><tr><th></th>'
@@ -708,9 +864,12 @@ def render(data: ReportData) -> str:
     return "\n".join(out)
 
 
-def write_report(engine: Engine, output: Path, store_url: str | None = None) -> ReportData:
+def write_report(
+    engine: Engine, output: Path, store_url: str | None = None, *,
+    link_guest_orders: bool = False,
+) -> ReportData:
     """Collect, render and write atomically (a half-written page never replaces a good one)."""
-    data = collect(engine, store_url)
+    data = collect(engine, store_url, link_guest_orders=link_guest_orders)
     page = render(data)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -727,7 +886,8 @@ def cmd_report(ctx: Any, args: Any) -> int:
     config = ctx.config()
     engine = open_store_readonly(config.store.url)
     try:
-        data = write_report(engine, args.output, config.store.url)
+        data = write_report(engine, args.output, config.store.url,
+                            link_guest_orders=bool(config.sync.link_guest_orders))
     except OSError as exc:
         from bridge.errors import SegbridgeError
 
@@ -742,6 +902,7 @@ def cmd_report(ctx: Any, args: Any) -> int:
         "evaluations_drawn": max((len(p) for p in data.sizes.values()), default=0),
         "runs": len(data.runs),
         "groups": len(data.groups),
+        "lifts": len(data.lifts),
     }
     if ctx.json:
         ctx.emit_json(summary)

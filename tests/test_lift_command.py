@@ -38,8 +38,11 @@ def _mappings(folder: Path, holdout: str = "") -> Path:
 
 
 def _store(engine: Engine, members: int, share: float = 0.2, treated_rate: float = 0.3,
-           held_rate: float = 0.2, code: str = "vip") -> None:
+           held_rate: float = 0.2, code: str = "vip", offset: int = 0) -> None:
+    """``members`` customers (ids from ``offset`` + 1) joined at T0; orders planted at
+    each side's rate; ``offset`` apart, two segments share a store."""
     r = random.Random(7)
+    ids = range(offset + 1, offset + members + 1)
     with engine.begin() as conn:
         insert_rows(conn, SegmentRecord, [{
             "code": code, "name": code, "active": True, "priority": 0, "members": members,
@@ -47,12 +50,13 @@ def _store(engine: Engine, members: int, share: float = 0.2, treated_rate: float
             "last_as_of": AS_OF, "holdout": share, "holdout_since": T0}])
         insert_rows(conn, SegmentHistory, [
             {"segment_code": code, "customer_id": cid, "event": "joined", "at": T0,
-             "holdout": is_held_out(code, cid, share)} for cid in range(1, members + 1)])
-        orders = []
-        for cid in range(1, members + 1):
+             "holdout": is_held_out(code, cid, share)} for cid in ids])
+        orders: list[dict[str, object]] = []
+        for cid in ids:
             rate = held_rate if is_held_out(code, cid, share) else treated_rate
             while r.random() < rate:
-                orders.append({"id": len(orders) + 1, "customer_id": cid, "status": "complete",
+                orders.append({"id": offset * 100 + len(orders) + 1, "customer_id": cid,
+                               "status": "complete",
                                "created_at": T0 + timedelta(days=r.randrange(1, 29)),
                                "base_grand_total": Decimal(r.randrange(2000, 20000)) / 100})
         insert_rows(conn, Order, orders)

@@ -451,6 +451,7 @@ def test_evaluate_members_history_segments_commands(
             "email": "big@spender.com",
             "website": "base",
             "joined_at": "2026-03-15 12:00:00",
+            "holdout": False,
         }
     ]
     target = tmp_path / "nordic.csv"
@@ -465,6 +466,7 @@ def test_evaluate_members_history_segments_commands(
             "email": "ann@example.se",
             "website": "nordic",
             "joined_at": "2026-03-15 12:00:00",
+            "holdout": "false",
         }
     ]
     code, out, _ = run_cli(capsys, "--config", c, "members", "vip")

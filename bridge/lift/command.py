@@ -117,17 +117,17 @@ def lift_lines(lift: Lift) -> list[str]:
         f"orders within {lift.window.days} days of joining, as of {_fmt_time(lift.as_of)} UTC",
         "",
     ]
-    head = (f"{'':<20} {'treated':>10} {'held out':>10}  "
+    head = (f"{'':<20} {'treated':>12} {'held out':>12}  "
             f"{'difference (95 % CI)':<34} {'relative (95 % CI)':<22} {'p':>7}")
     lines.append(head)
     t, h = lift.treated, lift.held_out
     for label, a, b in (("members", t.members, h.members), ("buyers", t.buyers, h.buyers),
                         ("orders", t.orders, h.orders)):
-        lines.append(f"{label:<20} {a:>10,} {b:>10,}")
-    lines.append(f"{'revenue':<20} {float(t.revenue):>10,.2f} {float(h.revenue):>10,.2f}")
+        lines.append(f"{label:<20} {a:>12,} {b:>12,}")
+    lines.append(f"{'revenue':<20} {float(t.revenue):>12,.2f} {float(h.revenue):>12,.2f}")
     for row, d in _differences(lift).items():
         absolute, relative, p = _difference_text(row, d)
-        lines.append(f"{row:<20} {_side_value(row, t):>10} {_side_value(row, h):>10}  "
+        lines.append(f"{row:<20} {_side_value(row, t):>12} {_side_value(row, h):>12}  "
                      f"{absolute:<34} {relative:<22} {p:>7}".rstrip())
     lines.append("")
     if lift.too_few:
@@ -165,7 +165,13 @@ def _side_json(side: Side) -> dict[str, Any]:
         "orders_per_member": side.orders_per_member,
         "revenue_per_member": side.revenue_per_member,
         "average_order_value": side.average_order_value,
+        "conversion_interval": _pair(side.conversion_interval),
+        "revenue_per_member_interval": _pair(side.revenue_interval),
     }
+
+
+def _pair(interval: Any) -> list[float] | None:
+    return [interval.low, interval.high] if interval is not None else None
 
 
 def lift_json(lift: Lift) -> dict[str, Any]:

@@ -15,6 +15,7 @@ intention-to-treat one: a held-out member stays held out whatever happened to th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,10 @@ class Side:
     orders_per_member: float | None
     revenue_per_member: float | None
     average_order_value: float | None  # revenue ÷ orders; None without orders
+    # this side's own 95 % intervals (for charts): Wilson's for the conversion, Student's
+    # t for the revenue per member; None where the data cannot give one
+    conversion_interval: stats.Interval | None = None
+    revenue_interval: stats.Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,20 @@ def member_outcomes(
 # --- the comparison (pure) ----------------------------------------------------------------
 
 
-def side_of(outcomes: Sequence[MemberOutcome]) -> Side:
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE
+                  ) -> stats.Interval | None:
+    """Student's t interval of one mean; None with fewer than two values or no spread."""
+    if len(values) < 2:
+        return None
+    sample = stats.Sample.of(values)
+    if not sample.variance > 0:
+        return None
+    half = stats.t_quantile(0.5 + confidence / 2, sample.n - 1) * math.sqrt(
+        sample.variance / sample.n)
+    return stats.Interval(sample.mean - half, sample.mean + half)
+
+
+def side_of(outcomes: Sequence[MemberOutcome], confidence: float = CONFIDENCE) -> Side:
     """The figures of one side's members."""
     n = len(outcomes)
     buyers = sum(1 for o in outcomes if o.orders)
@@ -257,6 +275,8 @@ def side_of(outcomes: Sequence[MemberOutcome]) -> Side:
         orders_per_member=orders / n if n else None,
         revenue_per_member=float(revenue) / n if n else None,
         average_order_value=float(revenue) / orders if orders else None,
+        conversion_interval=stats.wilson_interval(buyers, n, confidence) if n else None,
+        revenue_interval=mean_interval([float(o.revenue) for o in outcomes], confidence),
     )
 
 
@@ -321,7 +341,7 @@ def compare(
     """
     treated = [o for o in outcomes if not o.held_out]
     held = [o for o in outcomes if o.held_out]
-    t, h = side_of(treated), side_of(held)
+    t, h = side_of(treated, confidence), side_of(held, confidence)
     conversion = compare_proportions(t.buyers, t.members, h.buyers, h.members, confidence)
     orders = compare_means([o.orders for o in treated], [o.orders for o in held], confidence)
     revenue = compare_means(

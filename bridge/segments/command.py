@@ -242,7 +242,8 @@ def cmd_members(ctx: Any, args: argparse.Namespace) -> int:
         c = m.Customer.__table__
         w = m.Website.__table__
         q = (
-            select(sm.c.customer_id, c.c.email, w.c.code, c.c.website_id, sm.c.joined_at)
+            select(sm.c.customer_id, c.c.email, w.c.code, c.c.website_id, sm.c.joined_at,
+                   sm.c.holdout)
             .select_from(
                 sm.outerjoin(c, c.c.id == sm.c.customer_id).outerjoin(w, w.c.id == c.c.website_id)
             )
@@ -261,6 +262,7 @@ def cmd_members(ctx: Any, args: argparse.Namespace) -> int:
                         if r[2] is not None
                         else (str(r[3]) if r[3] is not None else None),
                         "joined_at": _fmt(r[4]),
+                        "holdout": bool(r[5]),
                     }
 
             n = _write_members(fmt, records(), out, ctx)
@@ -271,7 +273,7 @@ def cmd_members(ctx: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-MEMBER_COLUMNS = ("customer_id", "email", "website", "joined_at")
+MEMBER_COLUMNS = ("customer_id", "email", "website", "joined_at", "holdout")
 
 
 def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ctx: Any) -> int:
@@ -283,6 +285,7 @@ def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ct
         for rec in records:
             # on a terminal it is read, not imported: control characters shown escaped
             writer.writerow({k: csv_cell(safe(v) if shown and isinstance(v, str) else v)
+                             if k != "holdout" else ("true" if v else "false")
                              for k, v in rec.items()})
             n += 1
         return n
@@ -293,11 +296,13 @@ def _write_members(fmt: str, records: Iterator[dict[str, Any]], out: IO[str], ct
             n += 1
         out.write("\n]\n" if n else "]\n")
         return n
-    widths = (12, 40, 12, 19)
+    widths = (12, 40, 12, 19, 8)
     header = "  ".join(h.ljust(wd) for h, wd in zip(MEMBER_COLUMNS, widths, strict=True))
     out.write(header.rstrip() + "\n")
     for rec in records:
-        cells = [safe(rec[k]) if rec[k] is not None else "" for k in MEMBER_COLUMNS]
+        # held out: a member the push treats as not in the segment (docs/lift.md)
+        cells = [safe(rec[k]) if rec[k] is not None else "" for k in MEMBER_COLUMNS[:-1]]
+        cells.append("held out" if rec["holdout"] else "")
         out.write(
             "  ".join(v.ljust(wd) for v, wd in zip(cells, widths, strict=True)).rstrip() + "\n"
         )
@@ -320,7 +325,7 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
         h = SegmentHistory.__table__
         c = m.Customer.__table__
         q = (
-            select(h.c.at, h.c.event, h.c.customer_id, c.c.email, h.c.run_id)
+            select(h.c.at, h.c.event, h.c.customer_id, c.c.email, h.c.run_id, h.c.holdout)
             .select_from(h.outerjoin(c, c.c.id == h.c.customer_id))
             .where(h.c.segment_code == args.segment)
             .order_by(h.c.at, h.c.id)
@@ -335,6 +340,7 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
                     "customer_id": r[2],
                     "email": r[3],
                     "run_id": r[4],
+                    "holdout": bool(r[5]),
                 }
                 for r in conn.execute(q)
             ]
@@ -345,13 +351,16 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
         return EXIT_OK
     out = sys.stdout
     out.write(
-        "at                   event   customer_id  email                                     run\n"
+        "at                   event   customer_id  email                                     run"
+        "     holdout\n"
     )
     for r in rows:
         out.write(
             f"{r['at']:<20} {safe(r['event']):<7} {r['customer_id']:>11}  "
             f"{safe(r['email'] or ''):<40}  "
-            f"{r['run_id'] if r['run_id'] is not None else ''}\n"
+            f"{r['run_id'] if r['run_id'] is not None else '':<8}"
+            f"{'held out' if r['holdout'] else ''}".rstrip()
+            + "\n"
         )
     if not rows:
         out.write("(no joins or leaves)\n")
@@ -363,6 +372,7 @@ def cmd_history(ctx: Any, args: argparse.Namespace) -> int:
 
 def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
     """The condition tree with the customer's values, ✓/✗ on every node, the deciding leaf."""
+    from bridge.lift.holdout import is_held_out
     from bridge.segments.explain import (
         decision_path,
         explain_customer,
@@ -407,7 +417,7 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
             cust = found[0]
             data, trace = explain_customer(conn, seg, by_code, cust["id"], as_of, config)
             stored = conn.execute(
-                select(SegmentMember.joined_at).where(
+                select(SegmentMember.joined_at, SegmentMember.holdout).where(
                     SegmentMember.segment_code == seg.code, SegmentMember.customer_id == cust["id"]
                 )
             ).first()
@@ -417,6 +427,8 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
     decided = {id(t) for t in path}
     leaf = path[-1]
     website = data.websites.get(data.customer["website_id"], str(data.customer["website_id"]))
+    # held out as of --as-of by the segment file's share (bridge.lift.holdout)
+    held = bool(trace.result and seg.holdout and is_held_out(seg.code, cust["id"], seg.holdout))
     if ctx.json:
         ctx.emit_json(
             {
@@ -427,6 +439,8 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
                 "as_of": _fmt(as_of),
                 "member": trace.result,
                 "stored_member_since": _fmt(stored[0]) if stored else None,
+                "holdout": held,
+                "stored_holdout": bool(stored[1]) if stored else None,
                 "decided_by": {
                     "condition": leaf.label,
                     "actual": leaf.actual,
@@ -448,6 +462,9 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
         out.write(line + "\n")
     verdict = "IS a member" if trace.result else "is NOT a member"
     out.write(f"\n⇒ customer {cust['id']} {verdict} of {safe(seg.code)}.\n")
+    if held:
+        out.write(f"Held out (holdout {seg.holdout:g}): a member, but the push treats them as "
+                  f"not in {safe(seg.code)} (docs/lift.md).\n")
     if leaf is not trace or trace.node is None:
         out.write(
             f"Decided by: {safe(leaf.label)} (actual: {safe(leaf.actual)}) "
@@ -456,7 +473,8 @@ def cmd_explain(ctx: Any, args: argparse.Namespace) -> int:
     else:
         out.write("Decided by: all of the conditions together (none settled it alone)\n")
     if stored:
-        out.write(f"Stored membership: member since {_fmt(stored[0])} (last evaluation)\n")
+        side = ", held out" if stored[1] else ""
+        out.write(f"Stored membership: member since {_fmt(stored[0])}{side} (last evaluation)\n")
     else:
         out.write("Stored membership: not a member at the last evaluation\n")
     return EXIT_OK
