@@ -9,8 +9,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.sandbox.fields import apply_fields, compile_fields, fields_projection, fields_spec
 from bridge.sandbox.routes import _item_keys
-from bridge.sandbox.search import apply_fields, compile_fields, fields_projection, fields_spec
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.shop import (
     LEAN_ITEM_KEYS,

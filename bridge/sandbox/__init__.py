@@ -64,4 +64,10 @@ Control routes (no auth, never faulted or counted): ``GET /__sandbox/info``,
 days back and sets the uplift it plays).
 
 ``python -m bridge.sandbox.perf`` measures generation and page latency.
+
+Modules, each importing only those above it: ``errors``, ``model`` (records, tables, the
+JSON encoder); ``criteria``, ``fields``, ``search`` (searchCriteria and ``fields=``);
+``generator``, ``module_state``, ``simulate``; ``shop/`` (the shop's entities, see its
+``__init__``); ``control`` (faults, stats, the ``/__sandbox/...`` controls); ``routes``,
+``module_routes``; ``server``; ``command``, ``perf``.
 """

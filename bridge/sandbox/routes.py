@@ -11,19 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bridge.sandbox.criteria import Criteria, parse_criteria
 from bridge.sandbox.errors import ApiError, no_such_entity
+from bridge.sandbox.fields import fields_projection, fields_spec
 from bridge.sandbox.model import dumps
-from bridge.sandbox.search import (
-    Criteria,
-    fields_projection,
-    fields_spec,
-    parse_criteria,
-    run_search,
-)
+from bridge.sandbox.search import run_search
 from bridge.sandbox.shop import lean_order_exact, lean_order_spec
 
 if TYPE_CHECKING:
-    from bridge.sandbox.server import SandboxServer
+    from bridge.sandbox.control import ServerView
     from bridge.sandbox.shop import Shop
 
 
@@ -35,7 +31,7 @@ class Call:
     query: dict[str, Any]
     body: Any
     store_id: int  # 0 for /rest/all
-    server: SandboxServer
+    server: ServerView  # the SandboxServer
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
