@@ -54,6 +54,7 @@ from sqlalchemy.exc import DBAPIError
 from bridge.errors import ConfigError
 from bridge.lift.holdout import check_share, held_out
 from bridge.lock import pid_alive
+from bridge.privacy.evaluation import drop_opted_out, refuse_unkept
 from bridge.segments.compiler import (
     CompiledPlan,
     Lookups,
@@ -467,6 +468,7 @@ def compute_memberships(
         else:
             plan.prepare(conn)
             wide.fill(conn, plan)
+        drop_opted_out(conn, wide.table, config)  # objected: in no segment (docs/privacy.md)
         out: dict[str, set[int]] = {}
         for seg in wanted:
             rows = conn.execute(select(wide.table.c.customer_id).where(wide.member(seg.code)))
@@ -496,6 +498,9 @@ def evaluate(
     all their members, recorded as leaves, so that the push moves those customers home.
     """
     wanted = _wanted(segments, only)
+    # a segment reading a field the store does not hold yet is refused (docs/privacy.md)
+    refused = refuse_unkept(engine, segments, wanted)
+    wanted = [s for s in wanted if s.code not in refused]
     started = utcnow()
     results: dict[str, EvalResult] = {}
     with engine.connect() as conn:
@@ -519,6 +524,7 @@ def evaluate(
                 else:
                     plan.prepare(conn)
                     wide.fill(conn, plan)
+                drop_opted_out(conn, wide.table, config)
                 eval_id = conn.execute(
                     insert(EVALUATIONS).values(run_id=run_id, as_of=as_of, started_at=started)
                 ).inserted_primary_key[0]
@@ -539,7 +545,7 @@ def evaluate(
                 if not only:
                     active = {s.code for s in wanted}
                     stale = conn.execute(select(MEMBERS.c.segment_code).distinct()).scalars().all()
-                    for code in sorted(set(stale) - active):
+                    for code in sorted(set(stale) - active - set(refused)):
                         results[code] = _retire(conn, code, as_of, run_id, eval_id)
                 _record_segments(conn, segments, results, as_of, full=not only)
                 conn.execute(

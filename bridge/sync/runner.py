@@ -18,6 +18,8 @@ from bridge.config import Config
 from bridge.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 from bridge.magento.errors import MagentoError
 from bridge.magento.search import Page, SearchCriteria
+from bridge.privacy.erase import Forgotten, erase_customers
+from bridge.privacy.keep import SyncPolicy, drop_unused, record_kept, sync_policy
 from bridge.runs import new_run_values
 from bridge.store import bulk
 from bridge.store.models import (
@@ -180,8 +182,14 @@ class _Sync:
         progress: bool,
         kind: str,
         should_stop: Callable[[], bool] | None = None,
+        segments: list[Any] | None = None,
     ) -> None:
         self.config = config
+        self.segments = segments  # the active segments (None: the mappings')
+        # What this sync asks for and keeps, and whom it keeps out (docs/privacy.md): set
+        # by run() before anything is fetched.
+        self.policy: SyncPolicy | None = None
+        self.forgotten = Forgotten(frozenset(), frozenset())
         self.engine = engine
         self.client = client
         self.full = full
@@ -243,7 +251,9 @@ class _Sync:
 
         def get(ident: int) -> dict[str, Any]:
             with self._slot():
-                return tf.drop_nul(call(ident))  # type: ignore[no-any-return]
+                record = tf.drop_nul(call(ident))
+            # a record by id comes whole (no fields=): cut to what the policy keeps
+            return self.policy.strip(entity, record) if self.policy else record  # type: ignore[no-any-return]
 
         return get
 
@@ -292,6 +302,7 @@ class _Sync:
     def run(self) -> SyncResult:
         self._req0 = int(self.client.stats.requests)
         self._ret0 = int(self.client.stats.retries)
+        self._privacy()  # bad mappings stop here, before anything is written
         self._start_run()
         self.writer = StoreWriter(
             self.engine, self.result.run_id, utcnow,
@@ -315,6 +326,7 @@ class _Sync:
                         self._entity(entity)
                 if self.wanted & {"customers", "orders"}:
                     self.writer.call(link_guest_orders, "link guest orders")
+                self._sweep()
                 self.writer.call(self._resolve_quarantine, "resolve quarantine")
                 for entity, counts in self._written:  # everything queued is written now
                     self._count_writes(entity, counts)
@@ -342,6 +354,78 @@ class _Sync:
             status = "ok"
         self._finish_run(status, "; ".join(self.result.errors) or None)
         return self.result
+
+    # -- privacy (docs/privacy.md) ----------------------------------------------------------
+
+    def _privacy(self) -> None:
+        """The fields this sync keeps, set to null those no active segment reads any
+        more, and load whom it keeps out (``segbridge forget``)."""
+        with self.engine.begin() as conn:
+            self.policy = sync_policy(conn, self.config, self.segments)
+            dropped = drop_unused(conn, self.policy)
+            self.forgotten = Forgotten.load(conn)
+        for entity, names in dropped.items():
+            log.info("%s: %s no longer read by any active segment: set to null in the store",
+                     entity, ", ".join(names))
+        for entity in sorted(self.policy.refetch & set(self.wanted)):
+            log.info("%s: pulled whole: active segments read %s, which the store does not "
+                     "hold yet", entity, ", ".join(sorted(self.policy.missing(entity))))
+
+    def _sweep(self) -> None:
+        """Erase the customers Magento no longer has (``bridge.privacy.sweep``): in an
+        incremental sync of customers, at most every ``privacy.deletion_sweep_hours``
+        (a full sync finds them itself, see ``_mark_deleted``)."""
+        from bridge.privacy import sweep as sw
+
+        counts = self.result.counts.get("customers")
+        if ("customers" not in self.wanted or counts is None or counts.mode == "full"
+                or counts.error or self.stopped):
+            return
+        hours = int(getattr(self.config.privacy, "deletion_sweep_hours", 24))
+        with self.engine.connect() as conn:
+            if not sw.sweep_due(conn, hours, self.started):
+                return
+            stored = sw.stored_ids(conn)
+        assert self.writer is not None
+        sweep_id = self.writer.call(lambda conn: sw.start_sweep(
+            conn, self.result.run_id, self.started, full=False), "sweep start")
+
+        def fetch(crit: SearchCriteria, size: int) -> Page:
+            with self._slot():
+                return self.client.search_customers_page(crit, page_size=size)
+
+        sweep = self.result.counts.setdefault("sweep", EntityCounts(mode="ids"))
+        magento = sw.MagentoIds(fetch, self.page_size)
+        try:
+            found = sw.find_gone(stored, magento)
+        except MagentoError as exc:
+            _raise_fatal(exc)
+            sweep.other_requests = magento.requests
+            msg = f"customer id sweep: {exc}"
+            self.result.errors.append(msg)
+            log.warning("%s", msg)
+            return
+        gone = found.gone or []
+        sweep.total, sweep.deleted, sweep.other_requests = len(stored), len(gone), found.requests
+        self._erase(gone, sweep_id, found.seen, found.requests)
+        log.info("customer id sweep: %d stored customer(s) checked in %d request(s); %d no "
+                 "longer in Magento%s", len(stored), found.requests, len(gone),
+                 ": erased" if gone else "")
+
+    def _erase(self, gone: list[int], sweep_id: int, seen: int, requests: int) -> None:
+        """Erase customers Magento no longer has, and record the sweep that found them."""
+        from bridge.privacy.sweep import finish_sweep
+
+        assert self.writer is not None
+
+        def erase(conn: Connection) -> None:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            if gone:
+                erase_customers(conn, gone)
+            finish_sweep(conn, sweep_id, utcnow(), seen, len(gone), requests)
+
+        self.writer.call(erase, "erase customers gone from Magento")
 
     # -- websites, store groups, store views, customer groups ----------------------------
 
@@ -410,7 +494,9 @@ class _Sync:
         assert self.writer is not None
         counts = self.result.counts.setdefault(entity, EntityCounts())
         watermark, _ = self._state(entity)
-        full = self.full or watermark is None
+        assert self.policy is not None
+        # a field segments now read that the store does not hold: pull the entity whole
+        full = self.full or watermark is None or entity in self.policy.refetch
         hi = self.started
         overlap = timedelta(seconds=self.config.sync.overlap_s)
         horizon = self.started - parse_age(self.config.sync.since)
@@ -430,9 +516,7 @@ class _Sync:
         counts.window_to = hi.isoformat(sep=" ")
 
         stream = STREAMS[entity]
-        base = SearchCriteria()
-        if entity == "orders":
-            base = base.fields(*tf.ORDER_FIELDS)
+        base = self._criteria(entity)
         if entity == "carts":
             base = base.where("customer_id", "gt", 0)  # registered customers' quotes only
             if full:
@@ -484,11 +568,15 @@ class _Sync:
         run_id = self.result.run_id
         started = self.started
 
+        policy = self.policy
+
         def save_state(conn: Connection) -> None:
             values: dict[str, Any] = {"entity": entity, "watermark": new_wm,
                                       "last_run_id": run_id}
             if full and result.stopped_at is None and lo == natural_lo:
                 values["last_full_at"] = started
+                if entity in ("customers", "orders"):  # every record now holds these
+                    record_kept(conn, entity, policy.after_full(entity))
             upsert(conn, SyncState.__table__, [values])
 
         # No waiting for the entity's writes here: the next entity's pages are fetched
@@ -496,6 +584,18 @@ class _Sync:
         # the pages it covers). run() counts the writes once everything is written.
         self.writer.put(Task(save_state, f"{entity} watermark"))
         self._written.append((entity, counts))
+
+    def _criteria(self, entity: str) -> SearchCriteria:
+        """The list criteria of an entity: ``fields=`` for what this sync keeps."""
+        assert self.policy is not None
+        crit = SearchCriteria()
+        if entity == "orders":
+            crit = crit.fields(*self.policy.order_fields(tf.ORDER_FIELDS))
+        elif entity == "customers":
+            keys = self.policy.customer_fields()
+            if keys is not None:
+                crit = crit.fields(*keys)
+        return crit
 
     def _on_total(self, handler: _PageHandler, total: int) -> None:
         self.progress.total(handler.entity, total)
@@ -546,15 +646,13 @@ class _Sync:
             q = q.where(table.c.is_active.is_(True))
         with self.engine.connect() as conn:
             candidates = sorted(set(conn.execute(q).scalars()) - seen)
-        if not candidates:
+        if not candidates and entity != "customers":
             return
         fetch = self._fetcher(entity)
         gone: list[int] = []
         for start in range(0, len(candidates), self.page_size):
             chunk = candidates[start : start + self.page_size]
-            crit = SearchCriteria().where(stream.id_column, "in", chunk)
-            if entity == "orders":
-                crit = crit.fields(*tf.ORDER_FIELDS)
+            crit = self._criteria(entity).where(stream.id_column, "in", chunk)
             page = fetch(crit, len(chunk), 1)
             counts.other_requests += 1
             found = {k[1] for k in (item_key(stream, i) for i in page.items) if k}
@@ -563,6 +661,17 @@ class _Sync:
             if page.items:
                 handler.on_items(page.items)
             gone.extend(i for i in chunk if i not in found)
+        if entity == "customers":
+            # Magento no longer has them: erased with everything linked (docs/privacy.md)
+            from bridge.privacy.sweep import start_sweep
+
+            counts.deleted = len(gone)
+            sweep_id = self.writer.call(lambda conn: start_sweep(
+                conn, self.result.run_id, self.started, full=True), "sweep start")
+            self._erase(gone, sweep_id, len(seen), counts.other_requests)
+            if gone:
+                log.info("customers: %d no longer in Magento; erased", len(gone))
+            return
         if not gone:
             return
         counts.deleted = len(gone)
@@ -710,7 +819,9 @@ class _PageHandler:
         self.seen = seen
         self.stream = STREAMS[entity]
         self.synced_at = sync.started
-        self.attr_codes = tuple(sync.config.sync.customer_attributes)
+        # the custom attributes kept: those segments read and the opt-out one (keep = used)
+        assert sync.policy is not None
+        self.attr_codes = sync.policy.attr_codes
         engine = sync.engine
         # What a page's transform needs, here or in the worker process (bridge.sync.offload)
         self.ctx = offload.Context(
@@ -747,6 +858,8 @@ class _PageHandler:
 
     def on_items(self, items: list[dict[str, Any]]) -> None:
         assert self.sync.writer is not None
+        if self.sync.forgotten:
+            items = self._keep_out(items)
         ids: list[int] = []
         for item in items:
             raw_id = item.get(self.stream.id_key)
@@ -772,6 +885,16 @@ class _PageHandler:
             offload.fill(job, self.ctx, items)
             job.apply, job.record_id = self._writer_fns(job.records)
         self.sync.writer.put(job)
+
+    def _keep_out(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page without the records of people ``segbridge forget`` erased (their
+        digests match); the page itself when it holds none."""
+        body = getattr(items, "body", None)
+        whole = offload.page_items(body) if getattr(items, "light", False) and body else items
+        kept = [i for i in whole if not self.sync.forgotten.keeps_out(self.entity, i)]
+        if len(kept) == len(whole):
+            return items
+        return kept  # a plain list: transformed and written here, not from the raw body
 
     def _writer_fns(
         self, records: list[Any]
@@ -826,6 +949,7 @@ def run_sync(
     client: Any = None,
     kind: str = "sync",
     should_stop: Callable[[], bool] | None = None,
+    segments: list[Any] | None = None,
 ) -> SyncResult:
     """Pull Magento into the store at ``engine`` (opened with ``open_store``).
 
@@ -836,6 +960,8 @@ def run_sync(
     ``should_stop``: asked before each entity (a daemon shutting down, a lost lock);
     when it answers True the rest is skipped (each entity is whole or untouched, its
     watermark consistent) and the run ends failed with "stopped before …".
+    ``segments``: the active segments, whose fields ``privacy.keep = "used"`` keeps
+    (default: the mappings'; docs/privacy.md).
     Raises on a failure that stops the whole sync (the run is recorded as failed first);
     otherwise returns the result, whose ``status`` is ok, partial (records quarantined)
     or failed (an entity could not be synced; the others were).
@@ -848,7 +974,7 @@ def run_sync(
     try:
         return _Sync(
             config, engine, client, full=full, entities=entities, since=since,
-            progress=progress, kind=kind, should_stop=should_stop,
+            progress=progress, kind=kind, should_stop=should_stop, segments=segments,
         ).run()
     except WriterFailed:
         raise
