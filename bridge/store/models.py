@@ -315,6 +315,51 @@ class CartItem(Base):
     qty: Mapped[Decimal | None] = mapped_column(Qty)
 
 
+# --- the storefront module's data (wishlists, viewed products) -------------------------
+
+
+class WishlistItem(Base):
+    """A product in a customer's wishlist, from the storefront module's
+    ``GET /V1/segbridge/wishlistItems`` (Magento's ``wishlist_item``). ``id`` is Magento's
+    wishlist item id: one wishlist may hold the same product twice (other options).
+    ``sku``/``name``/``price`` are the product's as the module answered (None when the
+    product is gone). A full sync deletes the rows Magento no longer lists."""
+
+    __tablename__ = "wishlist_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    customer_id: Mapped[int] = mapped_column(Integer, index=True)
+    product_id: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str | None] = mapped_column(String(255))
+    sku_ci: Mapped[str | None] = mapped_column(CiString(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    name_ci: Mapped[str | None] = mapped_column(CiString(255))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    store_id: Mapped[int | None] = mapped_column(Integer)
+    website_id: Mapped[int | None] = mapped_column(Integer)  # derived from store_id
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ProductView(Base):
+    """A product a customer viewed, from ``GET /V1/segbridge/productViews`` (Magento's
+    ``report_viewed_product_index``): one row per customer and product, its natural key;
+    a repeat view moves ``added_at`` to the latest view. ``view_id`` is Magento's row id."""
+
+    __tablename__ = "product_views"
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    view_id: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str | None] = mapped_column(String(255))
+    sku_ci: Mapped[str | None] = mapped_column(CiString(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    name_ci: Mapped[str | None] = mapped_column(CiString(255))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    store_id: Mapped[int | None] = mapped_column(Integer)
+    website_id: Mapped[int | None] = mapped_column(Integer)  # derived from store_id
+    added_at: Mapped[datetime] = mapped_column(DateTime)
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 # --- bookkeeping ------------------------------------------------------------------------
 
 
