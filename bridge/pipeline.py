@@ -157,6 +157,9 @@ def run_once(
                 result.as_of = when
                 result.evaluation = _evaluate(eng, segments, when, run_id, config)
                 result.counts["evaluate"] = _plain(result.evaluation)
+                from bridge.privacy.retention import purge_for_run
+
+                purge_for_run(eng, config)  # history past privacy.history_days (docs/privacy.md)
                 if stop_requested():  # between evaluate and push
                     return _stopped(eng, result, cli, "after the evaluation")
                 result.push = push_checked(eng, config, segments, cli, force=force, run_id=run_id,
