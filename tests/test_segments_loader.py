@@ -621,7 +621,7 @@ def test_did_you_mean_for_keys_attributes_and_operators(tmp_path: Path) -> None:
         "t.toml",
         """
 code = "t"
-colour = "red"
+shade = "red"
 nmae = "T"
 [conditions]
 mach = "all"
@@ -643,8 +643,8 @@ cod = "VIP"
     probs = short_problems_of(tmp_path)
     ops = "(one of == != >= > <= < {} !{} () !() <=> between)"
     assert probs == [
-        "t.toml: colour: unknown key (known: code, name, description, active, website, "
-        "priority, conditions, group, cms_blocks, cart_rules)",
+        "t.toml: shade: unknown key (known: code, name, description, active, website, "
+        "priority, conditions, group, cms_blocks, cart_rules, catalog_rules, holdout)",
         't.toml: nmae: unknown key; did you mean "name"?',
         't.toml: conditions.mach: unknown key; did you mean "match"?',
         't.toml: conditions.rules[0].atribute: unknown key; did you mean "attribute"?',

@@ -34,6 +34,8 @@ TOP_KEYS = (
     "group",
     "cms_blocks",
     "cart_rules",
+    "catalog_rules",
+    "holdout",
 )
 COMBINE_KEYS = ("match", "value", "rules")
 # every option any attribute takes (a condition's keys beyond attribute/operator/value)
@@ -55,6 +57,18 @@ RULE_KEYS = (
     "sort_order",
 )
 SIMPLE_ACTIONS = ("by_percent", "by_fixed", "cart_fixed", "buy_x_get_y")
+CATALOG_RULE_KEYS = (
+    "name",
+    "simple_action",
+    "discount_amount",
+    "skus",
+    "from_date",
+    "to_date",
+    "stop_rules_processing",
+    "sort_order",
+)
+CATALOG_ACTIONS = ("by_percent", "by_fixed", "to_percent", "to_fixed")
+MAX_SKU = 64  # Magento's catalog_product_entity.sku
 PRICE_OPERATORS = ("==", "!=", ">=", ">", "<=", "<", "between")
 OPS_TEXT = " ".join(OPERATORS)
 # What people write for an operator: reversed tokens, SQL, and Magento's admin labels.

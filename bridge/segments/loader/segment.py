@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bridge.lift.holdout import MAX_SHARE, check_share
 from bridge.segments.loader.conditions import _combine, _Context, _count_leaves
 from bridge.segments.loader.messages import _Problems, _q, _unknown_keys
 from bridge.segments.loader.schema import (
@@ -18,7 +19,7 @@ from bridge.segments.loader.schema import (
     MAX_WEBSITE_CODE,
     TOP_KEYS,
 )
-from bridge.segments.loader.tables import _cart_rules, _cms_blocks
+from bridge.segments.loader.tables import _cart_rules, _catalog_rules, _cms_blocks
 from bridge.segments.loader.text import (
     _invisible_characters,
     _max_length,
@@ -27,6 +28,17 @@ from bridge.segments.loader.text import (
 )
 from bridge.segments.loader.values import _bool, _str
 from bridge.segments.model import MAX_GROUP_CODE, GroupSpec, Segment
+
+
+def _holdout(data: dict[str, Any], out: _Problems) -> float:
+    """``holdout``: the share of members kept out of the push, 0 to MAX_SHARE (default 0)."""
+    value = data.get("holdout", 0)
+    try:
+        return check_share(value)
+    except ValueError:
+        out.add("holdout", f"{_q(value)} is not a share from 0 to {MAX_SHARE} (0.1 holds out one "
+                           "member in ten; docs/lift.md)")
+        return 0.0
 
 
 def parse_segment(
@@ -63,6 +75,7 @@ def parse_segment(
     if isinstance(priority, bool) or not isinstance(priority, int):
         out.add("priority", f"{_q(priority)} is not a whole number")
         priority = 0
+    holdout = _holdout(data, out)
     since = None
     try:
         from bridge.timeutil import parse_age
@@ -115,11 +128,16 @@ def parse_segment(
                     group = GroupSpec(gcode, adopt=adopt)
     blocks = _cms_blocks(data["cms_blocks"], mappings_dir, out) if "cms_blocks" in data else []
     cart_rules = _cart_rules(data["cart_rules"], out) if "cart_rules" in data else []
+    catalog_rules = (
+        _catalog_rules(data["catalog_rules"], config, out) if "catalog_rules" in data else []
+    )
     if "group" not in data:
         if "cms_blocks" in data:
             out.add("cms_blocks", "needs a [group] in the same file (blocks are shown per group)")
         if "cart_rules" in data:
             out.add("cart_rules", "needs a [group] in the same file (rules apply per group)")
+        if "catalog_rules" in data:
+            out.add("catalog_rules", "needs a [group] in the same file (rules apply per group)")
     if code is None or conditions is None:
         return None
     return Segment(
@@ -133,6 +151,8 @@ def parse_segment(
         group=group,
         cms_blocks=blocks,
         cart_rules=cart_rules,
+        catalog_rules=catalog_rules,
+        holdout=holdout,
         source=source,
         raw=data,
     )
