@@ -383,7 +383,7 @@ def module_probe(client: Any, config: Any, result: OnlineResult) -> None:
                 "the push moves customers one GET and PUT each")
         if use == "on":
             result.probes.append((name, False, 'not installed, and module.use = "on" requires '
-                                               "it: install it (docs/storefront.md) or set "
+                                               "it: install it (docs/push.md) or set "
                                                'module.use = "auto"'))
         else:
             result.notes.append(line)

@@ -131,7 +131,7 @@ def test_required_but_missing_fails_the_check(
     assert code == EXIT_FAILED
     assert module_lines(out) == [
         'FAIL storefront module (Segbridge_SegmentBlock::api): not installed, and module.use = '
-        '"on" requires it: install it (docs/storefront.md) or set module.use = "auto"']
+        '"on" requires it: install it (docs/push.md) or set module.use = "auto"']
 
 
 @pytest.mark.parametrize("use", ["auto", "on"])
@@ -142,7 +142,7 @@ def test_not_granted_says_what_to_grant_and_the_credentials_still_work(
         code, out, err = run(capsys, config, "check", "--online")
     lines = module_lines(out)
     assert len(lines) == 1, out
-    assert f"lack its ACL resource {ACL}" in lines[0] and "docs/storefront.md" in lines[0]
+    assert f"lack its ACL resource {ACL}" in lines[0] and "docs/push.md" in lines[0]
     assert "refused the credentials" not in out + err
     # the probes after the module's still ran with the same credentials
     assert "ok   customer groups" in out

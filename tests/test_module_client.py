@@ -91,7 +91,7 @@ def test_info_without_the_acl_resource_says_what_to_grant(first: bool) -> None:
         with pytest.raises(ModuleNotGrantedError) as caught:
             module_info(client)
     text = str(caught.value)
-    assert "Segbridge_SegmentBlock::api" in text and "docs/storefront.md" in text
+    assert "Segbridge_SegmentBlock::api" in text and "docs/push.md" in text
 
 
 def test_info_asks_rest_all_so_a_wrong_store_code_is_not_a_missing_module(

@@ -196,7 +196,7 @@ def test_on_without_the_module_stops_before_any_write(
             assert err == [
                 'segbridge: module.use = "on" requires segbridge\'s storefront module, but the '
                 "store has none (GET /V1/segbridge/info: no such route); nothing was written. "
-                "Install it and grant its ACL resource (docs/storefront.md), or set module.use "
+                "Install it and grant its ACL resource (docs/push.md), or set module.use "
                 '= "auto" to push without it'], err
         assert sc.writes() == 0
         assert shop_state(sc.shop) == before

@@ -1,7 +1,7 @@
 """Typed calls for the REST routes of segbridge's storefront module (``magento-module/``).
 
 Core Open Source REST has no bulk group change, no catalog price rules and no wishlist or
-viewed-product lists; the module adds them (docs/storefront.md). Everything here goes
+viewed-product lists; the module adds them (docs/push.md). Everything here goes
 through ``MagentoClient`` (auth, retries, rate limits, typed errors) and its paginator:
 
 - ``module_info(client)``: the module's version and parts, or None when the store has no
@@ -152,7 +152,7 @@ def module_info(client: MagentoClient) -> ModuleInfo | None:
             raise ModuleNotGrantedError(
                 f"the store has segbridge's storefront module, but these credentials lack "
                 f"its ACL resource {ACL_RESOURCE} (HTTP {exc.status} on GET {INFO}): grant "
-                "it to the integration or admin role (see docs/storefront.md)",
+                "it to the integration or admin role (see docs/push.md)",
                 template=exc.template, parameters=exc.parameters, status=exc.status,
                 method=exc.method, url=exc.url, route=exc.route,
             ) from None

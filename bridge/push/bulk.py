@@ -69,7 +69,7 @@ class ModuleChoice:
 
 
 REQUIRED = ('module.use = "on" requires segbridge\'s storefront module, but {}; nothing was '
-            'written. Install it and grant its ACL resource (docs/storefront.md), or set '
+            'written. Install it and grant its ACL resource (docs/push.md), or set '
             'module.use = "auto" to push without it')
 
 
