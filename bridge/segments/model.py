@@ -198,6 +198,21 @@ class CartRuleSpec:
 
 
 @dataclass(frozen=True)
+class CatalogRuleSpec:
+    """A ``[[catalog_rules]]`` entry: a catalog price rule for the segment's group (it
+    needs the storefront module; ``skus`` empty: every product)."""
+
+    name: str
+    simple_action: str
+    discount_amount: Decimal
+    skus: tuple[str, ...] = ()
+    from_date: date | None = None
+    to_date: date | None = None
+    stop_rules_processing: bool = False
+    sort_order: int | None = None
+
+
+@dataclass(frozen=True)
 class Segment:
     code: str
     name: str
@@ -209,6 +224,7 @@ class Segment:
     group: GroupSpec | None = None
     cms_blocks: list[CmsBlockSpec] = field(default_factory=list)
     cart_rules: list[CartRuleSpec] = field(default_factory=list)
+    catalog_rules: list[CatalogRuleSpec] = field(default_factory=list)
     holdout: float = 0.0  # the share of members held out of the push (bridge.lift.holdout)
     source: Path = Path()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
