@@ -61,6 +61,7 @@ class CustomerData:
     orders: list[Order]
     carts: list[Cart]
     recorded_group_ids: frozenset[int] = frozenset()  # push_groups
+    objection: str | None = None  # privacy.opt_out_attribute says no profiling: why
 
     @property
     def id(self) -> int:
@@ -136,8 +137,11 @@ def load_customer(conn: Connection, customer_id: int, config: Any = None) -> Cus
             conn, select(m.CartItem.__table__).where(m.CartItem.cart_id.in_(list(cart_by_id)))
         ):
             cart_by_id[it["cart_id"]].items.append(it)
+    from bridge.privacy.optout import objection
+
     return CustomerData(
-        rows[0], websites, stores, groups, home, attrs, addresses, orders, carts, recorded
+        rows[0], websites, stores, groups, home, attrs, addresses, orders, carts, recorded,
+        objection=objection(attrs, config),
     )
 
 
@@ -311,6 +315,8 @@ class Reference:
         c = self.d.customer
         if c.get("deleted"):
             t = Trace(None, False, f"segment {seg.code}", "the customer is deleted")
+        elif self.d.objection:  # in no segment (docs/privacy.md)
+            t = Trace(None, False, f"segment {seg.code}", self.d.objection)
         else:
             wid = self.website_id(seg.website)
             if wid is not None and c["website_id"] != wid:
