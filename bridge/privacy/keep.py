@@ -39,6 +39,7 @@ from bridge.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 ALL = "*"
+NONE = "-"  # a row that says the entity is known to hold no personal field
 ENTITIES = ("customers", "orders")
 KEPT = PrivacyKept.__table__
 
@@ -138,10 +139,12 @@ def kept_fields(conn: Connection) -> dict[str, frozenset[str]]:
     has rows: a store filled before this record existed, which held every field (``*``)."""
     rows = conn.execute(select(KEPT.c.entity, KEPT.c.field)).all()
     out: dict[str, set[str]] = {e: set() for e in ENTITIES}
+    known = {entity for entity, _ in rows}
     for entity, name in rows:
-        out.setdefault(entity, set()).add(name)
+        if name != NONE:
+            out.setdefault(entity, set()).add(name)
     for entity, table in (("customers", m.Customer.__table__), ("orders", m.Order.__table__)):
-        if not out[entity]:
+        if entity not in known:
             has_rows = conn.execute(select(func.count()).select_from(
                 select(table.c.id).limit(1).subquery())).scalar_one()
             if has_rows:
@@ -157,9 +160,9 @@ def record_kept(conn: Connection, entity: str, fields: Iterable[str]) -> None:
     """``entity`` now holds exactly ``fields`` for every record."""
     conn.execute(delete(KEPT).where(KEPT.c.entity == entity))
     now = utcnow()
-    rows = [{"entity": entity, "field": f, "kept_since": now} for f in sorted(set(fields))]
-    if rows:
-        conn.execute(insert(KEPT), rows)
+    rows = [{"entity": entity, "field": f, "kept_since": now}
+            for f in sorted(set(fields) | {NONE})]
+    conn.execute(insert(KEPT), rows)
 
 
 # --- the sync's side ---------------------------------------------------------------------

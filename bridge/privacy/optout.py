@@ -54,3 +54,16 @@ def objection(attributes: dict[str, Any], config: Any) -> str | None:
         return None
     return (f"the customer objected to profiling (privacy.opt_out_attribute {code} = "
             f"{attributes.get(code)}): a member of no segment")
+
+
+def objection_line(engine: Any, config: Any) -> str | None:
+    """The line under a membership count: how many customers objected (None: nobody)."""
+    if not opt_out_code(config):
+        return None
+    with engine.connect() as conn:
+        n = opted_out_count(conn, config)
+    if not n:
+        return None
+    who = "1 customer" if n == 1 else f"{n} customers"
+    return (f"{who} objected to profiling (privacy.opt_out_attribute "
+            f"{opt_out_code(config)}): in no segment, whatever the conditions say")
