@@ -120,9 +120,11 @@ def choose_module(client: Any, module_cfg: Any) -> ModuleChoice:
                                                   "part is off: customers are moved one GET "
                                                   "and PUT each")
     size = max(1, min(MAX_GROUP_ASSIGNMENTS, info.max_group_assignments))
-    return ModuleChoice(use, info, True, size,
-                        f"{describe(info)}: customers are moved {size} a request through "
-                        "POST /V1/segbridge/groupAssignments")
+    choice = ModuleChoice(use, info, True, size,
+                          f"{describe(info)}: customers are moved up to {size} a request "
+                          "through POST /V1/segbridge/groupAssignments")
+    log.debug("push: storefront module %s", choice.why)
+    return choice
 
 
 # --- the bulk path ----------------------------------------------------------------------
@@ -186,6 +188,7 @@ def apply_bulk(
     assert ctx.module is not None
     size = ctx.module.chunk_size
     left: list[tuple[StepView, int]] = []
+    requests = sent = 0
     for start in range(0, len(todo), size):
         if stop_requested():
             break
@@ -216,6 +219,11 @@ def apply_bulk(
                         len(chunk), exc)
             left.extend(chunk)
             continue
+        requests += 1
+        sent += len(chunk)
         persist(ctx, [outcome_of(step, target, r)
                       for (step, target), r in zip(chunk, results, strict=True)])
+    if requests:
+        log.debug("push: %d customer move(s) answered by the storefront module in %d "
+                 "request(s)", sent, requests)
     return left
