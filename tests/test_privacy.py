@@ -69,8 +69,7 @@ code = "shipped"
 name = "Shipped to a city"
 [conditions]
 rules = [
-  { attribute = "sales.order_address.city", operator = "!=", value = "",
-    address_type = "shipping" },
+  {attribute = "sales.order_address.city", operator = "!=", value = "", address_type = "billing"},
 ]
 """
 LASTNAME = """
