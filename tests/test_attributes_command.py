@@ -64,4 +64,4 @@ def test_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
         assert name in out
     assert '["SE", "NO", "DK"]' in out  # TOML lists shown, not eaten as markup
     assert "None" not in out and "{'" not in out
-    assert "product.viewed is not available" in out
+    assert "product.viewed and product.in_wishlist read segbridge's storefront module" in out

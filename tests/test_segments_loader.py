@@ -152,10 +152,13 @@ rules = [{ attribute = "product.viewed", operator = "==", value = true },
          { attribute = "product.in_wishlist", operator = "==", value = true }]
 """,
     )
-    probs = problems_of(tmp_path)
+    load_segments(tmp_path, CFG)  # module.use = "auto": they read the storefront module
+    off = replace(CFG, module=replace(CFG.module, use="off"))
+    probs = problems_of(tmp_path, off)
     assert len(probs) == 2
     assert all("Magento Open Source's REST API" in p for p in probs)
-    assert "rules[0].attribute: product.viewed is not available" in probs[0]
+    assert all('storefront module, and module.use = "off"' in p for p in probs)
+    assert "v.toml: conditions.rules[0].attribute: product.viewed is not available" in probs[0]
 
 
 PRICE_RULE = (

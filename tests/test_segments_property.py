@@ -3,7 +3,8 @@ evaluator agree, customer by customer — on whichever database SEGBRIDGE_TEST_D
 
 The shops cluster their values on the boundaries conditions test (days ± 1 s around
 as-of, money ending in .0001/.9999, ß/SS, Ö/ö, % and _ in names, NULLs, deleted rows,
-inactive carts, guest orders), so a disagreement shows up in a few dozen examples.
+inactive carts, guest orders, wishlist items and views in another website or added after
+as-of), so a disagreement shows up in a few dozen examples.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ def leaves(draw: Any) -> dict[str, Any]:
         rule = {"attribute": "customer.gender", "operator": op}
         v = _value(draw, op, ("male", "female", "not_specified"))
     else:
-        attr = draw(st.sampled_from(["product.ordered", "product.in_cart"]))
+        attr = draw(st.sampled_from(
+            ["product.ordered", "product.in_cart", "product.in_wishlist", "product.viewed"]))
         rule = {"attribute": attr, "operator": "==", "value": draw(st.booleans())}
         if draw(st.booleans()):
             rule["sku"] = draw(
@@ -215,6 +217,10 @@ def leaves(draw: Any) -> dict[str, Any]:
             rule["price"] = {"operator": op, "value": _value(draw, op, NUMBERS)}
         if attr == "product.ordered":
             _order_options(draw, rule, period=True)
+        if attr == "product.viewed":
+            p = draw(st.sampled_from(PERIODS))
+            if p is not None:
+                rule["period"] = p
         return rule
     if v is not None:
         rule["value"] = v
@@ -322,7 +328,8 @@ def test_sql_and_reference_agree(
     except ConfigError:  # e.g. customer.group {} "" would test a managed group
         assume(False)
         return
-    shop = random_shop(random.Random(seed), as_of, customers=8, link_guests=True, push=True)
+    shop = random_shop(random.Random(seed), as_of, customers=8, link_guests=True, push=True,
+                       activity=True)
     with store.begin() as conn:
         clear_shop(conn)
         write_shop(conn, shop)

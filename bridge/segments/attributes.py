@@ -48,12 +48,16 @@ KIND_OPERATORS: dict[str, tuple[str, ...]] = {
     "product": ("==",),
 }
 
+# Conditions core REST has no data for: they read the storefront module's routes
+# (docs/storefront.md). With ``module.use = "off"`` (or no module found) they are refused
+# with these lines; ``MODULE_FEATURES`` names the part of the module each one needs.
 UNAVAILABLE = {
     "product.viewed": "product.viewed is not available: Magento Open Source's REST API does "
     "not expose which products a customer viewed",
     "product.in_wishlist": "product.in_wishlist is not available: Magento Open Source's REST "
     "API does not expose customers' wish lists",
 }
+MODULE_FEATURES = {"product.viewed": "product_views", "product.in_wishlist": "wishlist_items"}
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,22 @@ def _specs() -> dict[str, AttributeSpec]:
         "product",
         "true: some item in the active cart matches the product filter; false: none does",
         ("==", "true", 'name_contains = "Bag"'),
+        ("sku", "name_contains", "price"),
+    )
+    add(
+        "product.viewed",
+        "product",
+        "true: some product the customer viewed matches the product filter (period: when "
+        "last viewed); false: none does. Needs the storefront module (module.use auto or on)",
+        ("==", "true", 'sku = ["24-MB01"], period = "30d"'),
+        ("sku", "name_contains", "price", "period"),
+    )
+    add(
+        "product.in_wishlist",
+        "product",
+        "true: some item in the customer's wishlist matches the product filter; false: none "
+        "does. Needs the storefront module (module.use auto or on)",
+        ("==", "true", 'price = { operator = ">=", value = 100 }'),
         ("sku", "name_contains", "price"),
     )
     add(

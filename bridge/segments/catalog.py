@@ -87,8 +87,11 @@ def cmd_attributes(ctx: Any, args: argparse.Namespace) -> int:
     for name, text in OPTION_HELP.items():
         options.add_row(name, _escape(text))
     console.print(options)
-    for text in UNAVAILABLE.values():
-        console.print(_escape(text), soft_wrap=True)
+    console.print(
+        f"{' and '.join(UNAVAILABLE)} read segbridge's storefront module (docs/storefront.md): "
+        'with module.use = "off", or no module found, check refuses them.',
+        soft_wrap=True,
+    )
     return EXIT_OK
 
 

@@ -61,6 +61,8 @@ class CustomerData:
     orders: list[Order]
     carts: list[Cart]
     recorded_group_ids: frozenset[int] = frozenset()  # push_groups
+    wishlist: list[dict[str, Any]] = field(default_factory=list)  # wishlist_items rows
+    views: list[dict[str, Any]] = field(default_factory=list)  # product_views rows
     objection: str | None = None  # privacy.opt_out_attribute says no profiling: why
 
     @property
@@ -137,10 +139,15 @@ def load_customer(conn: Connection, customer_id: int, config: Any = None) -> Cus
             conn, select(m.CartItem.__table__).where(m.CartItem.cart_id.in_(list(cart_by_id)))
         ):
             cart_by_id[it["cart_id"]].items.append(it)
+    wishlist = _rows(conn, select(m.WishlistItem.__table__).where(
+        m.WishlistItem.customer_id == customer_id))
+    views = _rows(conn, select(m.ProductView.__table__).where(
+        m.ProductView.customer_id == customer_id))
     from bridge.privacy.optout import objection
 
     return CustomerData(
         rows[0], websites, stores, groups, home, attrs, addresses, orders, carts, recorded,
+        wishlist, views,
         objection=objection(attrs, config),
     )
 
@@ -487,7 +494,36 @@ class Reference:
                 else f"no matching item among {len(items)}"
             )
             return text, found == v
+        if a in ("product.in_wishlist", "product.viewed"):
+            return self._activity(r, wid)
         raise ValueError(f"no reference for {a}")
+
+    def _activity(self, r: Rule, wid: int | None) -> tuple[str, bool]:
+        """Some wishlist item / viewed product (last viewed within the period) added no
+        later than as-of, in the segment's website, matches the product filter."""
+        assert r.product is not None
+        viewed = r.attribute == "product.viewed"
+        lo, hi, hi_incl = None, self.as_of, True
+        if viewed and r.period is not None:
+            lo, hi, hi_incl = _period_bounds(r.period, self.as_of)
+        rows = []
+        for row in self.d.views if viewed else self.d.wishlist:
+            t = row["added_at"]
+            if t is None or t > self.as_of or (lo is not None and t < lo):
+                continue
+            if (t > hi) if hi_incl else (t >= hi):
+                continue
+            if wid is not None and row["website_id"] != wid:
+                continue
+            rows.append(row)
+        hits = [row for row in rows if _product_matches(row, r.product, False)]
+        what = "viewed product" if viewed else "wishlist item"
+        text = (
+            "matching: " + ", ".join(_show(row["sku"]) for row in hits[:5])
+            if hits
+            else f"no matching {what} among {len(rows)}"
+        )
+        return text, bool(hits) == r.value
 
     def _address(self, r: Rule) -> tuple[str, bool]:
         c = self.d.customer

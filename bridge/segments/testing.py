@@ -80,8 +80,12 @@ def random_shop(
     customers: int = 8,
     link_guests: bool = True,
     push: bool = False,
+    activity: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
     """A small shop whose values cluster around the boundaries conditions test.
+
+    ``activity``: also wishlist items and viewed products (the storefront module's data),
+    drawn after everything else (and after ``push``), so the rest is the same as without.
 
     ``push``: also managed groups (VIP, Gold) holding customers, what the push recorded
     (``push_groups``, ``push_customers`` home groups, some stale), as after hand moves.
@@ -286,7 +290,30 @@ def random_shop(
             )
     if push:
         _push_records(rng, out, as_of)
+    if activity:
+        _activity_records(rng, out, moment, money)
     return out
+
+
+def _activity_records(rng: random.Random, out: dict[str, list[dict[str, Any]]],
+                      moment: Any, money: Any) -> None:
+    """Wishlist items (a product may be there twice) and viewed products (one row per
+    customer and product), on products with boundary-clustered skus, names and prices."""
+    products = [dict(product_id=p, sku=rng.choice(SKUS), name=rng.choice(PRODUCT_NAMES),
+                     price=money()) for p in range(1, 7)]
+    out["wishlist_items"], out["product_views"] = [], []
+    for c in out["customers"]:
+        for _ in range(rng.choice([0, 0, 1, 2, 3])):
+            product = rng.choice(products)
+            added = moment() or datetime(2000, 1, 1)
+            out["wishlist_items"].append(dict(
+                id=len(out["wishlist_items"]) + 1, customer_id=c["id"], **product,
+                store_id=1, website_id=rng.choice([1, 2, None]), added_at=added))
+        for product in rng.sample(products, rng.choice([0, 0, 1, 2, 3])):
+            added = moment() or datetime(2000, 1, 1)
+            out["product_views"].append(dict(
+                customer_id=c["id"], view_id=len(out["product_views"]) + 1, **product,
+                store_id=1, website_id=rng.choice([1, 2, None]), added_at=added))
 
 
 MANAGED_GROUPS = {4: "VIP", 5: "Gold"}
@@ -330,6 +357,8 @@ TABLE_ORDER = (
     ("cart_items", m.CartItem),
     ("push_groups", PushGroup),
     ("push_customers", PushCustomer),
+    ("wishlist_items", m.WishlistItem),
+    ("product_views", m.ProductView),
 )
 
 

@@ -16,7 +16,8 @@ The modules, each importing only those above it:
 - ``compare``: one operator and value against a column, never NULL;
 - ``state``: Lookups, Step, CompiledPlan, and State (one compilation's registries);
 - the passes: ``orders`` (sales.*), ``items`` (product.ordered), ``addresses``
-  (sales.order_address.*, address.*), ``cart`` (cart.*, product.in_cart); and
+  (sales.order_address.*, address.*), ``cart`` (cart.*, product.in_cart),
+  ``activity`` (product.in_wishlist, product.viewed: the storefront module's data); and
   ``customers`` (customer.*: columns of the membership SELECT, no pass);
 - ``membership``: hands each condition to its pass, collects the passes' steps, builds
   the membership SELECT.

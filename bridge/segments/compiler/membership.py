@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, not_, select
 
 from bridge.segments.attributes import attribute_spec
+from bridge.segments.compiler.activity import activity_leaf, activity_steps
 from bridge.segments.compiler.addresses import (
     address_book_steps,
     address_leaf,
@@ -86,6 +87,8 @@ def leaf(st: State, r: Rule, seg: Segment, wid: int | None) -> ColumnElement[boo
         return product_ordered_leaf(st, r, wid)
     if a == "product.in_cart":
         return product_in_cart_leaf(st, r, wid)
+    if a in ("product.in_wishlist", "product.viewed"):
+        return activity_leaf(st, r, wid)
     raise ValueError(f"no compiler for {a}")
 
 
@@ -97,7 +100,8 @@ def pass_steps(st: State) -> list[Step]:
        segment as a per-customer 0/1 flag column (see ``orders.rows_by_customer``);
     2. orders: ONE grouped pass serves every sales condition of every segment;
     3. the address book;
-    4. the active cart per website scope, and its items.
+    4. the active cart per website scope, and its items;
+    5. wishlist items and viewed products (the storefront module's data).
     """
     return [
         *items_steps(st),
@@ -105,6 +109,7 @@ def pass_steps(st: State) -> list[Step]:
         *orders_steps(st),
         *address_book_steps(st),
         *cart_steps(st),
+        *activity_steps(st),
     ]
 
 

@@ -164,6 +164,9 @@ class State:
         # cart pass: website scope -> number; (cart scope, product filter) -> flag column
         self.cart_scopes: dict[int | None, int] = {}
         self.cart_item_flags: dict[tuple[int, ProductFilter], str] = {}
+        # activity pass: (scope, product filter) -> flag column, wishlist items and views
+        self.wishlist_flags: dict[tuple[Any, ProductFilter], str] = {}
+        self.view_flags: dict[tuple[Any, ProductFilter], str] = {}
         # membership SELECT: custom attribute code -> joined alias; home group used
         self.custom_attrs: dict[str, Any] = {}
         self.uses_home_group = False

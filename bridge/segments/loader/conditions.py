@@ -27,6 +27,14 @@ from bridge.segments.loader.schema import (
 from bridge.segments.loader.values import _period, _product, _rule_value, _status
 from bridge.segments.model import OPERATORS, Combine, Condition, Period, Rule
 
+MODULE_OFF = ('; it reads segbridge\'s storefront module, and module.use = "off" '
+              "(docs/storefront.md)")
+
+
+def module_use(config: Any) -> str:
+    """``module.use`` (auto when there is no config or no ``[module]``)."""
+    return str(getattr(getattr(config, "module", None), "use", "auto") or "auto")
+
 
 @dataclass
 class _Context:
@@ -41,8 +49,8 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     if not isinstance(attr, str):
         out.add(f"{path}.attribute", 'must be a string such as "sales.amount"')
         return None
-    if attr in UNAVAILABLE:
-        out.add(f"{path}.attribute", UNAVAILABLE[attr])
+    if attr in UNAVAILABLE and module_use(ctx.config) == "off":
+        out.add(f"{path}.attribute", UNAVAILABLE[attr] + MODULE_OFF)
         return None
     spec = attribute_spec(attr)
     if spec is None:
@@ -99,7 +107,7 @@ def _leaf(raw: dict[str, Any], path: str, ctx: _Context) -> Rule | None:
     period = None
     if "period" in raw and "period" in spec.options:
         period = _period(raw["period"], f"{path}.period", out)
-        if period is not None and ctx.since is not None:
+        if period is not None and ctx.since is not None and attr not in UNAVAILABLE:
             reach = _period_reach(period)
             if reach is not None and reach > ctx.since:
                 out.warn(
