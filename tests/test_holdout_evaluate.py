@@ -15,6 +15,7 @@ from bridge.config import Config
 from bridge.lift.holdout import held_out, position
 from bridge.push.inputs import gather
 from bridge.push.plan import Plan, SegmentMap, make_plan
+from bridge.segments import evaluate as evaluate_module
 from bridge.segments.evaluate import compute_memberships, evaluate
 from bridge.segments.loader import segments_from_dicts
 from bridge.segments.testing import insert_rows
@@ -33,6 +34,14 @@ MAPS = [
     SegmentMap("vip", True, 100, None, "VIP"),
     SegmentMap("fans", True, 10, None, "FANS"),
 ]
+
+
+@pytest.fixture(autouse=True, params=["in-list", "temporary-table"])
+def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of writing the flags: ids in the statement, or through a temporary table
+    (more than HOLDOUT_CHUNK ids; 7 here so that these small segments take that way)."""
+    if request.param == "temporary-table":
+        monkeypatch.setattr(evaluate_module, "HOLDOUT_CHUNK", 7)
 
 
 def _segments(vip_share: float, *, vip_all: bool = True) -> list[Any]:

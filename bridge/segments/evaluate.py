@@ -541,7 +541,7 @@ def evaluate(
                         now[seg.code],
                         before[seg.code],
                     )
-                    _mark_holdouts(conn, seg, shares.get(seg.code, 0.0), eval_id)
+                    _mark_holdouts(conn, seg, shares.get(seg.code, 0.0), eval_id, as_of)
                 if not only:
                     active = {s.code for s in wanted}
                     stale = conn.execute(select(MEMBERS.c.segment_code).distinct()).scalars().all()
@@ -669,7 +669,7 @@ def _apply(
     return EvalResult(now, joined, left)
 
 
-HOLDOUT_CHUNK = 500  # ids per UPDATE … IN (…): well inside every database's limits
+HOLDOUT_CHUNK = 500  # ids per UPDATE … IN (…); more go through a temporary table
 
 
 def _stored_shares(conn: Connection) -> dict[str, float]:
@@ -678,16 +678,53 @@ def _stored_shares(conn: Connection) -> dict[str, float]:
                                                                    SEGMENTS.c.holdout))}
 
 
-def _set_flag(conn: Connection, table: Table, where: Any, ids: set[int], value: bool) -> None:
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), HOLDOUT_CHUNK):
-        chunk = ordered[i : i + HOLDOUT_CHUNK]
-        conn.execute(
-            update(table).where(where, table.c.customer_id.in_(chunk)).values(holdout=value)
-        )
+class _HeldIds:
+    """Sets a holdout flag on the rows of many customers: up to HOLDOUT_CHUNK ids in the
+    statement, more through a temporary table of ids, so that one UPDATE walks the rows
+    once (``segment_history`` has no index on customer ids: an UPDATE per chunk of ids
+    would read a big segment's joins once per chunk)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.table: Table | None = None
+
+    def set(self, table: Table, where: Any, ids: set[int], value: bool) -> None:
+        if not ids:
+            return
+        col = table.c.customer_id
+        if len(ids) <= HOLDOUT_CHUNK:
+            chosen: Any = col.in_(sorted(ids))
+        else:
+            scratch = self._scratch()
+            self.conn.execute(delete(scratch))
+            ordered = sorted(ids)
+            for i in range(0, len(ordered), 10_000):
+                self.conn.execute(insert(scratch),
+                                  [{"customer_id": cid} for cid in ordered[i : i + 10_000]])
+            chosen = col.in_(select(scratch.c.customer_id))
+        self.conn.execute(update(table).where(where, chosen).values(holdout=value))
+
+    def _scratch(self) -> Table:
+        if self.table is None:
+            self.table = Table(
+                f"sb_held_{uuid.uuid4().hex[:8]}",
+                MetaData(),
+                Column("customer_id", Integer, primary_key=True),
+                prefixes=["TEMPORARY"],
+            )
+            self.table.create(self.conn)
+        return self.table
+
+    def drop(self) -> None:
+        if self.table is not None:
+            word = "TEMPORARY TABLE" if self.conn.dialect.name in ("mysql", "mariadb") else "TABLE"
+            self.conn.exec_driver_sql(f"DROP {word} IF EXISTS {self.table.name}")
+            self.table = None
 
 
-def _mark_holdouts(conn: Connection, seg: Segment, before: float, eval_id: int) -> None:
+def _mark_holdouts(
+    conn: Connection, seg: Segment, before: float, eval_id: int, as_of: datetime
+) -> None:
     """Mark the held-out members of ``seg`` (``bridge.lift.holdout``'s rule, in Python, so
     the same customers on every database) in ``segment_members`` and on this
     evaluation's joins.
@@ -702,16 +739,18 @@ def _mark_holdouts(conn: Connection, seg: Segment, before: float, eval_id: int) 
     if share == before == 0:
         return
     code = seg.code
-    joined_now = and_(
-        HISTORY.c.evaluation_id == eval_id,
+    joined_now = and_(  # (segment_code, at) is indexed: only this evaluation's rows
         HISTORY.c.segment_code == code,
+        HISTORY.c.at == as_of,
+        HISTORY.c.evaluation_id == eval_id,
         HISTORY.c.event == "joined",
     )
     joiners = set(conn.execute(select(HISTORY.c.customer_id).where(joined_now)).scalars())
     mine = MEMBERS.c.segment_code == code
+    flags = _HeldIds(conn)  # on an error the transaction's rollback takes its table
     if share == before:
         held = held_out(code, joiners, share)
-        _set_flag(conn, MEMBERS, mine, held, True)
+        flags.set(MEMBERS, mine, held, True)
     else:
         flagged: set[int] = set()
         members: list[int] = []
@@ -721,15 +760,16 @@ def _mark_holdouts(conn: Connection, seg: Segment, before: float, eval_id: int) 
             if flag:
                 flagged.add(cid)
         held = held_out(code, members, share)
-        _set_flag(conn, MEMBERS, mine, held - flagged, True)
-        _set_flag(conn, MEMBERS, mine, flagged - held, False)
+        flags.set(MEMBERS, mine, held - flagged, True)
+        flags.set(MEMBERS, mine, flagged - held, False)
         moved_out, moved_in = len(held - flagged - joiners), len(flagged - held)
         if moved_out or moved_in:
             log.info(
-                "segment %s: holdout %s -> %s: %d member(s) now held out, %d back in the push",
-                code, before, share, moved_out, moved_in,
+                "segment %s: holdout %s -> %s: %d member(s) now held out, %d back in "
+                "the push", code, before, share, moved_out, moved_in,
             )
-    _set_flag(conn, HISTORY, joined_now, held & joiners, True)
+    flags.set(HISTORY, joined_now, held & joiners, True)
+    flags.drop()
 
 
 def _retire(
