@@ -39,12 +39,13 @@ from bridge.sync import offload
 from bridge.sync import transform as tf
 from bridge.sync.keyset import ScanResult, Stream, WindowScan, item_key
 from bridge.sync.linking import link_guest_orders
+from bridge.sync.module_data import MODULE_ENTITIES, sync_module_data
 from bridge.sync.writer import Job, QuarantineEntry, StoreWriter, Task, WriterFailed
 from bridge.timeutil import parse_age, utcnow
 
 log = logging.getLogger(__name__)
 
-ENTITIES = ("customers", "orders", "carts", "groups")
+ENTITIES = ("customers", "orders", "carts", "groups", *MODULE_ENTITIES)
 RECORD_ENTITIES = ("customers", "orders", "carts")
 
 STREAMS: dict[str, Stream] = {
@@ -324,6 +325,8 @@ class _Sync:
                         break
                     with collect_between():
                         self._entity(entity)
+                if self.stopped is None:  # wishlists and viewed products (module_data.py)
+                    sync_module_data(self)
                 if self.wanted & {"customers", "orders"}:
                     self.writer.call(link_guest_orders, "link guest orders")
                 self._sweep()
