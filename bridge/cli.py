@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sync", help="pull from Magento into the store")
     s.add_argument("--full", action="store_true", help="everything, and find deletions")
-    s.add_argument("--entity", choices=["customers", "orders", "carts", "groups"], action="append")
+    s.add_argument("--entity", action="append", choices=[
+        "customers", "orders", "carts", "groups", "wishlist", "product_views"])
     s.add_argument("--since", type=_when, metavar="WHEN")
 
     s = sub.add_parser("evaluate", help="compute memberships")
