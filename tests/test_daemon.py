@@ -362,7 +362,8 @@ def test_sigterm_during_a_push_stops_after_the_write_in_flight(
     finishes the journal — every customer written exactly once."""
     from bridge.sandbox.server import Faults, SandboxServer
 
-    with SandboxServer(customers=300, seed=1) as sandbox:
+    # module=False: customers are moved one PUT at a time (a store without the module)
+    with SandboxServer(customers=300, seed=1, module=False) as sandbox:
         config = _write_config(tmp_path, sandbox.base_url, db_url)
         # slow every answer a little so the push is still running when the signal comes
         sandbox.set_faults(Faults(latency_s=0.03))
@@ -433,7 +434,7 @@ def test_two_real_runs_started_together(db_url: str, tmp_path: Path, wait: bool)
     from bridge.store.engine import make_engine, open_store
     from bridge.store.models import Run
 
-    with SandboxServer(customers=200, seed=2, latency_s=0.01) as sandbox:
+    with SandboxServer(customers=200, seed=2, latency_s=0.01, module=False) as sandbox:
         config = _write_config(tmp_path, sandbox.base_url, db_url)
         open_store(db_url).dispose()  # schema first: the race under test is the lock's
         flags = ["--wait"] if wait else []
