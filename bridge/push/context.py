@@ -44,7 +44,8 @@ class StepView:
     state: str
 
     @classmethod
-    def of(cls, row: PushStep) -> StepView:
+    def of(cls, row: Any) -> StepView:
+        """From a ``PushStep`` or a row of its columns (``journal.unfinished_steps``)."""
         return cls(row.id, row.batch_id, row.kind, row.key, row.segment_code, row.customer_id,
                    dict(row.payload or {}), row.state)
 

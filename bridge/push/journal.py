@@ -179,11 +179,15 @@ def open_batches(engine: Engine) -> list[int]:
         )
 
 
-def unfinished_steps(engine: Engine, batch_id: int) -> list[PushStep]:
-    with Session(engine, expire_on_commit=False) as s:
+def unfinished_steps(engine: Engine, batch_id: int) -> list[Any]:
+    """The open steps of a batch in order, as rows with the step's columns as attributes
+    (plain rows, not ORM objects: a first push of a big segment has tens of thousands)."""
+    cols = [PushStep.id, PushStep.batch_id, PushStep.kind, PushStep.key,
+            PushStep.segment_code, PushStep.customer_id, PushStep.payload, PushStep.state]
+    with engine.connect() as conn:
         return list(
-            s.scalars(
-                select(PushStep)
+            conn.execute(
+                select(*cols)
                 .where(PushStep.batch_id == batch_id, PushStep.state.in_(OPEN_STATES))
                 .order_by(PushStep.seq)
             )
