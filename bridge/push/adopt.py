@@ -1,10 +1,11 @@
 """Adoption: what segbridge wrote is found in Magento when the store has no record of it.
 
 The store is a cache that can be lost (a new disk, a new host, a deleted file; docs/push.md).
-Before planning, every block and cart rule an active segment file asks for that the
-store has no record of is looked up in Magento — blocks by identifier in their store
-view, rules by their ``segbridge:<segment>:<n>`` description marker, a rule's coupon by
-its code — and, when found, taken as segbridge's own instead of being created again.
+Before planning, every block, cart rule and catalog rule an active segment file asks for
+that the store has no record of is looked up in Magento — blocks by identifier in their
+store view, cart rules by their ``segbridge:<segment>:<n>`` description marker, catalog
+rules (through the storefront module) by ``segbridge:<segment>:catalog:<n>``, a rule's
+coupon by its code — and, when found, taken as segbridge's own instead of being created again.
 The planner then compares it with the file like any recorded object: unchanged means no
 write, edited by hand means an update in place. Groups need no step of their own: the
 planner already looks them up by code, case-insensitively, in Magento's live list.
@@ -18,6 +19,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.push.catalog import NO_MODULE, same_rule
+from bridge.push.catalog import find_rules as find_catalog_rules
 from bridge.push.cms import same_block
 from bridge.push.plan import ObjectRow, PlanInputs, Wanted, fingerprint, wanted_objects
 from bridge.push.remote import Remote
@@ -40,8 +43,12 @@ def adopt_objects(remote: Remote, inp: PlanInputs) -> Adoption:
     for w in wanted_objects(inp.segments, inp.groups, inp.store_codes, inp.website_ids):
         if (w.kind, w.key) in recorded or w.group_id is None:
             continue  # ours already, or its group is created by this push: nothing to find
-        row = _block(remote, w, taken, found) if w.kind == "cms_block" else _rule(
-            remote, w, taken, found)
+        if w.kind == "cms_block":
+            row = _block(remote, w, taken, found)
+        elif w.kind == "catalog_rule":
+            row = _catalog(remote, w, taken, found)
+        else:
+            row = _rule(remote, w, taken, found)
         if row is not None:
             taken.add((row.kind, row.magento_id))
             found.objects.append(row)
@@ -108,6 +115,28 @@ def _rule(remote: Remote, w: Wanted, taken: set[tuple[str, int]],
         "cart_rule", w.key, w.segment_code, rid, _active(rule.get("is_active")),
         fingerprint(w.owned) if same else None,
     )
+
+
+def _catalog(remote: Remote, w: Wanted, taken: set[tuple[str, int]],
+             found: Adoption) -> ObjectRow | None:
+    """A catalog rule by its marker, through the storefront module (a store without it:
+    nothing to adopt; the push itself then stops before any write)."""
+    try:
+        rules = find_catalog_rules(remote.client, w.key)
+    except NO_MODULE:
+        return None
+    candidates = [(int(r.rule_id or 0), r) for r in rules
+                  if ("catalog_rule", int(r.rule_id or 0)) not in taken]
+    name = w.desired["rule"].get("name")
+    pick = _lowest(candidates, f"catalog rule {name!r} (marker {w.key})",
+                   "each copy gives its discount too: delete the others in Magento, or take "
+                   "the marker out of their description", found)
+    if pick is None:
+        return None
+    rid, rule = pick
+    same = same_rule(rule, dict(w.desired["rule"]))
+    return ObjectRow("catalog_rule", w.key, w.segment_code, rid, bool(rule.is_active),
+                     fingerprint(w.owned) if same else None)
 
 
 def _active(value: Any) -> bool:

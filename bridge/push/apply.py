@@ -33,10 +33,12 @@ from bridge.magento.errors import (
     ServerError,
     TransientError,
 )
+from bridge.push.catalog import apply_catalog_rule, apply_rules
 from bridge.push.cms import apply_block
 from bridge.push.context import PushAborted, PushContext, StepView
 from bridge.push.groups import apply_group
 from bridge.push.journal import close_batch, unfinished_steps
+from bridge.push.plan import CATALOG_APPLY
 from bridge.push.remote import Remote
 from bridge.push.rules import apply_rule
 from bridge.shutdown import stop_requested
@@ -319,11 +321,12 @@ def write_customers(ctx: PushContext, todo: Iterator[tuple[StepView, int]], held
         raise failure
 
 
-HANDLERS = {"group": apply_group, "cms_block": apply_block, "cart_rule": apply_rule}
+HANDLERS = {"group": apply_group, "cms_block": apply_block, "cart_rule": apply_rule,
+            "catalog_rule": apply_catalog_rule, CATALOG_APPLY: apply_rules}
 # Blocks and rules whose write still fails after the retry table are quarantined like a
 # customer and the push goes on (a group is not: the customer moves need it). This many
 # in a row is the store failing, not a record: the push stops.
-QUARANTINABLE_KINDS = ("cms_block", "cart_rule")
+QUARANTINABLE_KINDS = ("cms_block", "cart_rule", "catalog_rule")
 OBJECT_FAILURES_IN_A_ROW = 5
 
 

@@ -190,7 +190,7 @@ STEP_STATES = {"refused": "refused", "stale": "stale", "skipped": "skipped",
 SHOWN = 20  # lines of one kind (refused, overridden) before "and N more"
 
 OBJECT_NAMES = {"group": "customer group", "cms_block": "CMS block", "cart_rule": "cart rule",
-                "coupon": "coupon", "customer": "customer"}
+                "catalog_rule": "catalog rule", "coupon": "coupon", "customer": "customer"}
 
 
 def _print_plan(
@@ -226,6 +226,8 @@ def _print_plan(
         ("CMS blocks", data["cms_blocks"], ("action", "identifier", "store", "segment")),
         ("Cart price rules", data["cart_rules"], ("action", "name", "segment", "group",
                                                   "coupon_code")),
+        ("Catalog price rules", data.get("catalog_rules") or [],
+         ("action", "name", "segment", "group")),
     )
     for kind, rows, keys in sections:
         if rows:

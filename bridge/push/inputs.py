@@ -19,6 +19,7 @@ from bridge.push.plan import (
     PlanInputs,
     RuleSpec,
     SegmentMap,
+    catalog_fields,
 )
 from bridge.store.models import Customer, StoreView, Website
 from bridge.store.push_tables import PushCustomer, PushObject
@@ -75,6 +76,10 @@ def segment_maps(engine: Engine, segments: Iterable[Any]) -> list[SegmentMap]:
             RuleSpec(i, r.name, r.coupon_code or "", rule_fields(r))
             for i, r in enumerate(seg.cart_rules)
         )
+        catalog = tuple(
+            RuleSpec(i, r.name, "", catalog_fields(r))
+            for i, r in enumerate(getattr(seg, "catalog_rules", ()))
+        )
         out.append(
             SegmentMap(
                 code=seg.code,
@@ -85,6 +90,7 @@ def segment_maps(engine: Engine, segments: Iterable[Any]) -> list[SegmentMap]:
                 description=seg.description or "",
                 blocks=blocks,
                 rules=rules,
+                catalog_rules=catalog,
             )
         )
     if problems:

@@ -54,6 +54,8 @@ class SegmentMap:
     description: str = ""
     blocks: tuple[BlockSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = ()
+    # [[catalog_rules]] (coupon_code always ""): through the storefront module
+    catalog_rules: tuple[RuleSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class HomeRow:
 
 @dataclass(frozen=True)
 class ObjectRow:
-    kind: str  # cms_block | cart_rule
+    kind: str  # cms_block | cart_rule | catalog_rule
     key: str
     segment_code: str
     magento_id: int
@@ -143,10 +145,12 @@ class HomeMark:
 
 @dataclass(frozen=True)
 class ObjectWrite:
-    """Create, update or deactivate one CMS block or cart rule."""
+    """Create, update or deactivate one CMS block, cart rule or catalog rule; or (kind
+    ``catalog_rules_apply``, action ``apply``) ask Magento to apply the catalog rules once
+    after the catalog rule steps of the same plan."""
 
-    kind: str  # cms_block | cart_rule
-    action: str  # create | update | deactivate
+    kind: str  # cms_block | cart_rule | catalog_rule | catalog_rules_apply
+    action: str  # create | update | deactivate | apply
     key: str
     segment_code: str
     group_code: str | None
@@ -194,6 +198,34 @@ def rule_marker(segment: str, index: int) -> str:
     return f"segbridge:{segment}:{index}"
 
 
+def catalog_marker(segment: str, index: int) -> str:
+    """A catalog rule's marker: its own namespace, so it never reads as a cart rule's."""
+    return f"segbridge:{segment}:catalog:{index}"
+
+
+# The kinds of rule a segment file manages: created even when their segment is inactive
+# (switched off, not missing), deactivated, never deleted, when the file drops them.
+RULE_KINDS = ("cart_rule", "catalog_rule")
+# The journal step that asks Magento to apply the catalog rules (the catalogrule_rule
+# indexer). Its kind sorts after "catalog_rule" and before "cms_block", so plan_steps
+# (ordered by action != "deactivate", kind, key) puts it after every catalog rule step.
+CATALOG_APPLY = "catalog_rules_apply"
+
+
+def catalog_fields(spec: Any) -> dict[str, Any]:
+    """The catalog rule fields a segment file's ``[[catalog_rules]]`` entry sets, as the
+    module's routes carry them (``bridge.magento.module.CatalogRule``)."""
+    return {
+        "simple_action": spec.simple_action,
+        "discount_amount": float(spec.discount_amount),
+        "skus": list(spec.skus),
+        "stop_rules_processing": bool(spec.stop_rules_processing),
+        "sort_order": int(spec.sort_order or 0),
+        "from_date": spec.from_date.isoformat() if spec.from_date is not None else None,
+        "to_date": spec.to_date.isoformat() if spec.to_date is not None else None,
+    }
+
+
 def block_identifier(slot: str, group_id: int | str) -> str:
     return f"{slot}--group-{group_id}"
 
@@ -225,6 +257,25 @@ def rule_desired(
             "website_ids": [seg.website_id] if seg.website_id is not None else sorted(website_ids),
             "customer_group_ids": [group_id] if group_id is not None else [],
             "coupon_type": "SPECIFIC_COUPON" if spec.coupon_code else "NO_COUPON",
+        }
+    )
+    return out
+
+
+def catalog_desired(
+    seg: SegmentMap, spec: RuleSpec, group_id: int | None, website_ids: list[int]
+) -> dict[str, Any]:
+    """Every field of a catalog rule segbridge manages: the marker at the start of the
+    description, the segment's group alone, the segment's website (else every website)."""
+    desc = f"{catalog_marker(seg.code, spec.index)} {seg.description}".strip()
+    out: dict[str, Any] = dict(spec.fields)
+    out.update(
+        {
+            "name": spec.name,
+            "description": desc,
+            "is_active": bool(seg.active),
+            "website_ids": [seg.website_id] if seg.website_id is not None else sorted(website_ids),
+            "customer_group_ids": [group_id] if group_id is not None else [],
         }
     )
     return out
@@ -377,13 +428,14 @@ def make_plan(inp: PlanInputs) -> Plan:
 
 @dataclass(frozen=True)
 class Wanted:
-    """One CMS block or cart rule an active segment file asks for, as Magento should hold it.
+    """One CMS block, cart rule or catalog rule an active segment file asks for, as Magento
+    should hold it.
 
     ``owned`` is what the fingerprint covers (the fields segbridge writes); ``desired``
     is what a journal step carries.
     """
 
-    kind: str  # cms_block | cart_rule
+    kind: str  # cms_block | cart_rule | catalog_rule
     key: str
     segment_code: str
     group_code: str
@@ -435,6 +487,10 @@ def wanted_objects(
             full = {"rule": rule, "coupon_code": rspec.coupon_code}
             out.append(Wanted("cart_rule", rule_marker(seg.code, rspec.index), seg.code, gcode,
                               gid, bool(seg.active), full, full))
+        for cspec in seg.catalog_rules:
+            crule = {"rule": catalog_desired(seg, cspec, gid, website_ids)}
+            out.append(Wanted("catalog_rule", catalog_marker(seg.code, cspec.index), seg.code,
+                              gcode, gid, bool(seg.active), crule, crule))
     return out
 
 
@@ -451,13 +507,13 @@ def _plan_objects(
         wanted.add((w.kind, w.key))
         obj = existing.get((w.kind, w.key))
         if obj is None:
-            if w.kind == "cart_rule" or w.active:
+            if w.kind in RULE_KINDS or w.active:
                 plan.objects.append(
                     ObjectWrite(w.kind, "create", w.key, w.segment_code, w.group_code, None,
                                 w.desired)
                 )
         elif w.group_id is None or obj.fingerprint != fingerprint(w.owned) or not obj.active:
-            if w.kind == "cart_rule" or obj.active or w.active:
+            if w.kind in RULE_KINDS or obj.active or w.active:
                 plan.objects.append(
                     ObjectWrite(w.kind, "update", w.key, w.segment_code, w.group_code,
                                 obj.magento_id, w.desired)
@@ -470,3 +526,7 @@ def _plan_objects(
                 ObjectWrite(kind, "deactivate", key, obj.segment_code, None, obj.magento_id,
                             desired)
             )
+    if any(o.kind == "catalog_rule" for o in plan.objects):
+        # once, after every catalog rule step (docs/push.md): Magento's rule prices are
+        # rebuilt by its catalogrule_rule indexer, not by saving a rule
+        plan.objects.append(ObjectWrite(CATALOG_APPLY, "apply", "catalog_rules", "", None, None))

@@ -19,10 +19,11 @@ from bridge.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
 from bridge.push.adopt import adopt_objects
 from bridge.push.apply import apply_batch
 from bridge.push.bulk import choose_module
+from bridge.push.catalog import catalog_rows, require_module
 from bridge.push.context import PushContext
 from bridge.push.inputs import gather, group_index, segment_maps
 from bridge.push.journal import open_batches, record_plan
-from bridge.push.plan import ObjectRow, Plan, make_plan
+from bridge.push.plan import CATALOG_APPLY, ObjectRow, Plan, make_plan
 from bridge.push.remote import Remote
 from bridge.push.rules import coupon_holder, coupon_refusal
 from bridge.runs import new_run_values
@@ -154,8 +155,11 @@ def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]])
 
     blocks: list[dict[str, Any]] = []
     rules: list[dict[str, Any]] = []
+    catalog = catalog_rows(plan, rule_names)
     for o in plan.objects:
         d = o.desired
+        if o.kind in ("catalog_rule", CATALOG_APPLY):
+            continue
         if o.kind == "cms_block":
             blocks.append({
                 "action": o.action,
@@ -186,6 +190,7 @@ def plan_to_json(engine: Engine, plan: Plan, groups: dict[str, tuple[int, str]])
         ],
         "cms_blocks": blocks,
         "cart_rules": rules,
+        "catalog_rules": catalog,
         "drift": [
             {"customer_id": d.customer_id, "group": code(d.group_id), "target": d.target_code}
             for d in plan.drift
@@ -227,6 +232,7 @@ def push_once(
     )
     # the storefront module, asked once (module.use = "on" and none: exit 1, nothing written)
     ctx.module = choose_module(client, getattr(config, "module", None))
+    require_module(ctx.module, segments)  # [[catalog_rules]] without it: exit 2, nothing written
     result = PushResult()
     concurrency = int(config.magento.write_concurrency)
     for batch_id in open_batches(engine):
