@@ -274,3 +274,21 @@ def test_a_request_failing_after_its_retries_falls_back(
     sc.sandbox.stats.reset()
     again = sc.push()
     assert again.plan is not None and again.plan.size == 0 and sc.writes() == 0
+
+
+def test_a_throttled_store_stops_the_push_and_the_next_finishes_it(
+        scenario: Scenario, reference: dict[str, Any]) -> None:
+    from bridge.push.context import PushAborted
+    from bridge.sandbox.server import Faults
+
+    sc = scenario
+    sc.sync_evaluate()
+    sc.sandbox.set_faults(Faults.only("429", 1.0, retry_after_s=0,
+                                      routes=("/V1/segbridge/groupAssignments",)))
+    with pytest.raises(PushAborted, match="customer writes stopped"):
+        sc.push()
+    assert sc.sandbox.stats.get(*CUSTOMER_PUT) == 0  # not handed to the per-customer path
+    sc.sandbox.set_faults(Faults())
+    result = sc.push()
+    assert result.exit_code == EXIT_OK and result.resumed_batches
+    assert shop_state(sc.shop) == reference["state"]

@@ -28,7 +28,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bridge.errors import SegbridgeError
-from bridge.magento.errors import ContractError, InvalidRequestError, MagentoError
+from bridge.magento.errors import (
+    ContractError,
+    InvalidRequestError,
+    MagentoError,
+    TransientError,
+)
 from bridge.magento.module import (
     MAX_GROUP_ASSIGNMENTS,
     Assignment,
@@ -39,7 +44,7 @@ from bridge.magento.module import (
     assign_groups,
     module_info,
 )
-from bridge.push.context import PushContext, StepView
+from bridge.push.context import PushAborted, PushContext, StepView
 from bridge.shutdown import stop_requested
 from bridge.store.push_tables import DONE, OVERRIDDEN, SENT, SKIPPED, STALE, PushStep
 from bridge.timeutil import utcnow
@@ -210,6 +215,10 @@ def apply_bulk(
         except MagentoError as exc:
             from bridge.push.apply import RECORD_FAILURES
 
+            if isinstance(exc, TransientError) and not isinstance(exc, RECORD_FAILURES):
+                # throttled or in maintenance after the retries: the store's trouble, as
+                # for the per-customer path; the journal keeps the rest (sent: resent)
+                raise PushAborted(f"customer writes stopped: {exc}") from exc
             if not isinstance(exc, RECORD_FAILURES):
                 raise
             # failing after the retry table (it may have been applied: the per-customer
