@@ -245,7 +245,12 @@ class SegmentBlock extends AbstractBlock implements BlockInterface, IdentityInte
      * Active blocks with one of the identifiers, assigned to the store view or to All Store Views.
      *
      * One identifier may exist twice here: once for All Store Views and once for this store
-     * view (Magento refuses only a second block sharing a store). The store view's own block
+     * view (Magento refuses only a second block sharing a store). The collection's store
+     * filter asks for both: addStoreFilter($storeId, true) (module-cms/Model/ResourceModel/
+     * Block/Collection.php:78-80 in 2.4.4, :74-76 in 2.4.8-p1) calls performAddStoreFilter,
+     * which adds store 0 to the list (module-cms/Model/ResourceModel/AbstractCollection.php:
+     * 127-141), and the store table join groups by block without any order (:151-160), so
+     * either block may come first. The store view's own block
      * wins whatever order the database returns them in, as in Magento's own load of a block
      * by identifier for a store (module-cms/Model/ResourceModel/Block.php:152-170: both
      * stores, "store_id DESC", limit 1; 2.4.4 and 2.4.8-p1). The collection puts every store a block is assigned to in its
