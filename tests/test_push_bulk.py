@@ -292,3 +292,27 @@ def test_a_throttled_store_stops_the_push_and_the_next_finishes_it(
     result = sc.push()
     assert result.exit_code == EXIT_OK and result.resumed_batches
     assert shop_state(sc.shop) == reference["state"]
+
+
+def test_a_module_removed_during_the_push_leaves_the_rest_to_the_puts(
+        scenario: Scenario, reference: dict[str, Any]) -> None:
+    from bridge.push import bulk, service
+
+    sc = scenario
+    sc.sync_evaluate()
+    real = bulk.choose_module
+
+    def uninstall_after_detection(client: Any, cfg: Any) -> Any:
+        choice = real(client, cfg)
+        sc.sandbox.module = False  # the routes answer 404 "no route" from now on
+        return choice
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(service, "choose_module", uninstall_after_detection)
+    try:
+        result = sc.push()
+    finally:
+        mp.undo()
+    assert result.exit_code == EXIT_OK, result.summary()
+    assert sc.sandbox.stats.get(*CUSTOMER_PUT) == reference["moved"]
+    assert shop_state(sc.shop) == reference["state"]

@@ -32,6 +32,7 @@ from bridge.magento.errors import (
     ContractError,
     InvalidRequestError,
     MagentoError,
+    RouteMissingError,
     TransientError,
 )
 from bridge.magento.module import (
@@ -201,7 +202,8 @@ def apply_bulk(
         mark_sent(ctx, chunk)
         try:
             results = send(ctx, chunk)
-        except ModuleAnswerError as exc:
+        except (ModuleAnswerError, RouteMissingError) as exc:
+            # not the module's answer, or the route gone (the module removed meanwhile)
             log.warning("push: %s; the remaining %d customer moves go one GET and PUT each",
                         exc, len(todo) - start)
             left.extend(todo[start:])
@@ -234,5 +236,5 @@ def apply_bulk(
                       for (step, target), r in zip(chunk, results, strict=True)])
     if requests:
         log.debug("push: %d customer move(s) answered by the storefront module in %d "
-                 "request(s)", sent, requests)
+                  "request(s)", sent, requests)
     return left
