@@ -121,9 +121,12 @@ def _action_amount(
     """``simple_action`` (one of ``actions``) and ``discount_amount`` (≥ 0, a percentage
     at most 100)."""
     action = r.get("simple_action")
-    if action not in actions:
+    if "simple_action" not in r:
+        out.add(p + "simple_action", f"is required (one of {', '.join(actions)})")
+    elif action not in actions:
         hint = did_you_mean(action, actions)
         out.add(p + "simple_action", f"{_q(action)} is not one of {', '.join(actions)}{hint}")
+    if action not in actions:
         action = None
     amount = None
     if "discount_amount" not in r:
