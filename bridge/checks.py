@@ -475,6 +475,9 @@ def online_checks(config: Any, segments: list[Any] | None = None, *,
         from bridge.sync.module_data import check_problems  # wishlist / viewed conditions
 
         result.problems += check_problems(config, segments or [], result.module)
+        from bridge.push.catalog import online_problems  # [[catalog_rules]]
+
+        result.problems += online_problems(config, segments or [], result.module)
         if segments is None or not all(passed for _n, passed, _d in result.probes):
             return result
         groups = group_index(remote.groups())

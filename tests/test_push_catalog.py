@@ -321,3 +321,26 @@ def test_a_kill_during_a_catalog_rule_write_then_a_push_leaves_one_rule(
         assert again.plan is not None and again.plan.size == 0 and sc.writes() == 0
     finally:
         sc.close()
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["no-module", "module"])
+def test_check_online_says_a_store_without_the_module_cannot_take_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], module: bool) -> None:
+    from bridge.cli import main
+
+    sc = Scenario(tmp_path / "s", f"sqlite:///{tmp_path / 'c.db'}", module=module)
+    try:
+        add_catalog_rules(sc)
+        os.environ["SEGBRIDGE_TEST_TOKEN"] = sc.sandbox.token
+        code = main(["--config", str(sc.config_path), "check", "--online"])
+        out = capsys.readouterr()
+        lines = [x for x in (out.out + out.err).splitlines() if "catalog_rules:" in x]
+        if module:
+            assert code == EXIT_OK and lines == []
+        else:
+            assert code == EXIT_BAD_INPUT
+            assert len(lines) == 1 and "vip.toml: catalog_rules: needs segbridge's storefront " \
+                "module (its catalog rule routes), but the store has none" in lines[0]
+        assert sc.writes() == 0
+    finally:
+        sc.close()

@@ -264,3 +264,29 @@ def catalog_rows(plan: Any, recorded_ids: dict[str, int]) -> list[dict[str, Any]
             "rule_id": o.magento_id if o.magento_id is not None else recorded_ids.get(o.key),
         })
     return rows
+
+
+def online_problems(config: Any, segments: list[Any], module: dict[str, Any] | None
+                    ) -> list[str]:
+    """``check --online``: ``[[catalog_rules]]`` of an active segment with a ``[group]`` on a
+    store whose module cannot take them (``module``: what the module probe found), one
+    line per file; with ``module.use = "off"`` the loader has already refused them."""
+    from bridge.segments.loader.messages import _display
+
+    use = str(getattr(getattr(config, "module", None), "use", "auto"))
+    if module is None or use == "off":
+        return []
+    if module.get("installed") and module.get("granted"):
+        if FEATURE in (module.get("features") or ()):
+            return []
+        why = "its catalog rules part is off"
+    elif module.get("installed"):
+        why = "these credentials lack its ACL resource"
+    else:
+        why = "the store has none (GET /V1/segbridge/info: no such route)"
+    base = getattr(config, "base_dir", None)
+    return [f"{_display(seg.source, base)}: catalog_rules: needs segbridge's storefront module "
+            f"(its catalog rule routes), but {why}; push would stop before any write. Install "
+            "the module and grant its ACL resource (docs/storefront.md), or remove the table"
+            for seg in segments
+            if seg.active and seg.group is not None and getattr(seg, "catalog_rules", None)]
