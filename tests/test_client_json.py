@@ -107,3 +107,18 @@ def test_a_body_neither_decoder_reads_is_not_json(
     with pytest.raises(BadResponseError) as info:
         _page(proxy, body=body, keys_only=keys_only)
     assert "not JSON" in str(info.value)
+
+
+@pytest.mark.parametrize("raw,check", [
+    (b'"Ren\xe9e"', lambda v: v == "Ren\ufffde"),
+    (b"1e400", lambda v: v == float("inf")),
+], ids=["latin-1", "past-a-double"])
+def test_a_keys_page_keeps_a_body_msgspec_refuses_whole_and_the_sync_still_reads_it(
+        proxy: TamperProxy, raw: bytes, check: Any) -> None:
+    """The keys decoder skips the fields it does not need without checking them, so such
+    a body is kept; the sync reads its items the way the client reads a body it refuses."""
+    page = _page(proxy, raw, keys_only=True)
+    assert page.items.light and page.items.body is not None
+    items = offload.page_items(page.items.body)
+    assert [i["id"] for i in items] == [i["id"] for i in page.items]
+    assert check(items[0]["firstname"]), items[0]["firstname"]

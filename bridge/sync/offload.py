@@ -26,6 +26,7 @@ workers.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -129,8 +130,14 @@ def fill(job: Job, ctx: Context, items: list[Any]) -> Job:
 
 
 def page_items(body: bytes) -> list[Any]:
-    """A page's items from its raw JSON, every NUL dropped from their strings."""
-    data = msgspec.json.decode(tf.drop_nul_body(body))
+    """A page's items from its raw JSON, every NUL dropped from their strings. A body
+    msgspec refuses got here because the client read only its keys (a field it skipped
+    holds bytes that are not UTF-8, or a number past a double): it is read as the client
+    reads a body it does not keep, by Python's json, bytes that are not UTF-8 replaced."""
+    try:
+        data = msgspec.json.decode(tf.drop_nul_body(body))
+    except ValueError:
+        data = tf.drop_nul(json.loads(body.decode("utf-8", "replace")))
     items = data.get("items") if isinstance(data, dict) else None
     return list(items or [])
 
