@@ -9,6 +9,10 @@ the share of shops whose conversion interval excludes 0 is the false-positive ra
 
     .venv/bin/python bench/lift_loop_bench.py --shops 200 --uplift 0
     .venv/bin/python bench/lift_loop_bench.py --shops 50 --uplift 0.2
+    .venv/bin/python bench/lift_loop_bench.py --shops 1 --customers 4000 --uplift 0.2 \
+        --keep /tmp/planted && .venv/bin/segbridge --config /tmp/planted/segbridge.toml lift treat
+
+``--keep DIR`` (one shop) leaves its store and config in DIR for ``segbridge lift``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from benchinfo import machine  # noqa: E402
 from bridge.lift import stats  # noqa: E402
 
 
-def one_shop(job: tuple[int, int, float, float]) -> tuple[int, bool, float, float, float]:
+def one_shop(job: tuple[int, int, float, float, str | None]
+             ) -> tuple[int, bool, float, float, float]:
     """(seed, interval excludes 0, difference, low, high) of one shop's ``treat``."""
-    seed, customers, uplift, base_rate = job
+    seed, customers, uplift, base_rate, keep = job
     import lift_loop
 
-    with tempfile.TemporaryDirectory(prefix="segbridge-lift-loop-") as folder:
-        lift = lift_loop.run_loop(Path(folder), customers=customers, seed=seed, uplift=uplift,
+    with tempfile.TemporaryDirectory(prefix="segbridge-lift-loop-") as tmp:
+        folder = Path(keep) if keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        lift = lift_loop.run_loop(folder, customers=customers, seed=seed, uplift=uplift,
                                   base_rate=base_rate)["treat"]
     iv = lift.conversion.interval
     assert iv is not None and lift.conversion.absolute is not None
@@ -51,11 +58,15 @@ def main() -> int:
     ap.add_argument("--base-rate", type=float, default=0.02)
     ap.add_argument("--workers", type=int, default=2, help="shops run side by side")
     ap.add_argument("--first-seed", type=int, default=1000)
+    ap.add_argument("--keep", default=None, metavar="DIR",
+                    help="one shop: keep its store and config in DIR")
     a = ap.parse_args()
+    if a.keep and a.shops != 1:
+        ap.error("--keep takes one shop (--shops 1)")
     print(f"machine: {machine()}")
     print(f"{a.shops} shops of {a.customers} customers, holdout 0.5, uplift {a.uplift:+.0%} "
           f"a day, base rate {a.base_rate} a day, {a.workers} at a time")
-    jobs = [(seed, a.customers, a.uplift, a.base_rate)
+    jobs = [(seed, a.customers, a.uplift, a.base_rate, a.keep)
             for seed in range(a.first_seed, a.first_seed + a.shops)]
     t0 = time.perf_counter()
     found = 0
