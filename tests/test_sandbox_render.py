@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.json import decode as loads
+from msgspec.json import encode as dumps
 
 from bridge.sandbox.fields import apply_fields, compile_fields, fields_projection, fields_spec
 from bridge.sandbox.routes import _item_keys
@@ -38,7 +39,7 @@ def test_lean_items_answer_exactly_what_trimming_the_whole_order_answers() -> No
             for o in orders:
                 lean = apply_fields(shop.order_json(o, keys), spec)
                 whole = apply_fields(shop.order_json(o), spec)
-                assert orjson.dumps(lean) == orjson.dumps(whole), o.id
+                assert dumps(lean) == dumps(whole), o.id
                 with_parent += any("parent_item_id" in i for i in whole.get("items", []))
             assert with_parent > 0  # configurable products' children were compared too
 
@@ -72,7 +73,7 @@ def test_lean_orders_answer_exactly_what_trimming_the_whole_order_answers() -> N
                 lean = shop.order_json(o, keys, lean_top=True)
                 assert lean.keys() <= LEAN_ORDER_KEYS
                 whole = apply_fields(shop.order_json(o), spec)
-                assert orjson.dumps(apply_fields(lean, spec)) == orjson.dumps(whole), o.id
+                assert dumps(apply_fields(lean, spec)) == dumps(whole), o.id
 
 
 def test_fields_that_need_more_of_an_order_get_the_whole_order() -> None:
@@ -133,10 +134,10 @@ def test_the_kept_lean_orders_answer_byte_for_byte_and_follow_every_change() -> 
     def expected(server: SandboxServer) -> bytes:
         shop = server.shop
         whole = {"items": [shop.order_json(shop.orders.get(i)) for i in shop.orders.ids[:25]],
-                 "search_criteria": orjson.loads(page(server))["search_criteria"]
+                 "search_criteria": loads(page(server))["search_criteria"]
                  if "search_criteria" in spec else None,
                  "total_count": len(shop.orders.ids)}
-        return orjson.dumps(_trim(whole, spec))
+        return dumps(_trim(whole, spec))
 
     with SandboxServer(customers=40, seed=5, orders_per_customer=2.0) as server:
         shop = server.shop
@@ -152,7 +153,7 @@ def test_the_kept_lean_orders_answer_byte_for_byte_and_follow_every_change() -> 
         kept = shop.lean_order_text(made)
         made.lines.append(made.lines[0])  # in place: the kept text is stale, not reused
         assert shop.lean_order_text(made) != kept
-        assert shop.lean_order_text(made) == orjson.dumps(
+        assert shop.lean_order_text(made) == dumps(
             apply_fields(shop.order_json(made), spec["items"])).decode()
 
 
@@ -180,7 +181,7 @@ _specs = st.recursive(st.none(), lambda inner: st.dictionaries(_keys, inner, min
 
 @given(_json, _specs)
 def test_compiled_fields_keep_what_the_plain_trim_keeps(value: Any, spec: Any) -> None:
-    assert orjson.dumps(compile_fields(spec)(value)) == orjson.dumps(_trim(value, spec))
+    assert dumps(compile_fields(spec)(value)) == dumps(_trim(value, spec))
 
 
 def test_the_server_trims_a_whole_answer_with_the_fields_text() -> None:
@@ -228,7 +229,7 @@ def test_the_syncs_fields_take_the_lean_order_as_it_is() -> None:
         for i in shop.orders.ids:
             o = shop.orders.get(i)
             lean = shop.order_json(o, keys, lean_top=True)
-            assert orjson.dumps(lean) == orjson.dumps(apply_fields(shop.order_json(o), spec))
+            assert dumps(lean) == dumps(apply_fields(shop.order_json(o), spec))
 
 
 def test_an_address_asked_for_whole_gets_the_whole_order() -> None:
@@ -257,10 +258,10 @@ def test_kept_customer_texts_answer_byte_for_byte_and_follow_every_change() -> N
             return got.content
 
         def expected(body: bytes) -> bytes:
-            return orjson.dumps({
+            return dumps({
                 "items": [shop.customer_json(shop.customers.get(i))
                           for i in shop.customers.ids[:40]],
-                "search_criteria": orjson.loads(body)["search_criteria"],
+                "search_criteria": loads(body)["search_criteria"],
                 "total_count": len(shop.customers.ids)})
 
         first = page()
