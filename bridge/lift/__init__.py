@@ -2,10 +2,7 @@
 and compare what the treated and the held-out members bought.
 
 ``holdout`` is the hash rule deciding who is held out, ``stats`` the intervals and tests
-(pure Python), ``compute`` reads a store and returns a typed :class:`compute.Lift`.
+(pure Python), ``compute`` reads a store and returns a typed :class:`compute.Lift`,
+``command`` is ``segbridge lift``. Nothing is imported here: the segment loader reads
+``holdout`` and must not pull the store's models (and SQLAlchemy) in with it.
 """
-
-from bridge.lift.compute import Lift, compute_lift
-from bridge.lift.holdout import held_out, is_held_out
-
-__all__ = ["Lift", "compute_lift", "held_out", "is_held_out"]
