@@ -347,3 +347,67 @@ def test_sql_and_reference_agree(
                     f"customer {cid}, segment {seg.code}: SQL says {got}, reference {want}\n"
                     f"definition: {defs[int(seg.code[1:])]}\nas_of={as_of} link={link} seed={seed}"
                 )
+
+
+@st.composite
+def activity_leaves(draw: Any) -> dict[str, Any]:
+    """A wishlist or viewed-product condition (the storefront module's data)."""
+    attr = draw(st.sampled_from(["product.in_wishlist", "product.viewed"]))
+    rule: dict[str, Any] = {"attribute": attr, "operator": "==", "value": draw(st.booleans())}
+    if draw(st.integers(0, 2)) == 0:
+        rule["sku"] = draw(st.lists(st.sampled_from(["sku-1", "SKU-2", "bag_%", "nope"]),
+                                    min_size=1, max_size=2))
+    if draw(st.integers(0, 2)) == 0:
+        rule["name_contains"] = draw(st.sampled_from(["shirt", "GRÖSSE", "10%", "bag"]))
+    if draw(st.integers(0, 2)) == 0:
+        op = draw(st.sampled_from([">=", ">", "<=", "<", "==", "!=", "between"]))
+        rule["price"] = {"operator": op, "value": _value(draw, op, NUMBERS)}
+    if attr == "product.viewed":
+        p = draw(st.sampled_from(PERIODS))
+        if p is not None:
+            rule["period"] = p
+    return rule
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=os.environ.get("SEGBRIDGE_PROPERTY_RANDOM") is None,
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    as_of=st.sampled_from(AS_OFS),
+    defs=st.lists(
+        st.fixed_dictionaries(
+            {"conditions": st.fixed_dictionaries({
+                "match": st.sampled_from(["all", "any"]), "value": st.booleans(),
+                "rules": st.lists(activity_leaves(), min_size=1, max_size=2)})},
+            optional={"website": st.sampled_from(["base", "nordic"])},
+        ),
+        min_size=2, max_size=3,
+    ),
+)
+def test_wishlist_and_viewed_conditions_agree(
+    store: Engine, seed: int, as_of: datetime, defs: list[dict[str, Any]]
+) -> None:
+    """The same property on segments made of wishlist and viewed-product conditions only,
+    so that their website, period and as-of bounds are each decisive in some example."""
+    defs = [{"code": f"a{i}", **d} for i, d in enumerate(defs)]
+    segments = segments_from_dicts(defs, Config(), Path("."))
+    shop = random_shop(random.Random(seed), as_of, customers=8, activity=True)
+    with store.begin() as conn:
+        clear_shop(conn)
+        write_shop(conn, shop)
+    by_code = {s.code: s for s in segments}
+    with store.connect() as conn:
+        sql = compute_memberships(conn, segments, as_of, Config())
+        for cid in [c["id"] for c in shop["customers"]]:
+            data = load_customer(conn, cid)
+            assert data is not None
+            ref = Reference(data, by_code, as_of)
+            for seg in segments:
+                want = ref.segment(seg).result
+                assert (cid in sql[seg.code]) == want, (
+                    f"customer {cid}, segment {seg.code}: SQL says {not want}, reference "
+                    f"{want}\ndefinition: {defs[int(seg.code[1:])]}\nas_of={as_of} seed={seed}")
