@@ -1,0 +1,133 @@
+"""A big sandbox shop in its own process, and ``segbridge`` runs as processes against it,
+for the privacy benches (a sibling module of ``sweep_bench.py`` and ``privacy_bench.py``).
+
+The sandbox answers after ``latency`` seconds, as a store on another machine would, and
+renders on its own cores (it is built and warmed before anything is timed, as in
+``sync_bench.py``). Commands over the pipe: ``touch`` (a share of customers, orders and
+carts changed now), ``delete`` (that many customers deleted, as an admin would: their
+orders stay, with no customer), ``requests`` (API requests answered so far), ``stop``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+
+
+def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
+    sys.path.insert(0, str(REPO))
+    from bridge.sandbox.server import SandboxServer, serve_in_this_process
+
+    serve_in_this_process()
+    started = time.monotonic()
+    server = SandboxServer(
+        customers=opts["customers"], seed=opts["seed"],
+        orders_per_customer=opts["orders_per_customer"], active_carts=opts["active_carts"],
+        latency_s=opts["latency"], token=TOKEN,
+    )
+    shop = server.shop
+    shop.warm_texts()
+    gc.collect()
+    gc.freeze()
+    with shop.lock:
+        counts = {"customers": len(shop.customers.ids), "orders": len(shop.orders.ids)}
+    conn.send({"base_url": server.base_url, "build_s": time.monotonic() - started, **counts})
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "touch":
+            changed = shop.touch(customers=arg, orders=arg, carts=arg)
+            conn.send({k: len(v) for k, v in changed.items()})
+        elif cmd == "delete":
+            with shop.lock:
+                ids = list(shop.customers.ids)
+            step = max(1, len(ids) // (arg + 1))
+            gone = ids[step::step][:arg]
+            for cid in gone:
+                shop.delete_customer(cid)
+            conn.send(gone)
+        elif cmd == "requests":  # API requests the shop answered so far
+            conn.send(server.stats.total)
+        elif cmd == "stop":
+            server.close()
+            conn.send("stopped")
+            return
+
+
+@dataclass
+class Shop:
+    """The sandbox process and its pipe."""
+
+    process: Any
+    pipe: Any
+    info: dict[str, Any]
+
+    @classmethod
+    def start(cls, customers: int, orders_per_customer: float, active_carts: float,
+              latency: float, seed: int = 1) -> Shop:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        opts = {"customers": customers, "seed": seed, "orders_per_customer":
+                orders_per_customer, "active_carts": active_carts, "latency": latency}
+        process = ctx.Process(target=_sandbox_main, args=(child, opts), daemon=True)
+        process.start()
+        print(f"building the sandbox shop ({customers:,} customers) …", flush=True)
+        info = parent.recv()
+        print(f"sandbox ready in {info['build_s']:.0f} s: {info['customers']:,} customers, "
+              f"{info['orders']:,} orders, {latency * 1000:.0f} ms latency per answer",
+              flush=True)
+        return cls(process, parent, info)
+
+    def ask(self, cmd: str, arg: Any = None) -> Any:
+        self.pipe.send((cmd, arg))
+        return self.pipe.recv()
+
+    def stop(self) -> None:
+        try:
+            self.ask("stop")
+        except (EOFError, OSError):
+            pass
+        self.process.join(timeout=30)
+
+
+def write_config(path: Path, base_url: str, store: str, *, page_size: int = 100,
+                 concurrency: int = 4, privacy: str = "") -> Path:
+    """A config for the bench shop with the repository's example mappings."""
+    path.write_text(
+        f'[magento]\nbase_url = "{base_url}"\npage_size = {page_size}\n'
+        f"concurrency = {concurrency}\ntimeout_s = 120\n\n"
+        f'[store]\nurl = "{store}"\n\n[sync]\nsince = "3650d"\n'
+        'customer_attributes = ["loyalty_tier", "preferred_language", "b2b_account"]\n'
+        f"\n[privacy]\n{privacy}\n"
+        f'\n[mappings]\ndir = "{(REPO / "mappings").as_posix()}"\n'
+    )
+    return path
+
+
+def segbridge(config: Path, *argv: str) -> tuple[dict[str, Any], float, float]:
+    """(``--json`` answer, wall s, peak RSS MB) of one ``segbridge`` process."""
+    cmd = [sys.executable, "-m", "bridge", "--config", str(config), "--json", *argv]
+    env = {**os.environ, "MAGENTO_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    out_file, err_file = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out_file, stderr=err_file)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    code = os.waitstatus_to_exitcode(status)
+    out_file.seek(0)
+    err_file.seek(0)
+    out, err = out_file.read().decode(), err_file.read().decode()
+    if code not in (0, 3):
+        raise SystemExit(f"segbridge {' '.join(argv)} failed (exit {code}):\n{err[-3000:]}")
+    return json.loads(out), wall, usage.ru_maxrss / 1024
