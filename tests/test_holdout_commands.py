@@ -85,6 +85,10 @@ def test_members_history_explain_and_lift_show_the_held_out(
     code, _, err = run(capsys, "--config", config, "evaluate", "--as-of", "2026-11-02")
     assert code == EXIT_OK, err
 
+    code, out, _ = run(capsys, "--config", config, "--json", "segments")
+    assert [(r["code"], r["holdout"]) for r in json.loads(out)] == [("vip", 0.5)]
+    code, out, _ = run(capsys, "--config", config, "segments")
+    assert "50 %" in out
     code, out, _ = run(capsys, "--config", config, "--json", "members", "vip")
     rows = json.loads(out)
     assert {r["customer_id"] for r in rows if r["holdout"]} == held

@@ -156,6 +156,7 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
                 "website": seg.website,
                 "priority": seg.priority,
                 "group": seg.group.code if seg.group else None,
+                "holdout": float(seg.holdout),
                 "members": int(counts.get(seg.code, 0)),
                 "last_change": rec.last_changed_at if rec else None,
                 "last_evaluated": rec.last_as_of if rec else None,
@@ -173,6 +174,7 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
                     "website": rec.website,
                     "priority": rec.priority,
                     "group": rec.group_code,
+                    "holdout": float(rec.holdout or 0),
                     "members": int(counts.get(code, 0)),
                     "last_change": rec.last_changed_at,
                     "last_evaluated": rec.last_as_of,
@@ -185,8 +187,11 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table()
-    for col in ("code", "name", "active", "group", "priority", "members", "last change"):
-        table.add_column(col, justify="right" if col in ("members", "priority") else "left")
+    for col in ("code", "name", "active", "group", "priority", "holdout", "members",
+                "last change"):
+        table.add_column(
+            col, justify="right" if col in ("members", "priority", "holdout") else "left"
+        )
     for r in rows:
         table.add_row(
             cell(r["code"]),
@@ -194,6 +199,7 @@ def cmd_segments(ctx: Any, args: argparse.Namespace) -> int:
             "yes" if r["active"] else ("no file" if r["file"] is None else "no"),
             cell(r["group"], ""),
             cell(r["priority"]),
+            f"{r['holdout'] * 100:g} %" if r["holdout"] else "",
             str(r["members"]),
             _fmt(r["last_change"]) or "never",
         )
