@@ -109,6 +109,8 @@ def write_config(path: Path, base_url: str, store: str, *, page_size: int = 100,
         f"concurrency = {concurrency}\ntimeout_s = 120\n\n"
         f'[store]\nurl = "{store}"\n\n[sync]\nsince = "3650d"\n'
         'customer_attributes = ["loyalty_tier", "preferred_language", "b2b_account"]\n'
+        # the first push of a big shop moves every member: not the brake's business here
+        "\n[push]\nmax_changes = 10000000\n"
         f"\n[privacy]\n{privacy}\n"
         f'\n[mappings]\ndir = "{(REPO / "mappings").as_posix()}"\n'
     )
