@@ -282,6 +282,26 @@ def test_a_customer_deleted_in_magento_leaves_no_trace_after_a_run(
         engine.dispose()
 
 
+def test_a_full_sync_erases_a_customer_magento_deleted_orders_and_all(
+    tmp_path: Path, shop: SandboxServer, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Magento keeps a deleted customer's orders without a customer: the full sync reads
+    them back as guest orders, and the same run erases them with the customer."""
+    config = _setup(tmp_path, shop, db_url, {"named": NAMES, "tier": TIER})
+    cid, email = _person(shop)
+    code, out, err = cli(capsys, config, "run")
+    assert code in (EXIT_OK, EXIT_PARTIAL), err
+    shop.shop.delete_customer(cid)
+    code, out, err = cli(capsys, config, "--json", "resync")
+    assert code in (EXIT_OK, EXIT_PARTIAL), err
+    assert json.loads(out)["sync"]["entities"]["customers"]["deleted"] == 1
+    engine = make_engine(db_url)
+    try:
+        assert scan_for(engine, cid, [email]) == []
+    finally:
+        engine.dispose()
+
+
 def test_forget_erases_a_person_now_and_a_full_sync_does_not_bring_them_back(
     tmp_path: Path, shop: SandboxServer, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,7 +2,8 @@
 
 ``erase_customers`` removes customers and everything linked to them: their addresses and
 custom attributes, their orders (with items and addresses) and the guest orders linked to
-them or placed with their e-mail, their carts (with items), and every row of any other
+them or placed with their e-mail (without an account: another account's orders are its
+own), their carts (with items), and every row of any other
 table that names them in a ``customer_id`` column (memberships, history, the push's home
 groups and journal, hold-outs, …: found by reflecting the store, so a table added later
 is covered too), and quarantined records of theirs.
@@ -88,9 +89,9 @@ def erase_customers(conn: Connection, ids: Iterable[int], emails: Iterable[str] 
     for part in _chunks(ids):
         order_ids |= set(conn.execute(select(o.c.id).where(
             or_(o.c.customer_id.in_(part), o.c.guest_customer_id.in_(part)))).scalars())
-    for part in _chunks(sorted(folded)):
-        order_ids |= set(conn.execute(
-            select(o.c.id).where(o.c.customer_email_ci.in_(part))).scalars())
+    for part in _chunks(sorted(folded)):  # guest orders (another account's are its own)
+        order_ids |= set(conn.execute(select(o.c.id).where(
+            o.c.customer_email_ci.in_(part), o.c.customer_id.is_(None))).scalars())
     k = m.Cart.__table__
     cart_ids: set[int] = set()
     for part in _chunks(ids):

@@ -191,6 +191,8 @@ class _Sync:
         # by run() before anything is fetched.
         self.policy: SyncPolicy | None = None
         self.forgotten = Forgotten(frozenset(), frozenset())
+        # a full sync's customers Magento no longer has, the ids it saw, its requests
+        self._full_sweep: tuple[list[int], int, int] | None = None
         self.engine = engine
         self.client = client
         self.full = full
@@ -380,6 +382,15 @@ class _Sync:
         (a full sync finds them itself, see ``_mark_deleted``)."""
         from bridge.privacy import sweep as sw
 
+        assert self.writer is not None
+        if self._full_sweep is not None:
+            gone, seen, requests = self._full_sweep
+            sweep_id = self.writer.call(lambda conn: sw.start_sweep(
+                conn, self.result.run_id, self.started, full=True), "sweep start")
+            self._erase(gone, sweep_id, seen, requests)
+            if gone:
+                log.info("customers: %d no longer in Magento; erased", len(gone))
+            return
         counts = self.result.counts.get("customers")
         if ("customers" not in self.wanted or counts is None or counts.mode == "full"
                 or counts.error or self.stopped):
@@ -389,7 +400,6 @@ class _Sync:
             if not sw.sweep_due(conn, hours, self.started):
                 return
             stored = sw.stored_ids(conn)
-        assert self.writer is not None
         sweep_id = self.writer.call(lambda conn: sw.start_sweep(
             conn, self.result.run_id, self.started, full=False), "sweep start")
 
@@ -665,15 +675,10 @@ class _Sync:
                 handler.on_items(page.items)
             gone.extend(i for i in chunk if i not in found)
         if entity == "customers":
-            # Magento no longer has them: erased with everything linked (docs/privacy.md)
-            from bridge.privacy.sweep import start_sweep
-
+            # Magento no longer has them: erased with everything linked once the orders
+            # are read too (their orders come back without a customer: docs/privacy.md)
             counts.deleted = len(gone)
-            sweep_id = self.writer.call(lambda conn: start_sweep(
-                conn, self.result.run_id, self.started, full=True), "sweep start")
-            self._erase(gone, sweep_id, len(seen), counts.other_requests)
-            if gone:
-                log.info("customers: %d no longer in Magento; erased", len(gone))
+            self._full_sweep = (gone, len(seen), counts.other_requests)
             return
         if not gone:
             return
