@@ -169,20 +169,20 @@ def _segments(conn: Any, t: _Tables) -> list[SegmentInfo]:
 
 def _lifts(conn: Any, t: _Tables, link_guest_orders: bool) -> list[Any]:
     """The lift of each segment with a holdout at its last evaluation, as ``segbridge
-    lift`` computes it by default (members who joined since the share took effect)."""
+    lift`` computes it by default (members who joined since the first evaluation)."""
     seg = t.get("segments")
     if seg is None or "holdout" not in seg.c or t.get("segment_history") is None:
         return []
     from bridge.lift.compute import compute_lift
 
     out = []
-    for code, share, since, as_of in conn.execute(
-        select(seg.c.code, seg.c.holdout, seg.c.holdout_since, seg.c.last_as_of)
+    for code, share, as_of in conn.execute(
+        select(seg.c.code, seg.c.holdout, seg.c.last_as_of)
         .where(seg.c.holdout > 0, seg.c.last_as_of.is_not(None))
         .order_by(seg.c.code)
     ):
         try:
-            out.append(compute_lift(conn, code, float(share), since=since, as_of=as_of,
+            out.append(compute_lift(conn, code, float(share), as_of=as_of,
                                     link_guest_orders=link_guest_orders))
         except ValueError as exc:  # a share outside 0..0.5 written by hand: skipped
             log.warning("report: no lift for segment %s: %s", code, exc)

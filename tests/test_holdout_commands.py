@@ -139,10 +139,30 @@ def test_members_history_explain_and_lift_show_the_held_out(
     left = json.loads(out)
     assert {h["event"] for h in left} == {"left"}
     assert {h["customer_id"] for h in left if h["holdout"]} == held
-    # lift: the members who joined since the share took effect (Nov 2): nobody
+    # lift, by default: every member since the first evaluation (Nov 1), sided by the
+    # share of the last one, and one line saying the share changed after they joined
     code, out, err = run(capsys, "--config", config, "--json", "lift", "vip")
     assert code == EXIT_OK, err
     lift = json.loads(out)
-    assert lift["since"] == "2026-11-02 00:00:00" and lift["too_few"]
-    assert lift["treated"]["members"] + lift["held_out"]["members"] == 0
+    assert lift["since"] is None and lift["too_few"]
+    assert (lift["treated"]["members"], lift["held_out"]["members"]) == (
+        len(IDS) - len(held), len(held))
+    assert lift["share_changed_at"] == "2026-11-02 00:00:00"
     assert datetime.fromisoformat(lift["as_of"]) == datetime(2026, 11, 3)
+    code, out, err = run(capsys, "--config", config, "lift", "vip")
+    assert code == EXIT_OK, err
+    lines = out.splitlines()
+    assert "every member who joined since the first evaluation" in lines[0]
+    notes = [ln for ln in lines if ln.startswith("note: ")]
+    assert notes == [lines[1]] and "holds since 2026-11-02 00:00:00 UTC" in notes[0]
+    assert "`--since 2026-11-02T00:00:00` compares only members who had one" in notes[0]
+    # the suggested --since: only those who joined under the current share (nobody here)
+    code, out, err = run(capsys, "--config", config, "lift", "vip", "--since",
+                         "2026-11-02T00:00:00")
+    assert code == EXIT_OK, err
+    assert "note: " not in out and "members who joined since 2026-11-02 00:00:00" in out
+    code, out, err = run(capsys, "--config", config, "--json", "lift", "vip", "--since",
+                         "2026-11-02T00:00:00")
+    lift = json.loads(out)
+    assert lift["treated"]["members"] + lift["held_out"]["members"] == 0
+    assert lift["share_changed_at"] is None

@@ -85,11 +85,12 @@ def test_the_table_and_the_json_are_the_store_figures(setup, capsys) -> None:
     assert code == EXIT_OK, err
     engine = open_store("sqlite:///store.db")
     with engine.connect() as conn:
-        lift = compute_lift(conn, "vip", 0.2, since=T0)
+        lift = compute_lift(conn, "vip", 0.2)  # the default: since the first evaluation
     engine.dispose()
     lines = out.splitlines()
-    assert lines[0].startswith("Lift of vip (holdout 20 %): members who joined since "
-                               "2026-11-01 00:00:00, their orders within 30 days of joining")
+    assert lines[0].startswith("Lift of vip (holdout 20 %): every member who joined since the "
+                               "first evaluation, their orders within 30 days of joining")
+    assert not any(ln.startswith("note: ") for ln in lines)  # the share never changed
     row = {ln[:20].strip(): ln[20:].split() for ln in lines[3:12]}
     t, h = lift.treated, lift.held_out
     assert row["members"] == [f"{t.members:,}", f"{h.members:,}"]
@@ -106,7 +107,7 @@ def test_the_table_and_the_json_are_the_store_figures(setup, capsys) -> None:
     code, out, _ = run(capsys, "--config", str(config), "--json", "lift", "vip")
     assert code == EXIT_OK
     data = json.loads(out)
-    assert data == json.loads(json.dumps(lift_json(lift)))
+    assert data == json.loads(json.dumps(lift_json(lift) | {"share_changed_at": None}))
     assert data["treated"]["members"] + data["held_out"]["members"] == 3000
     assert data["differences"]["conversion"]["low"] > 0
 
@@ -164,7 +165,7 @@ def test_segment_lift_on_every_database(engine: Engine) -> None:
     _store(engine, 400)
     with engine.connect() as conn:
         lift = segment_lift(conn, "vip")
-    assert lift.since == T0 and lift.holdout == 0.2
+    assert lift.since is None and lift.holdout == 0.2  # since the first evaluation
     assert lift.treated.members + lift.held_out.members == 400
     expected = sum(is_held_out("vip", cid, 0.2) for cid in range(1, 401))
     assert lift.held_out.members == expected

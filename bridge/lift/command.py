@@ -2,8 +2,10 @@
 
 Reads the store only (no lock, a read-only store works). The share compared is the one the
 segment's last evaluation applied (``segments.holdout``), so the sides are the ones the
-push acted on; by default the members counted are those who joined since that share took
-effect. How to read the table: docs/lift.md.
+push acted on; by default the members counted are those who joined since the segment's
+first evaluation. When the share changed after some of them joined, one more line says
+since when it holds and suggests ``--since`` that date, to compare only members who had
+one treatment. How to read the table: docs/lift.md.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from bridge.lift.compute import (
     format_p,
 )
 from bridge.output import safe
-from bridge.store.segment_tables import SegmentRecord
+from bridge.store.segment_tables import SegmentHistory, SegmentRecord
 from bridge.timeutil import parse_age
 
+H = SegmentHistory.__table__
 S = SegmentRecord.__table__
 
 
@@ -111,7 +114,7 @@ def revenue_verdict(lift: Lift) -> str | None:
 def lift_lines(lift: Lift) -> list[str]:
     """The lift as a table of text lines (shop data made safe for a terminal)."""
     since = (f"members who joined since {_fmt_time(lift.since)}" if lift.since
-             else "every member who joined")
+             else "every member who joined since the first evaluation")
     lines = [
         f"Lift of {safe(lift.segment)} (holdout {lift.holdout * 100:g} %): {since}, their "
         f"orders within {lift.window.days} days of joining, as of {_fmt_time(lift.as_of)} UTC",
@@ -207,7 +210,8 @@ def segment_lift(
     source: str | None = None,
 ) -> Lift:
     """The lift of ``code`` at the share of its last evaluation; ``since`` None: since
-    that share took effect. A segment without a holdout is a ConfigError in one line."""
+    the segment's first evaluation. A segment without a holdout is a ConfigError in one
+    line."""
     rec = conn.execute(select(S.c.holdout, S.c.holdout_since, S.c.last_as_of)
                        .where(S.c.code == code)).first()
     where = source or f"the segment file of {code}"
@@ -223,10 +227,31 @@ def segment_lift(
                            f"compare with: set holdout (0 to 0.5) in {where} and evaluate "
                            "(docs/lift.md)"])
     try:
-        return compute_lift(conn, code, share, since=since or rec.holdout_since,
-                            window=window, link_guest_orders=link_guest_orders)
+        return compute_lift(conn, code, share, since=since, window=window,
+                            link_guest_orders=link_guest_orders)
     except LiftError as exc:
         raise ConfigError([f"{code}: {exc}"]) from None
+
+
+def share_changed_at(conn: Connection, code: str, since: datetime | None,
+                     as_of: datetime) -> datetime | None:
+    """When the current share took effect, if some member counted from ``since`` joined
+    before then (their side was the old share's for a while); else None."""
+    took_effect = conn.execute(select(S.c.holdout_since).where(S.c.code == code)).scalar()
+    if took_effect is None or (since is not None and since >= took_effect):
+        return None
+    earlier = select(H.c.id).where(H.c.segment_code == code, H.c.event == "joined",
+                                   H.c.at < took_effect, H.c.at <= as_of)
+    if since is not None:
+        earlier = earlier.where(H.c.at >= since)
+    return took_effect if conn.execute(earlier.limit(1)).first() is not None else None
+
+
+def share_changed_line(lift: Lift, took_effect: datetime) -> str:
+    """The one line that says the share changed after some counted members joined."""
+    return (f"note: holdout = {lift.holdout:g} holds since {_fmt_time(took_effect)} UTC; "
+            "members who joined before then had the earlier share's treatment for a while: "
+            f"`--since {took_effect:%Y-%m-%dT%H:%M:%S}` compares only members who had one")
 
 
 def cmd_lift(ctx: Any, args: argparse.Namespace) -> int:
@@ -254,13 +279,18 @@ def cmd_lift(ctx: Any, args: argparse.Namespace) -> int:
                 file_share=seg.holdout if seg else None,
                 source=str(seg.source) if seg else None,
             )
+            took_effect = share_changed_at(conn, args.segment, lift.since, lift.as_of)
     finally:
         engine.dispose()
     if ctx.json:
-        ctx.emit_json(lift_json(lift))
+        ctx.emit_json(lift_json(lift) | {
+            "share_changed_at": _fmt_time(took_effect) if took_effect else None})
         return EXIT_OK
     if seg is not None and float(seg.holdout) != lift.holdout and not ctx.quiet:
         print(f"note: {seg.source} now says holdout = {seg.holdout:g}; these figures use "
               f"{lift.holdout:g}, the share of the last evaluation", file=sys.stderr)
-    sys.stdout.write("\n".join(lift_lines(lift)) + "\n")
+    lines = lift_lines(lift)
+    if took_effect is not None:
+        lines.insert(1, share_changed_line(lift, took_effect))
+    sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK
