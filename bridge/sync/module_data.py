@@ -9,8 +9,8 @@ after customers, orders and carts. It syncs the entities ``wishlist`` and
 * ``module.use`` is ``auto`` or ``on``, the store answers ``GET /V1/segbridge/info`` with
   that part on (asked once per sync, with the "is the module there" call the push and
   ``check --online`` use), and
-* an active segment reads ``product.in_wishlist`` / ``product.viewed``, or
-  ``privacy.keep = "all"`` (docs/privacy.md: only what is used is kept).
+* an active segment reads ``product.in_wishlist`` / ``product.viewed`` (whatever
+  ``privacy.keep`` says: this is behaviour, not a customer field; docs/privacy.md).
 
 An entity that is not needed, or that the store cannot give (``auto`` and no module, the
 part off, the ACL not granted), has its rows and watermark removed: rows that cannot be
@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select
+from sqlalchemy import Connection, Engine, delete, func, select, tuple_
 
 from bridge.magento.errors import MagentoError
 from bridge.magento.module import (
@@ -85,10 +85,11 @@ def attributes_read(segments: Iterable[Segment]) -> set[str]:
             if r.attribute in ATTRIBUTE.values()}
 
 
-def needed_entities(config: Any, segments: Iterable[Segment]) -> list[str]:
-    keep_all = getattr(getattr(config, "privacy", None), "keep", "used") == "all"
+def needed_entities(segments: Iterable[Segment]) -> list[str]:
+    """The entities some active segment reads (whatever ``privacy.keep`` says: what a
+    customer viewed is kept only while a segment uses it)."""
     read = attributes_read(segments)
-    return [e for e in MODULE_ENTITIES if keep_all or ATTRIBUTE[e] in read]
+    return [e for e in MODULE_ENTITIES if ATTRIBUTE[e] in read]
 
 
 def unusable(client: Any, config: Any) -> dict[str, str]:
@@ -121,7 +122,7 @@ def sync_module_data(sync: _Sync) -> None:
     assert sync.writer is not None
     segments = sync.segments if sync.segments is not None else load_active_segments(
         sync.config)
-    needed = needed_entities(sync.config, segments)
+    needed = needed_entities(segments)
     for entity in [e for e in wanted if e not in needed]:
         _drop(sync, entity, "no active segment reads " + ATTRIBUTE[entity])
     wanted = [e for e in wanted if e in needed]
@@ -185,6 +186,7 @@ class _Entity:
         self.counts = sync.result.counts.setdefault(entity, EntityCounts())
         self.max_seen: datetime | None = None
         self.kept_out = 0
+        self.seen: set[Any] | None = None  # a full read: the natural keys it wrote
 
     def run(self) -> None:
         from bridge.sync.runner import _raise_fatal
@@ -215,6 +217,7 @@ class _Entity:
             if full:
                 counts.mode = "full"
                 counts.window_from = None
+                self.seen = set()
                 self._walk(None)
         except MagentoError as exc:
             _raise_fatal(exc)
@@ -231,15 +234,19 @@ class _Entity:
             seen = min(self.max_seen, sync.started)  # never past our own clock
             new_wm = max(watermark, seen) if watermark is not None else seen
         counts.watermark = format_magento_time(new_wm) if new_wm else None
-        started, run_id, table = sync.started, sync.result.run_id, self.table
+        started, run_id, seen = sync.started, sync.result.run_id, self.seen
+        keys = _key_columns(self.table)
 
         def finish(conn: Connection) -> None:
             values: dict[str, Any] = {"entity": entity, "watermark": new_wm,
                                       "last_run_id": run_id}
-            if full:
-                gone = conn.execute(delete(table).where(or_(
-                    table.c.synced_at.is_(None), table.c.synced_at < started))).rowcount
-                counts.deleted = max(0, int(gone or 0))
+            if seen is not None:  # after every row of the read is written: the rest is gone
+                stored = {tuple(r) for r in conn.execute(select(*keys))}
+                gone = sorted(stored - seen)
+                for start in range(0, len(gone), 500):
+                    conn.execute(delete(keys[0].table).where(
+                        tuple_(*keys).in_(gone[start:start + 500])))
+                counts.deleted = len(gone)
                 values["last_full_at"] = started
             upsert(conn, m.SyncState.__table__, [values])
 
@@ -284,6 +291,8 @@ class _Entity:
             key = (row["customer_id"], row["product_id"]) if self.entity == "product_views" \
                 else row["id"]
             rows[key] = row  # views: one row per customer and product, the latest wins
+            if self.seen is not None:
+                self.seen.add(key if isinstance(key, tuple) else (key,))
             when = row["added_at"]
             if self.max_seen is None or when > self.max_seen:
                 self.max_seen = when
@@ -292,6 +301,11 @@ class _Entity:
         sync.writer.put(Job(self.entity, list(rows.values()),
                             lambda conn, recs: upsert(conn, table, recs),
                             lambda r: str(r[ident]), quarantine=bad))
+
+
+def _key_columns(table: Any) -> list[Any]:
+    return [table.c.customer_id, table.c.product_id] if table.name == "product_views" \
+        else [table.c.id]
 
 
 def activity_row(entity: str, item: ActivityItem, website_of_store: dict[int, int],
