@@ -222,6 +222,16 @@ def test_segments_on_the_synced_data_agree_with_the_reference(
     assert members["viewed-dear"] == viewed and members["wishlist-dear"] == wished
     assert results["viewed-dear"].members == len(viewed) > 5
     assert results["wishlist-dear"].members == len(wished) > 3
+    # explain shows the customer's matching products and which leaf decided
+    member = min(members["viewed-dear"])
+    config_file = tmp_path / "segbridge.toml"
+    config_file.write_text(f'[magento]\nbase_url = "{server.base_url}"\n[store]\nurl = "{db_url}"'
+                           f'\n[mappings]\ndir = "{cfg.mappings.dir}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--config", str(config_file), "explain", "viewed-dear", str(member),
+                 "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ")]) == 0
+    out = capsys.readouterr().out
+    assert "product.viewed == true [period 30d; price >= 50]" in out and "matching:" in out
     with capsys.disabled():
         print(f"\nviewed-dear: {len(members['viewed-dear'])} members (reference "
               f"{len(reference['viewed-dear'])}); wishlist-dear: "
