@@ -106,6 +106,7 @@ def main() -> int:
         print(f"first run (full sync): {shop.ask('requests') - before:,} requests, "
               f"{wall:.0f} s", flush=True)
         incremental: list[int] = []
+        synced: list[int] = []  # of which the sync's own
         walls: list[float] = []
         for _ in range(args.incremental):
             time.sleep(1.1)
@@ -114,8 +115,10 @@ def main() -> int:
             inc, wall, _ = segbridge(config, "run")
             assert "sweep" not in inc["sync"]["entities"], "a sweep inside the interval"
             incremental.append(shop.ask("requests") - before)
+            synced.append(inc["sync"]["requests"])
             walls.append(wall)
         per_run = sum(incremental) / len(incremental)
+        per_sync = sum(synced) / len(synced)
         per_run_s = sum(walls) / len(walls)
         print(f"incremental runs: {incremental} requests, {[round(w, 1) for w in walls]} s",
               flush=True)
@@ -135,23 +138,27 @@ def main() -> int:
 
     n = shop.info["customers"]
     day = RUNS_A_DAY * per_run
+    sync_day = RUNS_A_DAY * per_sync
     depth = math.log2(max(2, n / 300))
     print()
     print(f"shop: {n:,} customers; {RUNS_A_DAY} incremental runs a day (every 15 minutes), "
           f"{args.changes:.2%} of records changed between two")
     print(f"  an incremental run (sync, evaluate, push): {per_run:.1f} requests and "
           f"{per_run_s:.1f} s on average; a day of them: {day:,.0f} requests")
+    print(f"  of which the sync: {per_sync:.1f} requests a run ({synced}); "
+          f"{sync_day:,.0f} a day (the push reads the managed groups' members)")
     print("  the sweep, once a day (privacy.deletion_sweep_hours = 24):")
-    print(f"  {'deleted that day':>16} {'requests':>9} {'share of the day':>17} "
-          f"{'per deleted':>12}")
+    print(f"  {'deleted that day':>16} {'requests':>9} {'of the runs':>12} "
+          f"{'of the syncs':>13} {'per deleted':>12}")
     for deleted, sweep, _wall in sweeps:
         s = sweep["other_requests"]
         per = f"{(s - 1) / deleted:.1f}" if deleted else "-"
-        print(f"  {deleted:>16} {s:>9} {s / day:>16.2%} {per:>12}")
+        print(f"  {deleted:>16} {s:>9} {s / day:>12.2%} {s / sync_day:>13.2%} {per:>12}")
     print(f"  target: at most 5 % of a day's requests; per deleted customer about "
           f"log2(customers ÷ 300) + 1 = {depth + 1:.1f}")
     print(f"  for comparison, listing every id (300 a page): {listing:,} requests, "
-          f"{listing_s:.1f} s = {listing / day:.1%} of the day's requests")
+          f"{listing_s:.1f} s = {listing / day:.1%} of the runs' requests, "
+          f"{listing / sync_day:.1%} of the syncs'")
     print()
     print(f"machine: {machine()}")
     print("reproduce: " + " ".join(shlex.quote(a) for a in [
