@@ -213,9 +213,13 @@ def test_importing_segbridge_loads_no_sandbox() -> None:
     assert _loaded_after_importing(names, ("bridge.sandbox",)) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge/segments/evaluate.py imports bridge.sync.module_data (refused_segments), "
-    "which imports bridge.magento, and with it requests"))
+def test_segments_never_import_the_sync() -> None:
+    """segments/ reads the store the sync fills, never the sync itself (which speaks
+    HTTP): what the evaluation needs from the store is bridge/segments/requires.py."""
+    bad = [str(i) for i in _all_imports("segments") if _under(i.module, "bridge.sync")]
+    assert not bad, "segments/ imports the sync:\n" + "\n".join(bad)
+
+
 def test_importing_segments_loads_no_http() -> None:
     """At run time too: importing segments/ loads neither the client nor an HTTP library."""
     loaded = _loaded_after_importing(

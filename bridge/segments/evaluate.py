@@ -65,9 +65,9 @@ from bridge.segments.compiler import (
 )
 from bridge.segments.lanes import run_task
 from bridge.segments.model import Segment
+from bridge.segments.requires import refused_segments as module_data_refused
 from bridge.store import models as m
 from bridge.store.segment_tables import Evaluation, SegmentHistory, SegmentMember, SegmentRecord
-from bridge.sync.module_data import refused_segments as module_data_refused
 from bridge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -501,7 +501,7 @@ def evaluate(
     wanted = _wanted(segments, only)
     # a segment reading a field the store does not hold yet is refused (docs/privacy.md)
     refused = refuse_unkept(engine, segments, wanted)
-    # a wishlist / viewed-product condition with no data from the module (sync/module_data.py)
+    # a wishlist / viewed-product condition with no data from the module (requires.py)
     refused.update(module_data_refused(engine, segments, wanted))
     wanted = [s for s in wanted if s.code not in refused]
     started = utcnow()
