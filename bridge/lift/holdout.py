@@ -48,7 +48,7 @@ def check_share(share: float) -> float:
         raise ValueError(f"holdout must be a number from 0 to {MAX_SHARE}, not {share!r}")
     if not 0 <= share <= MAX_SHARE:
         raise ValueError(f"holdout must be a number from 0 to {MAX_SHARE}, not {share!r}")
-    return float(share)
+    return float(share) + 0.0  # -0.0 (TOML "-0.0") is 0: no "-0 %" anywhere
 
 
 def is_held_out(code: str, customer_id: int, share: float) -> bool:

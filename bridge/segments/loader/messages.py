@@ -15,7 +15,12 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
-from bridge.segments.loader.schema import MAX_SHOWN
+from bridge.segments.loader.schema import MAX_SHOWN, TOP_KEYS
+
+# The top-level keys that hold a value, not a table: one of these inside a table was most
+# likely written below a [table] line, which in TOML puts it in that table.
+TOP_VALUE_KEYS = tuple(k for k in TOP_KEYS if k not in (
+    "conditions", "group", "cms_blocks", "cart_rules", "catalog_rules"))
 
 
 @dataclass
@@ -114,7 +119,11 @@ def _unknown_keys(raw: dict[str, Any], known: Iterable[str], path: str, out: _Pr
         if key not in known:
             where = f"{path}.{_key(key)}" if path else _key(key)
             hint = did_you_mean(key, known)
-            if hint:
+            if path and key in TOP_VALUE_KEYS:
+                out.add(where, f"unknown key here: {key} is a top-level key, and in TOML a "
+                        "key below a [table] line belongs to that table: write it before "
+                        "the first [table] line of the file")
+            elif hint:
                 out.add(where, "unknown key" + hint)
             else:
                 out.add(where, f"unknown key (known: {', '.join(known)})")
