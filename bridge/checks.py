@@ -532,7 +532,7 @@ def cmd_check(ctx: Any, args: argparse.Namespace) -> int:
     problems, warnings = collect_problems(config)
     folder = Path(config.mappings.dir)
     if not problems and folder.is_dir() and not any(folder.glob("*.toml")):
-        from bridge.push.command import empty_mappings_line
+        from bridge.segments.loader.files import empty_mappings_line
 
         warnings.append(empty_mappings_line(config).replace("; refused,", "; plan, push and "
                                                            "run refuse it,"))

@@ -42,20 +42,10 @@ def make_client(config: Any, *, read_only: bool = False) -> Any:
     return MagentoClient(config.magento, read_only=read_only)
 
 
-def empty_mappings_line(config: Any) -> str:
-    where = f"{config.path}: " if getattr(config, "path", None) else ""
-    return (
-        f"{where}mappings.dir: {config.mappings.dir}: no segment file (*.toml) in this folder; "
-        "refused, since a wrong path would otherwise send every member home and switch off "
-        "every block and rule segbridge made. To retire every segment, set active = false "
-        "in each file"
-    )
-
-
 def mapped_segments(config: Any) -> list[Any]:
     """The segment files; a folder without any is refused (exit 2), never taken as
     "no segments": that plan would send every member home."""
-    from bridge.segments.loader import load_segments
+    from bridge.segments.loader.files import empty_mappings_line, load_segments
 
     segments = load_segments(config.mappings.dir, config)
     if not segments:

@@ -79,6 +79,17 @@ def _editor_file(name: str) -> bool:
     return name.startswith((".", "~")) or name.endswith("~")
 
 
+def empty_mappings_line(config: Any) -> str:
+    """Why a mappings folder without segment files is refused by plan, push and run."""
+    where = f"{config.path}: " if getattr(config, "path", None) else ""
+    return (
+        f"{where}mappings.dir: {config.mappings.dir}: no segment file (*.toml) in this folder; "
+        "refused, since a wrong path would otherwise send every member home and switch off "
+        "every block and rule segbridge made. To retire every segment, set active = false "
+        "in each file"
+    )
+
+
 def check_mappings(config: Any, directory: Path | None = None) -> tuple[list[str], list[str]]:
     """(problems, warnings) for ``segbridge check``; problems make it exit 2."""
     directory = directory or config.mappings.dir
