@@ -6,7 +6,7 @@ evaluator); without the module, the conditions keep their clear error."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -312,3 +312,26 @@ def test_erasure_and_forgotten_people_cover_the_rows(
     assert run_sync(cfg, store, full=True).status == "ok"
     wish, views = _store_rows(store)
     assert all(w[0] != cid for w in wish.values()) and all(c != cid for c, _ in views)
+
+
+def test_the_overlap_reaches_back_and_a_full_sync_catches_the_rest(
+        server: SandboxServer, store: Engine, db_url: str, tmp_path: Path) -> None:
+    """A view Magento records with an earlier time (a guest's views attached at login) is
+    read by the next incremental run when it lies within sync.overlap_s of the watermark,
+    and by the next full read otherwise."""
+    cfg = _config(tmp_path, server, db_url)
+    assert run_sync(cfg, store).status == "ok"
+    watermark = _state(store, "product_views").watermark
+    shop, state = server.shop, server.shop.module
+    stamp = int(watermark.replace(tzinfo=UTC).timestamp())
+    within = view_product(shop, 11, next(p for p in sorted(state.products)
+                                         if state.views.find(11, p) is None), at=stamp - 200)
+    behind = view_product(shop, 12, next(p for p in sorted(state.products)
+                                         if state.views.find(12, p) is None), at=stamp - 900)
+    inc = run_sync(cfg, store)  # overlap_s = 300 by default
+    assert inc.counts["product_views"].mode == "incremental"
+    views = _store_rows(store)[1]
+    assert (11, within.product_id) in views and (12, behind.product_id) not in views
+    full = run_sync(cfg, store, full=True, entities=["product_views"])
+    assert full.counts["product_views"].mode == "full"
+    assert _store_rows(store) == _shop_rows(server)
