@@ -298,6 +298,15 @@ def test_erasure_and_forgotten_people_cover_the_rows(
     assert run_sync(cfg, store).status == "ok"
     wish, views = _store_rows(store)
     cid = next(c for c, _p in views if any(w[0] == c for w in wish.values()))
+    from bridge.privacy.subject import subject
+
+    with store.connect() as conn:  # access: `segbridge subject` shows the rows
+        held = subject(conn, str(cid))
+    assert held is not None
+    other = held["customers"][0]["other"]
+    assert {r["product_id"] for r in other["product_views"]} == {
+        p for c, p in views if c == cid}
+    assert len(other["wishlist_items"]) == sum(w[0] == cid for w in wish.values())
     with store.begin() as conn:
         erase_customers(conn, [cid])
     wish, views = _store_rows(store)
