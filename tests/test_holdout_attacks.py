@@ -6,16 +6,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
 from test_cli import run, write_config
+from test_holdout_evaluate import (
+    FANS,
+    GENERAL,
+    VIP,
+    _apply,
+    _plan,
+    _segments,
+    _shop,
+    _target,
+)
 
 from bridge.config import Config
 from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
+from bridge.lift.command import segment_lift, share_changed_at
 from bridge.lift.holdout import check_share, held_out, is_held_out, position
+from bridge.segments.evaluate import evaluate
 from bridge.segments.loader import load_segments
+from bridge.store.engine import open_store
+from bridge.store.segment_tables import SegmentRecord
 
 RULE = ('[conditions]\n[[conditions.rules]]\nattribute = "customer.email"\noperator = "{}"\n'
         'value = "@example.com"\n')
@@ -161,4 +177,106 @@ def test_plan_still_refuses_an_empty_mappings_folder(
     assert "plan, push and run refuse it," in out + err
 
 
-_ = (datetime, timedelta, EXIT_OK)
+
+# --- lift's arguments ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", ["100001d", "999999999d", "99999999999999d"])
+def test_a_window_beyond_the_calendar_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    window: str,
+) -> None:
+    """It was a traceback: OverflowError from timedelta, or from joined + window."""
+
+    monkeypatch.chdir(tmp_path)
+    mappings = tmp_path / "m"
+    mappings.mkdir()
+    (mappings / "vip.toml").write_text(f'code = "vip"\nholdout = 0.2\n{RULE}')
+    config = write_config(tmp_path, "http://127.0.0.1:9", mappings=mappings)
+    engine = open_store("sqlite:///store.db")
+    try:
+        _shop(engine)
+        evaluate(engine, [s for s in _segments(0.2) if s.code == "vip"],
+                 datetime(2026, 11, 1), config=Config())
+    finally:
+        engine.dispose()
+    code, out, err = run(capsys, "--config", str(config), "lift", "vip", "--window", window)
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert err.strip() == f"--window: {window!r} is longer than 100000 days"
+    code, out, err = run(capsys, "--config", str(config), "lift", "vip", "--window", "100000d")
+    assert code == EXIT_OK, err
+    assert "within 100000 days of joining" in out
+
+
+
+# --- on every database: tiny shares, two held-out segments, no flapping --------------------
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("share", [1e-300, 5e-324, 0.1, 0.5])
+def test_a_share_survives_the_database_and_does_not_churn(engine: Engine, share: float) -> None:
+    """The share is stored as a double and read back to decide whether it changed: a
+    database that rounded a tiny one to 0 would 'change' it on every evaluation."""
+    _shop(engine)
+    as_of = datetime(2026, 3, 15, 12)
+    for day in range(3):
+        evaluate(engine, _segments(share), as_of + timedelta(days=day), config=Config())
+    with engine.connect() as conn:
+        rec = conn.execute(select(SegmentRecord.holdout, SegmentRecord.holdout_since)
+                           .where(SegmentRecord.code == "vip")).one()
+    assert (rec.holdout, rec.holdout_since) == (share, as_of)
+
+
+@pytest.mark.db
+def test_a_member_held_out_of_both_segments_goes_home(engine: Engine) -> None:
+    _shop(engine)
+    segments = [replace(s, holdout=0.5) for s in _segments(0.5)]  # fans held out too
+    evaluate(engine, segments, datetime(2026, 3, 15, 12), config=Config())
+    target = _target(_plan(engine))
+    ids = range(1, 401)
+    vip_out, fans_out = held_out("vip", ids, 0.5), held_out("fans", ids, 0.5)
+    both = {c for c in vip_out & fans_out if c % 2 == 0}
+    assert both and all(c not in target for c in both)  # home: General, where they are
+    for cid in ids:
+        if cid not in vip_out:
+            assert target[cid] == VIP
+        elif cid % 2 == 0 and cid not in fans_out:
+            assert target[cid] == FANS
+        else:
+            assert target.get(cid, GENERAL) == GENERAL
+
+
+@pytest.mark.db
+def test_raising_and_lowering_the_share_never_flaps(engine: Engine) -> None:
+    """After each change and its push, evaluating again at the same share plans nothing."""
+    _shop(engine)
+    as_of = datetime(2026, 3, 15, 12)
+    moved: list[int] = []
+    for day, share in enumerate((0.1, 0.3, 0.3, 0.05, 0.05, 0.0, 0.2)):
+        evaluate(engine, _segments(share), as_of + timedelta(days=day), config=Config())
+        plan = _plan(engine)
+        moved.append(len(plan.changes))
+        _apply(engine, plan)
+        evaluate(engine, _segments(share), as_of + timedelta(days=day, hours=1),
+                 config=Config())
+        assert _plan(engine).changes == [], (day, share)
+    ids = range(1, 401)
+    assert moved[2] == moved[4] == 0  # the same share again: nobody moves
+    # raising 0.1 -> 0.3 moves exactly the customers between the two positions
+    assert moved[1] == len(held_out("vip", ids, 0.3) - held_out("vip", ids, 0.1))
+
+
+@pytest.mark.db
+def test_lift_says_when_the_share_changed_on_every_database(engine: Engine) -> None:
+    _shop(engine)
+    as_of = datetime(2026, 3, 15, 12)
+    evaluate(engine, _segments(0.0), as_of, config=Config())
+    evaluate(engine, _segments(0.2), as_of + timedelta(days=1), config=Config())
+    with engine.connect() as conn:
+        lift = segment_lift(conn, "vip")
+        assert lift.since is None  # the default: since the first evaluation
+        assert lift.treated.members + lift.held_out.members == 400
+        assert share_changed_at(conn, "vip", None, lift.as_of) == as_of + timedelta(days=1)
+        later = segment_lift(conn, "vip", since=as_of + timedelta(days=1))
+        assert later.treated.members + later.held_out.members == 0
+        assert share_changed_at(conn, "vip", as_of + timedelta(days=1), lift.as_of) is None

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 
 from bridge.errors import EXIT_OK, ConfigError
 from bridge.lift.compute import (
+    MAX_WINDOW,
     MIN_MEMBERS,
     Difference,
     Lift,
@@ -263,8 +264,12 @@ def cmd_lift(ctx: Any, args: argparse.Namespace) -> int:
         window = parse_age(args.window)
     except ValueError as exc:
         raise ConfigError([f"--window: {exc}"]) from None
+    except OverflowError:  # more days than a timedelta holds
+        window = MAX_WINDOW + timedelta(days=1)
     if window <= timedelta(0):
         raise ConfigError([f"--window: {args.window!r} is not a positive number of days"])
+    if window > MAX_WINDOW:
+        raise ConfigError([f"--window: {args.window!r} is longer than {MAX_WINDOW.days} days"])
     segments = {s.code: s for s in _load(ctx, config)}
     seg = segments.get(args.segment)
     engine = _open_readonly(config)

@@ -29,6 +29,9 @@ from bridge.store.models import Order
 from bridge.store.segment_tables import SegmentHistory, SegmentRecord
 
 DEFAULT_WINDOW = timedelta(days=30)
+# The longest window: a joining (at most 9000-12-31, the latest --as-of) plus this stays
+# inside the calendar, and it is longer than any shop has kept its orders.
+MAX_WINDOW = timedelta(days=100_000)
 # Below this many members on a side the normal approximations behind the intervals are
 # not to be trusted (and a difference is mostly noise): figures are shown, not judged.
 MIN_MEMBERS = 30
@@ -378,6 +381,8 @@ def compute_lift(
     """
     if window <= timedelta(0):
         raise LiftError(f"the window must be positive, not {window}")
+    if window > MAX_WINDOW:
+        raise LiftError(f"the window must be at most {MAX_WINDOW.days} days, not {window.days}")
     if as_of is None:
         as_of = last_as_of(conn, code)
     if since is not None and since > as_of:
