@@ -4,6 +4,13 @@ Everything is inline (CSS and SVG charts drawn here), so the file can be mailed,
 from disk on a machine without network, or archived next to an incident ticket. It only
 reads the store and takes no lock. Each section says plainly when it has no data yet
 rather than drawing an empty chart.
+
+Why this file is long (about 900 lines): it is three parts of one page, marked by their
+``# ---`` headings: reading the store (each section's query), drawing the SVG charts by
+hand (no chart library, so the page stays one self-contained file) and the page itself.
+The parts share the data classes and the escaping, and each chart is only ever drawn for
+this page; moving them apart would spread one page over several modules without making any
+of it reusable.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from test_holdout_evaluate import (
     _target,
 )
 
+from bridge import report
 from bridge.config import Config
 from bridge.errors import EXIT_BAD_INPUT, EXIT_OK, ConfigError
 from bridge.lift.command import segment_lift, share_changed_at
@@ -280,3 +281,16 @@ def test_lift_says_when_the_share_changed_on_every_database(engine: Engine) -> N
         later = segment_lift(conn, "vip", since=as_of + timedelta(days=1))
         assert later.treated.members + later.held_out.members == 0
         assert share_changed_at(conn, "vip", as_of + timedelta(days=1), lift.as_of) is None
+
+
+@pytest.mark.db
+def test_the_report_with_a_holdout_segment_of_no_members(engine: Engine) -> None:
+    evaluate(engine, _segments(0.2), datetime(2026, 3, 15, 12), config=Config())  # no shop
+    data = report.collect(engine)
+    assert [(lift.segment, lift.treated.members, lift.held_out.members)
+            for lift in data.lifts] == [("vip", 0, 0)]
+    page = report.render(data)
+    section = page[page.index('<section id="lift">'):]
+    section = section[:section.index("</section>")]
+    assert "vip: too few to judge (0 treated and 0 held-out members" in section
+    assert "nan" not in section.lower().replace("nanos", "")

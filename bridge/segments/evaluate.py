@@ -5,6 +5,15 @@ temporary aggregate tables, one SELECT writes each customer's memberships into a
 temporary "wide" table (only customers in at least one segment), and set differences
 in SQL against ``segment_members`` give the joins and leaves — no Python loop over the
 customers. A failure leaves the previous memberships untouched.
+
+Why this file is long (about 850 lines): the one recording transaction and everything
+that must happen inside it live together: the database tuning, the parallel side
+connection that builds the aggregate tables on PostgreSQL and MariaDB, the wide table,
+the joins and leaves, the holdout marks, retiring removed segments and the segments'
+records. Split apart, each piece would have to be handed the same connection, plan and
+evaluation id and called in the same order; here the order reads top to bottom. What
+needs no transaction already lives elsewhere (``compiler/``, ``requires.py``,
+``bridge.lift.holdout``, ``bridge.privacy.evaluation``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@ It is written apart from the SQL compiler on purpose (no shared comparison code)
 that the property tests, which check that both give the same answer on random shops
 and random rules, test the meaning and not one implementation against itself.
 ``explain`` uses it to show every node with the customer's actual value.
+
+Why this file is long (about 700 lines): it is a second, independent implementation of
+every condition the compiler knows (loading one customer's rows, the comparisons of each
+value type, the order/cart/address/activity passes, and the text ``explain`` prints). Its
+worth to the property tests lies in sharing nothing with ``segments/compiler/``; split in
+the same places as the compiler it would invite the shared helpers it exists to avoid, and
+``explain`` needs the trace and its wording next to the evaluation that produces them.
 """
 
 from __future__ import annotations
