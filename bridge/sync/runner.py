@@ -1,4 +1,13 @@
-"""``run_sync``: pull Magento into the store (see ``bridge.sync`` for the design)."""
+"""``run_sync``: pull Magento into the store (see ``bridge.sync`` for the design).
+
+Why this file is long (about 1,000 lines): ``_Sync`` is one run of the sync, and its
+steps share that run's state: the client, the writer thread, the watermarks read at the
+start, the privacy policy, the counts and the run's record. The pieces that need none of
+it already live apart (``keyset.py``, ``transform.py``, ``writer.py``, ``offload.py``,
+``linking.py``, ``module_data.py``); what stays is the order of the steps (structure,
+entities, deletions, quarantine, erasure) and the page handler that feeds the writer,
+which read best next to each other.
+"""
 
 from __future__ import annotations
 
