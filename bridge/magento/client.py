@@ -10,6 +10,14 @@ semaphore, auth (re-signed / re-tokened per attempt), the table-driven retry pol
 
 URLs (docs/config.md): reads ``/rest/{store_code}/V1/...``; customer, group, rule and coupon
 writes ``/rest/all/V1/...``; CMS block calls take an explicit store code.
+
+Why this file is long (about 1,000 lines): every request segbridge sends passes through
+``_call`` and its helpers (attempt, interpretation of the answer, clock check, two-factor
+and credential messages), and every endpoint is a short typed method beside them, so the
+whole of what segbridge asks Magento can be read in one place. Retry policy, errors, auth,
+rate limits, searchCriteria and paging already live in their own modules; the helpers at
+the end (query encoding, request checks, reasons for an unreachable store) are used only
+here.
 """
 
 from __future__ import annotations
