@@ -15,7 +15,7 @@ after customers, orders and carts. It syncs the entities ``wishlist`` and
 An entity that is not needed, or that the store cannot give (``auto`` and no module, the
 part off, the ACL not granted), has its rows and watermark removed: rows that cannot be
 kept current never count, and ``evaluate`` refuses the segments that read it
-(``refused_segments``) as ``check`` does with ``module.use = "off"``. With
+(``bridge.segments.requires``) as ``check`` does with ``module.use = "off"``. With
 ``module.use = "on"`` a module that cannot be used fails the entity (exit 1).
 
 Incremental: from the watermark minus ``sync.overlap_s``, by keyset; each row is an upsert
@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, tuple_
+from sqlalchemy import Connection, delete, func, select, tuple_
 
 from bridge.magento.errors import MagentoError
 from bridge.magento.module import (
@@ -52,6 +52,7 @@ from bridge.magento.module import (
 from bridge.magento.search import SearchCriteria
 from bridge.segments.attributes import MODULE_FEATURES, UNAVAILABLE
 from bridge.segments.model import Segment, walk_rules
+from bridge.segments.requires import ENTITY_OF, MODULE_ENTITIES, attributes_read
 from bridge.store import models as m
 from bridge.store.upsert import upsert
 from bridge.sync.writer import Job, QuarantineEntry, Task
@@ -62,9 +63,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bridge.sync")
 
-MODULE_ENTITIES = ("wishlist", "product_views")
-ATTRIBUTE = {"wishlist": "product.in_wishlist", "product_views": "product.viewed"}
-ENTITY_OF = {a: e for e, a in ATTRIBUTE.items()}
+ATTRIBUTE = {e: a for a, e in ENTITY_OF.items()}  # entity -> the condition reading it
 TABLES = {"wishlist": m.WishlistItem.__table__, "product_views": m.ProductView.__table__}
 WALKS = {"wishlist": wishlist_items, "product_views": product_views}
 ENDPOINTS = {"wishlist": WISHLIST_ITEMS, "product_views": PRODUCT_VIEWS}
@@ -77,12 +76,6 @@ MAX_PRICE = Decimal(10) ** 16  # what Money (decimal(20,4)) holds
 
 def module_use(config: Any) -> str:
     return str(getattr(getattr(config, "module", None), "use", "auto") or "auto")
-
-
-def attributes_read(segments: Iterable[Segment]) -> set[str]:
-    """The module conditions the active segments use."""
-    return {r.attribute for s in segments if s.active for r in walk_rules(s.conditions)
-            if r.attribute in ATTRIBUTE.values()}
 
 
 def needed_entities(segments: Iterable[Segment]) -> list[str]:
@@ -218,7 +211,7 @@ class _Entity:
                 counts.mode = "full"
                 counts.window_from = None
                 self.seen = set()
-                self._walk(None)
+                counts.total = self._walk(None)  # what Magento lists
         except MagentoError as exc:
             _raise_fatal(exc)
             counts.error = f"{entity}: {exc}"
@@ -260,10 +253,13 @@ class _Entity:
                                           bisect=False).page(1)
         return int(page.total_count)
 
-    def _walk(self, after: tuple[str, int] | None) -> None:
+    def _walk(self, after: tuple[str, int] | None) -> int:
+        """Read and write every row after ``after``; how many Magento gave."""
         sync = self.sync
         batch: list[ActivityItem] = []
+        walked = 0
         for item in WALKS[self.entity](sync.client, after=after, page_size=sync.page_size):
+            walked += 1
             self.counts.fetched += 1
             if sync.forgotten and sync.forgotten.has_id(item.customer_id):
                 self.kept_out += 1
@@ -274,6 +270,7 @@ class _Entity:
                 batch = []
         if batch:
             self._write(batch)
+        return walked
 
     def _write(self, items: Sequence[ActivityItem]) -> None:
         sync = self.sync
@@ -345,55 +342,7 @@ def _text(value: Any) -> str | None:
     return text[:255]
 
 
-# --- the evaluation's and the check's side ------------------------------------------------
-
-
-def refused_segments(engine: Engine, segments: Sequence[Segment],
-                     wanted: Sequence[Segment]) -> dict[str, str]:
-    """Wanted segments reading a module condition whose data no sync has brought (the
-    module is missing, its part is off, or no sync ran since the segment started reading
-    it), directly or through a segment they reference: code → the line that says so."""
-    with engine.connect() as conn:
-        synced = set(conn.execute(select(m.SyncState.entity).where(
-            m.SyncState.entity.in_(MODULE_ENTITIES),
-            m.SyncState.last_full_at.is_not(None))).scalars())
-    by_code = {s.code: s for s in segments}
-    lacking: dict[str, str] = {}
-    for seg in segments:
-        for attr in sorted(attributes_read([seg])):
-            if ENTITY_OF[attr] not in synced:
-                lacking[seg.code] = attr
-                break
-    out: dict[str, str] = {}
-    for seg in wanted:
-        via, attr = _reads(seg, by_code, lacking)
-        if attr is None:
-            continue
-        whose = "" if via == seg.code else f" through segment {via}"
-        out[seg.code] = (
-            f"segment {seg.code} reads {attr}{whose}, whose data no sync has brought from "
-            "segbridge's storefront module (no module, its part off, or no sync since the "
-            "segment started reading it): run `segbridge sync` with the module installed "
-            "(docs/storefront.md); not evaluated")
-    for line in out.values():
-        log.warning("%s", line)
-    return out
-
-
-def _reads(seg: Segment, by_code: dict[str, Segment], lacking: dict[str, str]
-           ) -> tuple[str, str | None]:
-    todo, seen = [seg.code], set()
-    while todo:
-        code = todo.pop()
-        if code in seen:
-            continue
-        seen.add(code)
-        if code in lacking:
-            return code, lacking[code]
-        ref = by_code.get(code)
-        if ref is not None:
-            todo.extend(ref.references)
-    return seg.code, None
+# --- the check's side (the evaluation's: bridge/segments/requires.py) ----------------------
 
 
 def check_problems(config: Any, segments: Sequence[Segment], module: dict[str, Any] | None
