@@ -251,6 +251,7 @@ def _skus(raw: Any, key: str, out: _Problems) -> tuple[str, ...] | None:
         out.add(key, f"has {len(raw)} SKUs, more than {MAX_LIST}")
         return None
     skus: list[str] = []
+    folded: set[str] = set()  # a set, not a scan: 10,000 SKUs stay linear
     bad = False
     for n, sku in enumerate(raw):
         where = f"{key}[{n}]"
@@ -264,9 +265,10 @@ def _skus(raw: Any, key: str, out: _Problems) -> tuple[str, ...] | None:
         elif len(sku) > MAX_SKU:
             out.add(where, f"is longer than {MAX_SKU} characters (Magento's SKU column)")
             bad = True
-        elif sku.casefold() in {s.casefold() for s in skus}:
+        elif sku.casefold() in folded:
             out.add(where, f"{_q(sku)} appears more than once")
             bad = True
         else:
             skus.append(sku)
+            folded.add(sku.casefold())
     return None if bad else tuple(skus)
