@@ -232,3 +232,53 @@ def test_push_only_plans_and_applies(stage: str) -> None:
     """push/ neither syncs nor evaluates: bridge/pipeline.py chains the stages."""
     bad = [str(i) for i in _all_imports("push") if _under(i.module, stage)]
     assert not bad, f"push/ imports {stage}:\n" + "\n".join(bad)
+
+
+# --- import circles ------------------------------------------------------------------------
+
+# The circles there are (every import counted, those inside functions and under
+# TYPE_CHECKING too), each broken at run time by a function-local or type-only import.
+# Remove one when it goes; never add one: import from a lower room instead.
+KNOWN_CIRCLES = [
+    {"bridge.lock", "bridge.runs"},
+    {"bridge.sync.module_data", "bridge.sync.runner"},
+    {"bridge.push.apply", "bridge.push.bulk", "bridge.push.catalog", "bridge.push.cms",
+     "bridge.push.context", "bridge.push.groups", "bridge.push.rules"},
+]
+
+
+def import_circles() -> list[set[str]]:
+    """The strongly connected groups of bridge/'s modules (more than one module each)."""
+    modules = {".".join(_module_name(f, ROOT)): f for f in _sources()
+               if not f.is_relative_to(BRIDGE / "store" / "migrations")}
+
+    def target(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = {target(i.module) for i in imports_of(path, ROOT)}
+        # a module importing its own package's __init__ is no circle
+        graph[name] = {t for t in found if t and t != name and not name.startswith(t + ".")}
+    reach = {}
+    for start in graph:  # 130-odd modules: a walk from each is cheap enough
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        reach[start] = seen
+    circles: list[set[str]] = []
+    for name in sorted(graph):
+        group = {name} | {o for o in reach[name] if name in reach[o]}
+        if len(group) > 1 and group not in circles:
+            circles.append(group)
+    return circles
+
+
+def test_no_new_import_circle() -> None:
+    new = [sorted(c) for c in import_circles() if not any(c <= k for k in KNOWN_CIRCLES)]
+    assert not new, "new import circles (import from a lower room instead):\n" + \
+        "\n".join(" <-> ".join(c) for c in new)
