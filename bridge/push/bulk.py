@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from bridge.errors import SegbridgeError
 from bridge.magento.errors import (
+    AuthError,
     ContractError,
     InvalidRequestError,
     MagentoError,
@@ -202,8 +203,12 @@ def apply_bulk(
         mark_sent(ctx, chunk)
         try:
             results = send(ctx, chunk)
-        except (ModuleAnswerError, RouteMissingError) as exc:
-            # not the module's answer, or the route gone (the module removed meanwhile)
+        except (ModuleAnswerError, RouteMissingError, AuthError) as exc:
+            # not the module's answer, the route gone (the module removed meanwhile), or
+            # its ACL resource taken away meanwhile (401/403 on this route alone: the
+            # credentials still worked for the info route; refused credentials are fatal)
+            if isinstance(exc, AuthError) and getattr(exc, "fatal", False):
+                raise
             log.warning("push: %s; the remaining %d customer moves go one GET and PUT each",
                         exc, len(todo) - start)
             left.extend(todo[start:])
