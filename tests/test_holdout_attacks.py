@@ -294,3 +294,17 @@ def test_the_report_with_a_holdout_segment_of_no_members(engine: Engine) -> None
     section = section[:section.index("</section>")]
     assert "vip: too few to judge (0 treated and 0 held-out members" in section
     assert "nan" not in section.lower().replace("nanos", "")
+
+
+def test_an_unknown_code_with_a_line_break_stays_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mappings = tmp_path / "m"
+    mappings.mkdir()
+    (mappings / "vip.toml").write_text(f'code = "vip"\nholdout = 0.2\n{RULE}')
+    config = write_config(tmp_path, "http://127.0.0.1:9", mappings=mappings)
+    open_store("sqlite:///store.db").dispose()
+    code, out, err = run(capsys, "--config", str(config), "lift", "v\x1b[31mX\nY")
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert err.strip() == "v\\x1b[31mX\\x0aY: no segment has this code"

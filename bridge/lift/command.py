@@ -277,7 +277,7 @@ def cmd_lift(ctx: Any, args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             if seg is None and conn.execute(select(S.c.code).where(S.c.code == args.segment)
                                             ).first() is None:
-                raise ConfigError([f"{args.segment}: no segment has this code"])
+                raise ConfigError([f"{safe(args.segment)}: no segment has this code"])
             lift = segment_lift(
                 conn, args.segment, since=args.since, window=window,
                 link_guest_orders=bool(config.sync.link_guest_orders),
