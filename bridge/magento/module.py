@@ -56,6 +56,7 @@ Status = Literal["applied", "changed_meanwhile", "not_found"]
 STATUSES: tuple[str, ...] = ("applied", "changed_meanwhile", "not_found")
 ActivityKey = tuple[str, int]  # (added_at "YYYY-MM-DD HH:MM:SS" UTC, id)
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_FEATURE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 class ModuleAnswerError(MagentoError):
@@ -75,12 +76,19 @@ def _bad(route: str, what: str) -> ModuleAnswerError:
     return ModuleAnswerError(f"{route}: {what}", route=route)
 
 
+def _shown(value: Any) -> str:
+    """A value from an answer, as an error line shows it: escaped (repr) and cut short, so
+    a hostile answer can neither forge lines nor flood the log."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
 def _int(data: dict[str, Any], key: str, route: str, optional: bool = False) -> Any:
     value = data.get(key)
     if value is None and optional:
         return None
     if type(value) is not int:
-        raise _bad(route, f"{key} is {value!r}, not a whole number")
+        raise _bad(route, f"{key} is {_shown(value)}, not a whole number")
     return value
 
 
@@ -111,10 +119,14 @@ class ModuleInfo:
         features = data.get("features")
         recorded = data.get("product_views_recorded")
         if data.get("module") != MODULE or not isinstance(version, str) \
-                or not re.fullmatch(r"\d+\.\d+\.\d+", version):
-            raise _bad(route, f"module {data.get('module')!r} version {version!r} is not "
+                or not re.fullmatch(r"[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}", version):
+            raise _bad(route, f"module {_shown(data.get('module'))} version {_shown(version)} "
+                              f"is not "
                               f"{MODULE} with a version x.y.z")
-        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        # names as the module spells them (group_assignments, …): shown in check's line
+        # and the push log, so nothing else (control characters, 100 KB) gets through
+        if not isinstance(features, list) or not all(
+                isinstance(f, str) and _FEATURE.fullmatch(f) for f in features):
             raise _bad(route, "features is not a list of names")
         if not isinstance(recorded, bool):
             raise _bad(route, "product_views_recorded is not true or false")
@@ -242,9 +254,10 @@ def _results(data: Any, chunk: list[Assignment]) -> list[AssignmentResult]:
                           f"{len(chunk)} assignments sent")
     out = []
     for a, r in zip(chunk, results, strict=True):
-        if not isinstance(r, dict) or r.get("customer_id") != a.customer_id \
-                or r.get("status") not in STATUSES:
-            raise _bad(route, f"the result for customer {a.customer_id} is {r!r}")
+        # type() first: True == 1 and 1.0 == 1 in Python, and neither is the module's id
+        if not isinstance(r, dict) or type(r.get("customer_id")) is not int \
+                or r["customer_id"] != a.customer_id or r.get("status") not in STATUSES:
+            raise _bad(route, f"the result for customer {a.customer_id} is {_shown(r)}")
         group = _int(r, "group_id", route, optional=r["status"] == "not_found")
         status: Status = r["status"]
         out.append(AssignmentResult(a.customer_id, status, group))
@@ -343,8 +356,8 @@ class CatalogRule:
                 has_other_conditions=bool(data["has_other_conditions"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise _bad(route, f"the rule {data.get('rule_id')!r} is not a catalog rule "
-                              f"({type(exc).__name__}: {exc})") from None
+            raise _bad(route, f"the rule {_shown(data.get('rule_id'))} is not a catalog rule "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _check_rule(rule: CatalogRule, route: str) -> None:
@@ -418,7 +431,7 @@ def apply_catalog_rules(client: MagentoClient) -> None:
     """The admin's "Apply Rules": Magento's indexer cron then rebuilds rule prices."""
     answer = client._write("POST", CATALOG_RULES_APPLY, None)
     if answer is not True:
-        raise _bad(f"POST {CATALOG_RULES_APPLY}", f"the answer is {answer!r}, not true")
+        raise _bad(f"POST {CATALOG_RULES_APPLY}", f"the answer is {_shown(answer)}, not true")
 
 
 # --- wishlist items and viewed products -------------------------------------------------
@@ -449,8 +462,8 @@ class ActivityItem:
             raise _bad(route, "an item is not an object")
         added = data.get("added_at")
         if not isinstance(added, str) or not _TIME.match(added):
-            raise _bad(route, f"item {data.get('id')!r}: added_at {added!r} is not a UTC "
-                              "time YYYY-MM-DD HH:MM:SS")
+            raise _bad(route, f"item {_shown(data.get('id'))}: added_at {_shown(added)} is "
+                              "not a UTC time YYYY-MM-DD HH:MM:SS")
         price = data.get("price")
         return cls(_int(data, "id", route), _int(data, "customer_id", route),
                    _int(data, "product_id", route), added, data.get("sku"),
