@@ -52,3 +52,29 @@ def test_a_grant_revoked_during_the_push(scenario: Scenario) -> None:
     again = sc.push()
     assert again.plan is not None and again.plan.size == 0 and sc.writes() == 0
     assert shop_state(sc.shop) == moved
+
+
+@pytest.mark.parametrize("use", ["auto", "on"])
+def test_an_info_route_failing_after_its_retries(tmp_path: Path, db_url: str, use: str) -> None:
+    """A broken module (its info route answers 500): "auto" pushes without it, "on" stops
+    before any write with the one line that says the module is required. Both stopped
+    with a bare ServerError before."""
+    from bridge.push.bulk import ModuleRequired
+    from bridge.sandbox.server import Faults
+
+    sc = Scenario(tmp_path / "s", db_url, module=True,
+                  extra_push=f'\n[module]\nuse = "{use}"\n')
+    try:
+        sc.sync_evaluate()
+        sc.sandbox.set_faults(Faults.only("500", 1.0, routes=("/V1/segbridge/info",)))
+        if use == "on":
+            with pytest.raises(ModuleRequired, match="its info route failed: .*HTTP 500"):
+                sc.push()
+            assert sc.writes() == 0
+            return
+        result = sc.push()
+        assert result.exit_code == EXIT_OK, result.summary()
+        assert sc.sandbox.stats.get(*CUSTOMER_PUT) > 0
+        assert sc.sandbox.stats.get("POST", "/V1/segbridge/groupAssignments") == 0
+    finally:
+        sc.close()

@@ -109,6 +109,14 @@ def choose_module(client: Any, module_cfg: Any) -> ModuleChoice:
                 from None
         log.warning("push: %s; customers are moved one GET and PUT each", exc)
         return ModuleChoice.off(use, str(exc))
+    except (TransientError, ContractError, InvalidRequestError) as exc:
+        # the info route alone failing after its retries (a broken module): "auto" pushes
+        # without it, as for no module; "on" stops before any write, saying why
+        if use == "on":
+            raise ModuleRequired(REQUIRED.format(f"its info route failed: {exc}")) from None
+        why = f"GET /V1/segbridge/info failed ({exc})"
+        log.warning("push: %s; customers are moved one GET and PUT each", why)
+        return ModuleChoice.off(use, why)
     if info is None:
         if use == "on":
             raise ModuleRequired(REQUIRED.format(
