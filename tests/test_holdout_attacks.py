@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from test_cli import run, write_config
 from test_holdout_evaluate import (
     FANS,
@@ -308,3 +308,34 @@ def test_an_unknown_code_with_a_line_break_stays_one_line(
     code, out, err = run(capsys, "--config", str(config), "lift", "v\x1b[31mX\nY")
     assert code == EXIT_BAD_INPUT and out == ""
     assert err.strip() == "v\\x1b[31mX\\x0aY: no segment has this code"
+
+
+@pytest.mark.parametrize("stored", [0.7, -0.1])
+def test_a_share_written_into_the_store_by_hand_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    stored: float,
+) -> None:
+    """It was a traceback (check_share's ValueError); evaluating puts the file's back."""
+    monkeypatch.chdir(tmp_path)
+    mappings = tmp_path / "m"
+    mappings.mkdir()
+    (mappings / "vip.toml").write_text(f'code = "vip"\nholdout = 0.2\n{RULE}')
+    config = str(write_config(tmp_path, "http://127.0.0.1:9", mappings=mappings))
+    engine = open_store("sqlite:///store.db")
+    try:
+        _shop(engine)
+        evaluate(engine, [s for s in _segments(0.2) if s.code == "vip"],
+                 datetime(2026, 11, 1), config=Config())
+        with engine.begin() as conn:
+            conn.execute(update(SegmentRecord).values(holdout=stored))
+    finally:
+        engine.dispose()
+    code, out, err = run(capsys, "--config", config, "lift", "vip")
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert err.strip().startswith(f"vip: the store holds holdout = {stored!r}, not a share "
+                                  "from 0 to 0.5: run `segbridge evaluate` to take it from ")
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "--config", config, "evaluate", "--as-of", "2026-11-02")
+    assert code == EXIT_OK, err
+    code, out, err = run(capsys, "--config", config, "--json", "lift", "vip")
+    assert code == EXIT_OK and json.loads(out)["holdout"] == 0.2

@@ -28,6 +28,7 @@ from bridge.lift.compute import (
     compute_lift,
     format_p,
 )
+from bridge.lift.holdout import MAX_SHARE, check_share
 from bridge.output import safe
 from bridge.store.segment_tables import SegmentHistory, SegmentRecord
 from bridge.timeutil import parse_age
@@ -219,7 +220,12 @@ def segment_lift(
     if rec is None or rec.last_as_of is None:
         raise ConfigError([f"{code}: the segment has not been evaluated yet: run "
                            "`segbridge evaluate` first"])
-    share = float(rec.holdout or 0)
+    try:
+        share = check_share(float(rec.holdout or 0))
+    except ValueError:  # written into the store by hand: evaluate sets it from the file
+        raise ConfigError([f"{code}: the store holds holdout = {rec.holdout!r}, not a share "
+                           f"from 0 to {MAX_SHARE}: run `segbridge evaluate` to take it from "
+                           f"{where}"]) from None
     if share == 0:
         if file_share:
             raise ConfigError([f"{code}: holdout = {file_share:g} in {where} is not applied "
