@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -132,9 +133,10 @@ def main() -> int:
             incremental.append(shop.ask("requests") - before)
             synced.append(inc["sync"]["requests"])
             walls.append(wall)
-        per_run = sum(incremental) / len(incremental)
-        per_sync = sum(synced) / len(synced)
-        per_run_s = sum(walls) / len(walls)
+        # the median: a run that still read back a push's moves is not a quiet day's run
+        per_run = statistics.median(incremental)
+        per_sync = statistics.median(synced)
+        per_run_s = statistics.median(walls)
         print(f"incremental runs: {incremental} requests, {[round(w, 1) for w in walls]} s",
               flush=True)
         for deleted in [0, *args.deleted]:
@@ -158,9 +160,9 @@ def main() -> int:
     print()
     print(f"shop: {n:,} customers; {RUNS_A_DAY} incremental runs a day (every 15 minutes), "
           f"{args.changes:.2%} of records changed between two")
-    print(f"  an incremental run (sync, evaluate, push): {per_run:.1f} requests and "
-          f"{per_run_s:.1f} s on average; a day of them: {day:,.0f} requests")
-    print(f"  of which the sync: {per_sync:.1f} requests a run ({synced}); "
+    print(f"  an incremental run (sync, evaluate, push): {per_run:.0f} requests and "
+          f"{per_run_s:.1f} s (medians of {incremental}); a day of them: {day:,.0f} requests")
+    print(f"  of which the sync: {per_sync:.0f} requests a run ({synced}); "
           f"{sync_day:,.0f} a day")
     print("  the sweep, once a day (privacy.deletion_sweep_hours = 24):")
     print(f"  {'deleted that day':>16} {'requests':>9} {'of the runs':>12} "
