@@ -78,3 +78,83 @@ def test_an_info_route_failing_after_its_retries(tmp_path: Path, db_url: str, us
         assert sc.sandbox.stats.get("POST", "/V1/segbridge/groupAssignments") == 0
     finally:
         sc.close()
+
+
+def test_catalog_rule_edited_by_a_person_is_not_undone(scenario: Scenario) -> None:
+    """A person changes, renames and switches off a segbridge catalog rule: with nothing
+    changed in the segment file, the next push writes nothing (docs/push.md)."""
+    from test_push_catalog import add_catalog_rules, recorded
+
+    sc = scenario
+    add_catalog_rules(sc)
+    sc.sync_evaluate()
+    assert sc.push().exit_code == EXIT_OK
+    rid = recorded(sc)["segbridge:vip:catalog:0"]
+    with sc.shop.lock:
+        rule = sc.shop.module.rules[rid]
+        rule.update(discount_amount=7.0, is_active=False, name="VIP prices (edited)")
+        before = dict(rule)
+    sc.sync_evaluate()
+    sc.sandbox.stats.reset()
+    again = sc.push()
+    assert again.plan is not None and again.plan.size == 0 and sc.writes() == 0
+    with sc.shop.lock:
+        assert sc.shop.module.rules[rid] == before
+
+
+@pytest.mark.parametrize("fault", ["500", "not_true", "gone"])
+def test_a_failing_apply_step_does_not_hold_the_customer_moves_back(
+        scenario: Scenario, fault: str) -> None:
+    """Asking Magento to apply the rules fails after its retries (a 500), answers
+    something else than true, or the route is gone: the push stopped there (PushAborted,
+    or the raw error), before any customer was moved. Now the customers are moved, the
+    push is partial (exit 3, one refused line), and the next push asks again, once."""
+    from test_push_catalog import APPLY, add_catalog_rules
+
+    from bridge.push import command
+    from bridge.sandbox.server import Faults
+
+    sc = scenario
+    add_catalog_rules(sc)
+    sc.sync_evaluate()
+    mp = pytest.MonkeyPatch()
+    if fault == "500":
+        sc.sandbox.set_faults(Faults.only("500", 1.0,
+                                          routes=("/V1/segbridge/catalogRules/apply",)))
+    else:
+        from bridge.magento.client import MagentoClient
+
+        real = MagentoClient._write
+
+        def hostile(self: Any, method: str, path: str, *a: Any, **k: Any) -> Any:
+            if path.endswith("/catalogRules/apply"):
+                if fault == "gone":
+                    from bridge.magento.errors import RouteMissingError
+
+                    raise RouteMissingError("Request does not match any route.",
+                                            route=path)
+                return {"applied": "maybe"}
+            return real(self, method, path, *a, **k)
+
+        mp.setattr(MagentoClient, "_write", hostile)
+    try:
+        result = sc.push()
+    finally:
+        mp.undo()
+    assert result.exit_code == 3, result.summary()
+    assert [r["kind"] for r in result.refused] == ["catalog_rules_apply"]
+    assert sc.sandbox.stats.get("POST", "/V1/segbridge/groupAssignments") >= 1
+    assert sc.shop.module.rules_applied == 0
+    line = [x for x in command.push_lines(result) if x.startswith("refused:")]
+    assert len(line) == 1 and line[0].startswith("refused: catalog rules (Apply Rules): "
+                                                  "failed: "), line
+    moved = shop_state(sc.shop)
+    sc.sandbox.set_faults(Faults())
+    sc.sandbox.stats.reset()
+    again = sc.push()
+    assert again.exit_code == EXIT_OK and again.resumed_batches, again.summary()
+    assert sc.sandbox.stats.get(*APPLY) == 1 and sc.shop.module.rules_applied == 1
+    assert shop_state(sc.shop) == moved
+    sc.sandbox.stats.reset()
+    third = sc.push()
+    assert third.plan is not None and third.plan.size == 0 and sc.writes() == 0

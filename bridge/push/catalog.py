@@ -14,6 +14,7 @@ rule prices), so the storefront shows the new prices.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from datetime import date
@@ -31,6 +32,7 @@ from bridge.magento.errors import (
 )
 from bridge.magento.module import (
     CatalogRule,
+    ModuleAnswerError,
     ModuleNotGrantedError,
     apply_catalog_rules,
     create_catalog_rule,
@@ -40,9 +42,11 @@ from bridge.magento.module import (
 )
 from bridge.magento.search import SearchCriteria
 from bridge.push.context import PushAborted, PushContext, StepView
-from bridge.push.plan import fingerprint
+from bridge.push.plan import CATALOG_APPLY, fingerprint
 from bridge.push.remote import carries_marker
 from bridge.store.push_tables import DONE, REFUSED, SKIPPED, PushStep
+
+log = logging.getLogger("bridge.push")
 
 FEATURE = "catalog_rules"
 NEEDED = ("needs segbridge's storefront module (its catalog rule routes), but {}; nothing "
@@ -240,7 +244,21 @@ def apply_rules(ctx: PushContext, step: StepView) -> None:
     why = module_missing(ctx.module)
     if why is not None:
         raise PushAborted("applying the catalog rules: " + NEEDED.format(why))
-    apply_catalog_rules(ctx.remote.client)
+    from bridge.push.apply import RECORD_FAILURES
+
+    try:
+        apply_catalog_rules(ctx.remote.client)
+    except (ModuleAnswerError, RouteMissingError, ContractError, InvalidRequestError,
+            *RECORD_FAILURES) as exc:
+        # The rules themselves are written; only the price rebuild was not asked for. The
+        # customer moves must not wait on it: the step stays open in the journal (the
+        # batch with it), the next push asks again, and this one ends partial (exit 3).
+        reason = (f"failed: {exc}; the rules are written, and the next push asks Magento "
+                  "again to apply them")
+        log.warning("push: applying the catalog rules %s", reason)
+        ctx.tally.refused.append({"kind": CATALOG_APPLY, "key": "(Apply Rules)",
+                                  "message": reason})
+        return
     ctx.remote.writes += 1
     ctx.mark(step, DONE)
 

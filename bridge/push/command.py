@@ -180,7 +180,8 @@ STEP_STATES = {"refused": "refused", "stale": "stale", "skipped": "skipped",
 SHOWN = 20  # lines of one kind (refused, overridden) before "and N more"
 
 OBJECT_NAMES = {"group": "customer group", "cms_block": "CMS block", "cart_rule": "cart rule",
-                "catalog_rule": "catalog rule", "coupon": "coupon", "customer": "customer"}
+                "catalog_rule": "catalog rule", "coupon": "coupon", "customer": "customer",
+                "catalog_rules_apply": "catalog rules"}
 
 
 def _print_plan(
