@@ -158,3 +158,34 @@ def test_a_failing_apply_step_does_not_hold_the_customer_moves_back(
     sc.sandbox.stats.reset()
     third = sc.push()
     assert third.plan is not None and third.plan.size == 0 and sc.writes() == 0
+
+
+def test_plan_text_shows_rule_names_as_typed(scenario: Scenario,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule name holding Rich markup: ``[/]`` crashed ``plan`` (MarkupError) and
+    ``[bold]`` was rendered; both now show as typed, and ``--json`` keeps the name."""
+    import json
+
+    from test_push_catalog import add_catalog_rules
+
+    from bridge.cli import main
+
+    sc = scenario
+    add_catalog_rules(sc, second=False)
+    vip = sc.mappings / "vip.toml"
+    vip.write_text(vip.read_text().replace('name = "VIP prices"',
+                                           'name = "VIP [/] [bold]prices[/bold]"'))
+    sc.sync_evaluate()
+    capsys.readouterr()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COLUMNS", "200")  # one table row a line
+    try:
+        assert main(["--config", str(sc.config_path), "plan"]) == EXIT_OK
+    finally:
+        mp.undo()
+    out = capsys.readouterr().out
+    assert "VIP [/] [bold]prices[/bold]" in out, out
+    assert main(["--config", str(sc.config_path), "--json", "plan"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in data["catalog_rules"]] == ["VIP [/] [bold]prices[/bold]"]
+    assert all(r["rule_id"] is None and r["skus"] == [] for r in data["catalog_rules"])

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bridge.errors import EXIT_OK, ConfigError
+from bridge.output import cell, safe
 from bridge.push.journal import open_batches
 from bridge.push.remote import Remote
 from bridge.push.service import (
@@ -159,8 +160,10 @@ def plan_command(
 
 
 def _cell(value: Any, empty: str = "-") -> str:
-    """A table cell for people: no ``None``."""
-    return empty if value is None or value == "" else str(value)
+    """A value for people: no ``None``, control characters shown escaped (shop data: a
+    group code or a rule name may hold anything). Print it with ``markup=False``, or in a
+    table through ``bridge.output.cell``: a ``[/]`` in it must stay text, not markup."""
+    return empty if value is None or value == "" else safe(value)
 
 
 def _counted(counts: dict[str, int], names: dict[str, str]) -> str:
@@ -193,7 +196,8 @@ def _print_plan(
     if pending:
         con.print(f"{pending} unfinished push journal(s) will be finished first by `push`.")
     if data["new_groups"]:
-        con.print("Customer groups to create: " + ", ".join(data["new_groups"]))
+        con.print("Customer groups to create: " + ", ".join(_cell(g) for g in data["new_groups"]),
+                  markup=False)
     adopted: dict[str, int] = {}
     for a in data.get("adopted") or []:
         adopted[a["kind"]] = adopted.get(a["kind"], 0) + 1
@@ -204,14 +208,14 @@ def _print_plan(
         con.print(line, markup=False, highlight=False)
     moves: dict[tuple[str, str, str], int] = {}
     for g in data["groups"]:
-        k = (_cell(g["from"]), _cell(g["to"]), g["segment"] or "(none: back home)")
+        k = (_cell(g["from"]), _cell(g["to"]), _cell(g["segment"], "(none: back home)"))
         moves[k] = moves.get(k, 0) + 1
     if moves:
         t = Table(title="Customer group changes")
         for col in ("from", "to", "segment", "customers"):
             t.add_column(col)
         for (a, b, seg), n in sorted(moves.items()):
-            t.add_row(a, b, seg, str(n))
+            t.add_row(cell(a), cell(b), cell(seg), str(n))
         con.print(t)
     sections = (
         ("CMS blocks", data["cms_blocks"], ("action", "identifier", "store", "segment")),
@@ -226,14 +230,14 @@ def _print_plan(
             for col in keys:
                 t.add_column("coupon" if col == "coupon_code" else col)
             for r in rows:
-                t.add_row(*[_cell(r.get(k), "none" if k == "coupon_code" else "-")
+                t.add_row(*[cell(r.get(k), "none" if k == "coupon_code" else "-")
                             for k in keys])
             con.print(t)
     if data["drift"]:
         con.print(f"Drift (moved by hand into a managed group, left alone): {len(data['drift'])}")
         for d in data["drift"][:20]:
             con.print(f"  customer {d['customer_id']}: in {_cell(d['group'])}, segbridge would "
-                      f"say {_cell(d['target'])}")
+                      f"say {_cell(d['target'])}", markup=False)
     if not_movable:
         con.print(f"{not_movable} customer(s) in a segment stay where they are: their home "
                   "group is not in push.movable_groups.")
@@ -294,8 +298,8 @@ def push_lines(result: PushResult) -> list[str]:
 
 def _print_push(ctx: Any, result: PushResult) -> None:
     con = ctx.console()
-    for line in push_lines(result):
-        con.print(line, markup=False, highlight=False, soft_wrap=True)
+    for line in push_lines(result):  # shop data and the store's messages: shown escaped
+        con.print(safe(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def push_command(ctx: Any, args: argparse.Namespace, *, evaluate: Evaluator) -> int:
