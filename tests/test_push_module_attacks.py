@@ -189,3 +189,65 @@ def test_plan_text_shows_rule_names_as_typed(scenario: Scenario,
     data = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in data["catalog_rules"]] == ["VIP [/] [bold]prices[/bold]"]
     assert all(r["rule_id"] is None and r["skus"] == [] for r in data["catalog_rules"])
+
+
+def test_a_rule_that_cannot_be_switched_off_is_refused_not_a_crash(
+        scenario: Scenario) -> None:
+    """A dropped entry's rule as the store holds it cannot be written back (here a
+    negative sort_order, which the client refuses to send): the push raised the raw
+    InvalidRequestError before any customer moved, and the open batch raised it again at
+    every later push. Now that step is refused (exit 3) and everything else goes on."""
+    from test_push_catalog import add_catalog_rules, recorded
+
+    sc = scenario
+    add_catalog_rules(sc)
+    sc.sync_evaluate()
+    assert sc.push().exit_code == EXIT_OK
+    rid = recorded(sc)["segbridge:vip:catalog:1"]
+    with sc.shop.lock:
+        sc.shop.module.rules[rid]["sort_order"] = -1
+    add_catalog_rules(sc, second=False)
+    result = sc.push()
+    assert result.exit_code == 3, result.summary()
+    assert [(r["kind"], r["key"]) for r in result.refused] == [
+        ("catalog_rule", "segbridge:vip:catalog:1")]
+    assert "sort_order must be 0 or more" in result.refused[0]["message"]
+    assert not result.resumed_batches
+    again = sc.push()  # nothing left open: the next push is not stopped by it
+    assert again.exit_code in (EXIT_OK, 3) and not again.resumed_batches, again.summary()
+
+
+def test_a_cart_rule_the_store_refuses_to_switch_off_is_refused_not_a_crash(
+        tmp_path: Path, db_url: str) -> None:
+    """The same for a cart rule: a 400 on the PUT that switches a dropped entry's rule off
+    raised out of the push (and again at every later push, from the open batch)."""
+    from bridge.magento.client import MagentoClient
+    from bridge.magento.errors import ContractError
+
+    sc = Scenario(tmp_path / "s", db_url)
+    try:
+        sc.sync_evaluate()
+        assert sc.push().exit_code == EXIT_OK
+        vip = sc.mappings / "vip.toml"
+        vip.write_text(vip.read_text().split('\n[[cart_rules]]\nname = "VIP free shipping"')[0])
+        real = MagentoClient.update_sales_rule
+
+        def refuse(self: Any, rule_id: int, rule: dict[str, Any]) -> Any:
+            if rule.get("is_active") is False:
+                raise ContractError("The rule cannot be saved.", status=400,
+                                    method="PUT", route="/V1/salesRules/{ruleId}")
+            return real(self, rule_id, rule)
+
+        mp = pytest.MonkeyPatch()
+        mp.setattr(MagentoClient, "update_sales_rule", refuse)
+        try:
+            result = sc.push()
+        finally:
+            mp.undo()
+        assert result.exit_code == 3, result.summary()
+        assert [r["kind"] for r in result.refused] == ["cart_rule"]
+        assert "could not be switched off" in result.refused[0]["message"]
+        again = sc.push()
+        assert again.exit_code == EXIT_OK and not again.resumed_batches, again.summary()
+    finally:
+        sc.close()

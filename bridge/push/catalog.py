@@ -219,7 +219,13 @@ def _deactivate(ctx: PushContext, step: StepView, rule_id: int) -> None:
         current = None
     if current is not None and current.is_active:
         # only is_active changes: the rest of the rule (its conditions too) is kept
-        update_catalog_rule(ctx.remote.client, replace(current, is_active=False))
+        try:
+            update_catalog_rule(ctx.remote.client, replace(current, is_active=False))
+        except (ContractError, InvalidRequestError) as exc:
+            # the rule as the store holds it cannot be written back (refused here or by
+            # the store): this step is refused; left open, it would stop every push
+            _refuse(ctx, step, f"rule {rule_id} could not be switched off: {exc}")
+            return
         ctx.remote.writes += 1
     ctx.mark(step, DONE, magento_id=rule_id, extra=ctx.record_object(
         "catalog_rule", step.key, step.segment_code or "", rule_id, active=False,

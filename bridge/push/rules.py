@@ -187,7 +187,12 @@ def _deactivate(ctx: PushContext, step: StepView, rule_id: int) -> None:
     except NotFoundError:
         current = None
     if current is not None:
-        _write_back(ctx, rule_id, current, {"is_active": False})
+        try:
+            _write_back(ctx, rule_id, current, {"is_active": False})
+        except (ContractError, InvalidRequestError) as exc:
+            # refused by the store: this step only (left open, it would stop every push)
+            _refuse(ctx, step, f"rule {rule_id} could not be switched off: {exc}")
+            return
     ctx.mark(step, DONE, magento_id=rule_id, extra=ctx.record_object(
         "cart_rule", step.key, step.segment_code or "", rule_id, active=False, fingerprint=None))
 
