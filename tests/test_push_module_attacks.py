@@ -251,3 +251,41 @@ def test_a_cart_rule_the_store_refuses_to_switch_off_is_refused_not_a_crash(
         assert again.exit_code == EXIT_OK and not again.resumed_batches, again.summary()
     finally:
         sc.close()
+
+
+@pytest.mark.parametrize("change", ["update", "deactivate"])
+def test_a_rule_answer_that_is_not_the_module_s_is_refused_not_a_crash(
+        scenario: Scenario, change: str) -> None:
+    """GET of a recorded catalog rule answers something that is not a rule: that step is
+    refused (exit 3); it raised ModuleAnswerError out of the push, before the customers."""
+    from test_push_catalog import add_catalog_rules, recorded
+
+    from bridge.magento.client import MagentoClient
+
+    sc = scenario
+    add_catalog_rules(sc)
+    sc.sync_evaluate()
+    assert sc.push().exit_code == EXIT_OK
+    rid = recorded(sc)["segbridge:vip:catalog:1"]
+    if change == "update":
+        add_catalog_rules(sc, amount=25)
+    else:
+        add_catalog_rules(sc, second=False)
+    real = MagentoClient._get
+
+    def hostile(self: Any, path: str, *a: Any, **k: Any) -> Any:
+        if path == "/V1/segbridge/catalogRules/{ruleId}" and k.get("ruleId") == rid:
+            return {"rule_id": rid, "name": "\x1b[2J"}
+        return real(self, path, *a, **k)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(MagentoClient, "_get", hostile)
+    try:
+        result = sc.push()
+    finally:
+        mp.undo()
+    assert result.exit_code == 3, result.summary()
+    assert [(r["kind"], r["key"]) for r in result.refused] == [
+        ("catalog_rule", "segbridge:vip:catalog:1")]
+    assert "is not a catalog rule" in result.refused[0]["message"]
+    assert not sc.push().resumed_batches

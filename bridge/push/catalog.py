@@ -142,7 +142,10 @@ def apply_catalog_rule(ctx: PushContext, step: StepView) -> None:
     if why is not None:  # the module went away since the plan was recorded
         raise PushAborted(f"catalog rule {step.key}: " + NEEDED.format(why))
     if p["action"] == "deactivate":
-        _deactivate(ctx, step, int(p["magento_id"]))
+        try:
+            _deactivate(ctx, step, int(p["magento_id"]))
+        except ModuleAnswerError as exc:
+            _refuse(ctx, step, str(exc))
         return
     gid = ctx.step_group(step)
     if gid is None:
@@ -155,7 +158,8 @@ def apply_catalog_rule(ctx: PushContext, step: StepView) -> None:
         return
     try:
         rule_id = _upsert(ctx, step, want)
-    except (ContractError, InvalidRequestError) as exc:
+    except (ContractError, InvalidRequestError, ModuleAnswerError) as exc:
+        # refused, or a rule answer that is not the module's: this step only
         _refuse(ctx, step, str(exc))
         return
     ctx.mark(step, DONE, magento_id=rule_id, extra=ctx.record_object(
