@@ -122,6 +122,12 @@ def write_config(path: Path, base_url: str, store: str, *, page_size: int = 100,
 
 def segbridge(config: Path, *argv: str) -> tuple[dict[str, Any], float, float]:
     """(``--json`` answer, wall s, peak RSS MB) of one ``segbridge`` process."""
+    out, wall, rss, _cpu = segbridge_cpu(config, *argv)
+    return out, wall, rss
+
+
+def segbridge_cpu(config: Path, *argv: str) -> tuple[dict[str, Any], float, float, float]:
+    """``segbridge`` and the process's own CPU seconds (user + system)."""
     cmd = [sys.executable, "-m", "bridge", "--config", str(config), "--json", *argv]
     env = {**os.environ, "MAGENTO_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
     out_file, err_file = tempfile.TemporaryFile(), tempfile.TemporaryFile()
@@ -135,4 +141,4 @@ def segbridge(config: Path, *argv: str) -> tuple[dict[str, Any], float, float]:
     out, err = out_file.read().decode(), err_file.read().decode()
     if code not in (0, 3):
         raise SystemExit(f"segbridge {' '.join(argv)} failed (exit {code}):\n{err[-3000:]}")
-    return json.loads(out), wall, usage.ru_maxrss / 1024
+    return json.loads(out), wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
