@@ -289,3 +289,40 @@ def test_a_rule_answer_that_is_not_the_module_s_is_refused_not_a_crash(
         ("catalog_rule", "segbridge:vip:catalog:1")]
     assert "is not a catalog rule" in result.refused[0]["message"]
     assert not sc.push().resumed_batches
+
+
+@pytest.mark.parametrize("how", ["gone", "revoked"])
+def test_catalog_routes_lost_during_the_push_refuse_their_steps_not_the_push(
+        scenario: Scenario, how: str) -> None:
+    """The module removed (404 "no route") or its grant revoked (401) after detection:
+    the catalog rule steps are refused (exit 3) and the customers still moved; both
+    raised out of the push before the customers, again at every push from the open
+    batch."""
+    from test_push_catalog import add_catalog_rules
+
+    from bridge.push import bulk, service
+
+    sc = scenario
+    add_catalog_rules(sc)
+    sc.sync_evaluate()
+    real = bulk.choose_module
+
+    def lose_after_detection(client: Any, cfg: Any) -> Any:
+        choice = real(client, cfg)
+        if how == "gone":
+            sc.sandbox.module = False
+        else:
+            sc.sandbox.denied_resources = ("Segbridge_SegmentBlock::api",)
+        return choice
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(service, "choose_module", lose_after_detection)
+    try:
+        result = sc.push()
+    finally:
+        mp.undo()
+    assert result.exit_code == 3, result.summary()
+    assert sorted(r["key"] for r in result.refused) == [
+        "segbridge:vip:catalog:0", "segbridge:vip:catalog:1"]
+    assert sc.sandbox.stats.get(*CUSTOMER_PUT) > 0  # the customers were moved
+    assert not sc.shop.module.rules_applied

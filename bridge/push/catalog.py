@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bridge.errors import ConfigError
 from bridge.magento.errors import (
+    AuthError,
     ContractError,
     InvalidRequestError,
     NotFoundError,
@@ -144,8 +145,8 @@ def apply_catalog_rule(ctx: PushContext, step: StepView) -> None:
     if p["action"] == "deactivate":
         try:
             _deactivate(ctx, step, int(p["magento_id"]))
-        except ModuleAnswerError as exc:
-            _refuse(ctx, step, str(exc))
+        except STEP_REFUSALS as exc:
+            _refuse_or_raise(ctx, step, exc)
         return
     gid = ctx.step_group(step)
     if gid is None:
@@ -158,9 +159,8 @@ def apply_catalog_rule(ctx: PushContext, step: StepView) -> None:
         return
     try:
         rule_id = _upsert(ctx, step, want)
-    except (ContractError, InvalidRequestError, ModuleAnswerError) as exc:
-        # refused, or a rule answer that is not the module's: this step only
-        _refuse(ctx, step, str(exc))
+    except STEP_REFUSALS as exc:
+        _refuse_or_raise(ctx, step, exc)
         return
     ctx.mark(step, DONE, magento_id=rule_id, extra=ctx.record_object(
         "catalog_rule", step.key, step.segment_code or "", rule_id,
@@ -234,6 +234,20 @@ def _deactivate(ctx: PushContext, step: StepView, rule_id: int) -> None:
     ctx.mark(step, DONE, magento_id=rule_id, extra=ctx.record_object(
         "catalog_rule", step.key, step.segment_code or "", rule_id, active=False,
         fingerprint=None))
+
+
+# What refuses one catalog rule step (quarantined, planned again by the next push) rather
+# than the push: the store refusing the rule, a rule answer that is not the module's, or
+# the module's route gone or its grant taken away since detection. Left to raise, any of
+# these would stop this push before the customer moves, and the open batch every later one.
+STEP_REFUSALS = (ContractError, InvalidRequestError, ModuleAnswerError, RouteMissingError,
+                 AuthError)
+
+
+def _refuse_or_raise(ctx: PushContext, step: StepView, exc: Exception) -> None:
+    if getattr(exc, "fatal", False):  # refused credentials: nothing else can get through
+        raise exc
+    _refuse(ctx, step, str(exc))
 
 
 def _refuse(ctx: PushContext, step: StepView, reason: str) -> None:
