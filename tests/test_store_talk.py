@@ -51,6 +51,7 @@ def _config(base_url: str, store_url: str, **magento: Any) -> Config:
                     **magento},
         "store": {"url": store_url},
         "sync": {"since": "3650d"},
+        "privacy": {"keep": "all"},  # the shop's data as it is: every field kept
     }, None)
 
 
