@@ -134,9 +134,11 @@ def load_active_segments(config: Any) -> list[Segment]:
 # --- what the store holds ---------------------------------------------------------------
 
 
-def kept_fields(conn: Connection) -> dict[str, frozenset[str]]:
+def kept_fields(conn: Connection, empty_is_all: bool = False) -> dict[str, frozenset[str]]:
     """The fields held for every record of each entity. No row for an entity whose table
-    has rows: a store filled before this record existed, which held every field (``*``)."""
+    has rows: a store filled before this record existed, which held every field (``*``).
+    ``empty_is_all``: an entity with no record at all lacks nothing either (nothing can
+    be judged on a field it does not hold)."""
     rows = conn.execute(select(KEPT.c.entity, KEPT.c.field)).all()
     out: dict[str, set[str]] = {e: set() for e in ENTITIES}
     known = {entity for entity, _ in rows}
@@ -147,7 +149,7 @@ def kept_fields(conn: Connection) -> dict[str, frozenset[str]]:
         if entity not in known:
             has_rows = conn.execute(select(func.count()).select_from(
                 select(table.c.id).limit(1).subquery())).scalar_one()
-            if has_rows:
+            if has_rows or empty_is_all:
                 out[entity] = {ALL}
     return {e: frozenset(v) for e, v in out.items()}
 
@@ -347,7 +349,7 @@ def refused_segments(conn: Connection, segments: Sequence[Segment],
                      wanted: Sequence[Segment]) -> dict[str, str]:
     """Wanted segments that read a field the store does not hold (or depend on one that
     does), each with the one line that says so and what to do."""
-    kept = kept_fields(conn)
+    kept = kept_fields(conn, empty_is_all=True)
     by_code = {s.code: s for s in segments}
     own: dict[str, list[str]] = {}
     for seg in segments:

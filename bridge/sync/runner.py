@@ -837,8 +837,9 @@ class _PageHandler:
         self.stream = STREAMS[entity]
         self.synced_at = sync.started
         # the custom attributes kept: those segments read and the opt-out one (keep = used)
-        assert sync.policy is not None
-        self.attr_codes = sync.policy.attr_codes
+        policy = getattr(sync, "policy", None)
+        self.attr_codes = (policy.attr_codes if policy is not None
+                           else tuple(sync.config.sync.customer_attributes))
         engine = sync.engine
         # What a page's transform needs, here or in the worker process (bridge.sync.offload)
         self.ctx = offload.Context(
@@ -875,7 +876,7 @@ class _PageHandler:
 
     def on_items(self, items: list[dict[str, Any]]) -> None:
         assert self.sync.writer is not None
-        if self.sync.forgotten:
+        if getattr(self.sync, "forgotten", None):
             items = self._keep_out(items)
         ids: list[int] = []
         for item in items:
