@@ -183,3 +183,14 @@ def test_a_full_sku_list_checks_in_linear_time(tmp_path: Path) -> None:
     found = problems(d)
     assert time.perf_counter() - started < 2.0
     assert found == [f'catalog_rules[0].skus[{MAX_LIST - 1}]: "s0" appears more than once']
+
+
+@pytest.mark.parametrize("sku", ["A\\nB", "A\\u0007", "ESP\\u200b-100", "A\\u202eB"])
+def test_a_sku_with_a_control_or_invisible_character_is_refused(tmp_path: Path,
+                                                                sku: str) -> None:
+    """Such a SKU reads like another one and matches no product; it was accepted."""
+    d = write(tmp_path, f'\n[[catalog_rules]]\nname = "One"\nsimple_action = "by_fixed"\n'
+                        f'discount_amount = 1\nskus = ["{sku}"]\n')
+    found = problems(d)
+    assert len(found) == 1 and found[0].startswith("catalog_rules[0].skus[0]: "), found
+    assert "\n" not in found[0] and "\x07" not in found[0]

@@ -265,6 +265,8 @@ def _skus(raw: Any, key: str, out: _Problems) -> tuple[str, ...] | None:
         elif len(sku) > MAX_SKU:
             out.add(where, f"is longer than {MAX_SKU} characters (Magento's SKU column)")
             bad = True
+        elif _invisible_characters(sku, where, "the SKU", out):
+            bad = True  # a control or invisible character: reads like another SKU
         elif sku.casefold() in folded:
             out.add(where, f"{_q(sku)} appears more than once")
             bad = True
