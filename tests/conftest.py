@@ -61,68 +61,13 @@ def db_url(tmp_path: Path) -> Iterator[str]:
         drop()  # type: ignore[operator]
 
 
-@pytest.fixture(scope="session")
-def schema_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
-    """One database per test session brought to the newest schema by the migrations, that
-    ``engine`` copies: a SQLite file (copied with SQLite's backup) or a PostgreSQL database
-    (``CREATE DATABASE ... TEMPLATE``), each an exact copy of what the migrations made.
-    MariaDB has no such copy, so there (None) every ``engine`` runs the migrations."""
-    from bridge.store.engine import create_schema
-
-    kind = test_db_kind()
-    if kind == "mariadb":
-        yield None
-        return
-    url, drop = _fresh_database(kind, tmp_path_factory.mktemp("schema-template"))
-    eng = make_engine(url)
-    try:
-        create_schema(eng)
-    finally:
-        eng.dispose()  # no connection left: PostgreSQL copies only an idle template
-    try:
-        yield url
-    finally:
-        drop()  # type: ignore[operator]
-
-
-def _copy_template(template: str, url: str) -> None:
-    """Fill the new, empty database ``url`` with the template's schema and rows."""
-    import sqlite3
-
-    from bridge.store.engine import create_private_file, sqlite_path
-
-    if url.startswith("sqlite"):
-        src_path, dst_path = sqlite_path(template), sqlite_path(url)
-        assert src_path is not None and dst_path is not None
-        create_private_file(dst_path)
-        src, dst = sqlite3.connect(src_path), sqlite3.connect(dst_path)
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-        return
-    name, tpl = url.rsplit("/", 1)[1], template.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}"'))
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture
-def engine(db_url: str, schema_template: str | None) -> Iterator[Engine]:
-    """An engine on a fresh store database with the newest schema: a copy of the session's
-    migrated template (SQLite, PostgreSQL), or the migrations run afresh (MariaDB). A test
-    of the migrations themselves starts from ``db_url``, which stays empty."""
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh store database with the newest schema."""
     from bridge.store.engine import create_schema
 
-    if schema_template is not None:
-        _copy_template(schema_template, db_url)
     eng = make_engine(db_url)
-    create_schema(eng)  # at the newest revision already after a copy: nothing to do
+    create_schema(eng)
     try:
         yield eng
     finally:
