@@ -1,6 +1,6 @@
 """The command line end to end, through ``bridge.cli.main`` (and once as a process).
 
-``check`` (offline and ``--online`` against the sandbox), the exit codes of SPEC §6,
+``check`` (offline and ``--online`` against the sandbox), the exit codes of docs/commands.md,
 ``--json`` output that parses, bad mappings refused before anything is read from
 Magento (also by ``plan`` and ``push``), ``status`` with every one of its sections,
 and ``demo`` from a clean directory.

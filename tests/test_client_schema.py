@@ -141,7 +141,7 @@ def test_every_request_the_client_sends_exists_in_the_schema(schema: dict[str, A
             errors = list(body_validator(schema, req.method, template).iter_errors(
                 json.loads(req.body)))
             problems += [f"{req.method} {template}: body: {e.message}" for e in errors]
-        # SPEC §2: customer, group, rule and coupon writes go to /rest/all.
+        # docs/config.md: customer, group, rule and coupon writes go to /rest/all.
         if req.method in ("POST", "PUT") and "cmsBlock" not in template \
                 and not template.endswith("/admin/token"):
             assert store == "all", f"{req.method} {template} sent to /rest/{store}"

@@ -22,7 +22,7 @@ def test_example_config_is_valid_and_documents_defaults(tmp_path: Path) -> None:
 
 
 def test_example_config_names_every_key() -> None:
-    """Every key of every section is written in config.example.toml (SPEC §2)."""
+    """Every key of every section is written in config.example.toml (docs/config.md)."""
     from dataclasses import fields
 
     from bridge.config import _SECTIONS

@@ -88,7 +88,7 @@ def test_a_top_level_key_inside_a_table_says_where_it_belongs(
     if table == "conditions":  # right below [conditions], before its rules
         body = RULE.replace("[conditions]\n", f"[conditions]\n{key} = {value}\n")
         where = f"conditions.{key}"
-    elif table == "rule":  # the SPEC-style example: after the last condition
+    elif table == "rule":  # the contract's example: after the last condition
         body = f"{RULE}{key} = {value}\n"
         where = f"conditions.rules[0].{key}"
     else:

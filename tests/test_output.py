@@ -1,4 +1,4 @@
-"""Output for people, and shop data shown as data (SPEC §6).
+"""Output for people, and shop data shown as data (docs/commands.md).
 
 - A closed stdout (``segbridge … | head``) ends the command quietly: no traceback.
 - Control characters from the shop are shown escaped (``\\x1b``) by ``explain``,

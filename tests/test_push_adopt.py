@@ -1,4 +1,4 @@
-"""A lost store (SPEC §5 "Magento is the truth; the store is a cache that can be lost"):
+"""A lost store (docs/push.md "Magento is the truth; the store is a cache that can be lost"):
 a fresh store pointed at a shop segbridge already pushed to adopts what it finds — groups,
 CMS blocks, cart rules by their marker, coupons — and creates nothing, writes nothing."""
 

@@ -95,7 +95,7 @@ def _planned_customers(sc: Scenario) -> list[int]:
 def test_one_customer_failing_after_retries_is_quarantined_and_the_rest_go_on(
     tmp_path: Path, db_url: str
 ) -> None:
-    """SPEC §5 "one bad record never blocks the rest": a customer whose PUT answers a
+    """docs/push.md "one bad record never blocks the rest": a customer whose PUT answers a
     masked 500 every time is quarantined (exit 3, listed by status); the others are
     moved; the next push tries it again and, once it saves, resolves the quarantine."""
     from sqlalchemy import select

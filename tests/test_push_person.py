@@ -1,4 +1,4 @@
-"""What a person did is never undone (SPEC §5), and what ``--adopt`` takes over, against
+"""What a person did is never undone (docs/push.md), and what ``--adopt`` takes over, against
 the sandbox over loopback on every database."""
 
 from __future__ import annotations

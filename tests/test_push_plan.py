@@ -1,4 +1,4 @@
-"""The planner's rules (SPEC §5) on plain values: no database, no shop."""
+"""The planner's rules (docs/push.md) on plain values: no database, no shop."""
 
 from __future__ import annotations
 

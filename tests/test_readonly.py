@@ -1,5 +1,5 @@
 """Commands that only read the store work on a store opened read-only, and a store that
-cannot be opened is named in one line (SPEC §6): a missing SQLite file (never created),
+cannot be opened is named in one line (docs/commands.md): a missing SQLite file (never created),
 an unreachable server, a schema older than this segbridge (never migrated by a reader).
 
 The read-only SQLite file and folder are tried through real processes run as another

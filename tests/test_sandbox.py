@@ -456,7 +456,7 @@ def test_put_without_merge_resets_omitted_fields(fresh: SandboxServer) -> None:
 
 
 def test_full_body_put_is_safe_without_merge(fresh: SandboxServer) -> None:
-    """SPEC §5's write: fresh GET, only group_id changed, no addresses/extension keys."""
+    """docs/push.md's write: fresh GET, only group_id changed, no addresses/extension keys."""
     api = Api(fresh)
     fresh.merge_mode = False
     c = _addressed(fresh)

@@ -208,7 +208,7 @@ def test_upsert_composite_key_and_children_replaced(engine: Engine) -> None:
 
 
 def test_folded_twins_compare_case_insensitively_but_keep_accents(engine: Engine) -> None:
-    """SPEC §3.1: Unicode case folding, accents kept, same result on every database."""
+    """docs/segments.md: Unicode case folding, accents kept, same result on every database."""
     with engine.begin() as conn:
         upsert(
             conn,
@@ -234,7 +234,7 @@ def test_folded_twins_compare_case_insensitively_but_keep_accents(engine: Engine
 
 
 def test_folded_twins_count_trailing_spaces_on_every_database(engine: Engine) -> None:
-    """SPEC: the same answer on every database. MariaDB's PAD SPACE collations (e.g.
+    """The contract: the same answer on every database. MariaDB's PAD SPACE collations (e.g.
     utf8mb4_bin) would make 'ann ' = 'ann' true there only; the twins are NO PAD."""
     with engine.begin() as conn:
         upsert(
@@ -271,7 +271,7 @@ def test_folded_twins_count_trailing_spaces_on_every_database(engine: Engine) ->
 def test_a_new_sqlite_store_and_its_wal_files_are_readable_by_the_owner_only(
     tmp_path: Path,
 ) -> None:
-    """It holds personal data (SPEC §8): 0600 whatever the umask, -wal and -shm alike; an
+    """It holds personal data (docs/privacy.md): 0600 whatever the umask, -wal and -shm alike; an
     existing file keeps the mode its owner gave it."""
     import os
     import stat

@@ -1,4 +1,4 @@
-"""Talking to the store (SPEC §6): a store that cannot be reached, refused credentials, a
+"""Talking to the store (docs/commands.md): a store that cannot be reached, refused credentials, a
 refused admin login, garbage list answers, NULs in shop data, credentials in base_url.
 
 Everything here drives the real client over 127.0.0.1: the sandbox, the sandbox behind
