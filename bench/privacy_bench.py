@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchinfo import machine
-from privacy_shop import Shop, segbridge_cpu, write_config
+from bigshop import Shop, segbridge_cpu, write_config
 
 REPO = Path(__file__).resolve().parent.parent
 

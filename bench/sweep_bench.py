@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from benchinfo import machine
-from privacy_shop import Shop, segbridge, write_config
+from bigshop import Shop, segbridge, write_config
 from sqlalchemy import update
 
 REPO = Path(__file__).resolve().parent.parent

@@ -32,13 +32,10 @@ skipped then (a cache cannot see the shop change).
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import math
 import multiprocessing as mp
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,33 +45,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchinfo import machine
+from bigshop import build_server, segbridge_cpu
 
 REPO = Path(__file__).resolve().parent.parent
-TOKEN = "bench-token"
 
 
 def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
     """The sandbox process: build the shop, serve it, answer commands on ``conn``."""
-    sys.path.insert(0, str(REPO))
-    from bridge.sandbox.server import SandboxServer, serve_in_this_process
-
-    serve_in_this_process()
-
-    started = time.monotonic()
-    server = SandboxServer(
-        customers=opts["customers"], seed=opts["seed"],
-        orders_per_customer=opts["orders_per_customer"], active_carts=opts["active_carts"],
-        latency_s=opts["latency"], token=TOKEN,
-    )
+    server, started = build_server(opts)
     shop = server.shop
-    # Every customer's and order's text rendered now, not while the sync is timed: a
-    # store on another machine renders on its own cores (Shop.customer_text,
-    # Shop.lean_order_text).
-    shop.warm_texts()
-    # The kept texts are garbage-free too: out of the collector's walks, as the shop is
-    # (SandboxServer freezes what it built; FREEZE_FROM_CUSTOMERS).
-    gc.collect()
-    gc.freeze()
 
     def counts() -> dict[str, int]:
         with shop.lock:
@@ -102,24 +81,8 @@ def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
 
 def _run_sync(config: Path, full: bool) -> tuple[dict[str, Any], float, float, float]:
     """(result JSON, wall s, cpu s, peak RSS MB) of one ``segbridge sync`` process."""
-    cmd = [sys.executable, "-m", "bridge", "--config", str(config), "--json", "sync"]
-    if full:
-        cmd.append("--full")
-    env = {**os.environ, "MAGENTO_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-    out_file = tempfile.TemporaryFile()
-    err_file = tempfile.TemporaryFile()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out_file, stderr=err_file)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out_file.seek(0)
-    err_file.seek(0)
-    out, err = out_file.read().decode(), err_file.read().decode()
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"sync failed (exit {proc.returncode}):\n{err[-3000:]}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return json.loads(out), wall, cpu, usage.ru_maxrss / 1024
+    out, wall, rss, cpu = segbridge_cpu(config, "sync", *(["--full"] if full else []))
+    return out, wall, cpu, rss
 
 
 def main() -> int:

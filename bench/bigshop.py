@@ -1,5 +1,6 @@
 """A big sandbox shop in its own process, and ``segbridge`` runs as processes against it,
-for the privacy benches (a sibling module of ``sweep_bench.py`` and ``privacy_bench.py``).
+for the benches that need a shop of 100,000 customers (``sync_bench.py``,
+``sweep_bench.py``, ``privacy_bench.py``).
 
 The sandbox answers after ``latency`` seconds, as a store on another machine would, and
 renders on its own cores (it is built and warmed before anything is timed, as in
@@ -26,7 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 
 
-def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
+def build_server(opts: dict[str, Any]) -> tuple[Any, float]:
+    """In the sandbox process: the shop built, warmed and served; (server, start time).
+
+    ``opts``: customers, seed, orders_per_customer, active_carts, latency (seconds)."""
     sys.path.insert(0, str(REPO))
     from bridge.sandbox.server import SandboxServer, serve_in_this_process
 
@@ -37,10 +41,20 @@ def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
         orders_per_customer=opts["orders_per_customer"], active_carts=opts["active_carts"],
         latency_s=opts["latency"], token=TOKEN,
     )
-    shop = server.shop
-    shop.warm_texts()
+    # Every customer's and order's text rendered now, not while the sync is timed: a
+    # store on another machine renders on its own cores (Shop.customer_text,
+    # Shop.lean_order_text).
+    server.shop.warm_texts()
+    # The kept texts are garbage-free too: out of the collector's walks, as the shop is
+    # (SandboxServer freezes what it built; FREEZE_FROM_CUSTOMERS).
     gc.collect()
     gc.freeze()
+    return server, started
+
+
+def _sandbox_main(conn: Any, opts: dict[str, Any]) -> None:
+    server, started = build_server(opts)
+    shop = server.shop
     with shop.lock:
         counts = {"customers": len(shop.customers.ids), "orders": len(shop.orders.ids)}
     conn.send({"base_url": server.base_url, "build_s": time.monotonic() - started, **counts})
