@@ -15,7 +15,13 @@ from sqlalchemy import Engine, insert, select
 from bridge.config import parse_config
 from bridge.magento.search import SearchCriteria
 from bridge.privacy.erase import Forgotten, digest
-from bridge.privacy.keep import SyncPolicy, fields_read, sync_policy
+from bridge.privacy.keep import (
+    SyncPolicy,
+    fields_read,
+    record_kept,
+    refused_segments,
+    sync_policy,
+)
 from bridge.privacy.retention import purge_history
 from bridge.privacy.sweep import MagentoIds, find_gone
 from bridge.segments.loader import segments_from_dicts
@@ -158,3 +164,29 @@ def test_purge_history_deletes_only_rows_older_than_the_cutoff(engine: Engine) -
         assert purge_history(conn, 30, now) == 0
         left = sorted(conn.execute(select(h.c.customer_id)).scalars())
     assert left == [0, 1]
+
+
+def test_a_segment_using_one_that_reads_an_unkept_field_is_refused_too(engine: Engine) -> None:
+    """The refusal follows `segment` conditions through any depth; a segment reading only
+    what is kept, and one using it, are evaluated."""
+    config = _config()
+    birthday = [{"attribute": "customer.days_until_birthday", "operator": "<=", "value": 7}]
+    general = [{"attribute": "customer.group", "operator": "==", "value": "General"}]
+
+    def uses(code: str) -> list[dict[str, Any]]:
+        return [{"attribute": "segment", "operator": "()", "value": [code]}]
+
+    segs = segments_from_dicts([
+        {"code": "bday", "name": "B", "conditions": {"rules": birthday}},
+        {"code": "mid", "name": "M", "conditions": {"rules": uses("bday")}},
+        {"code": "top", "name": "T", "conditions": {"rules": uses("mid")}},
+        {"code": "plain", "name": "P", "conditions": {"rules": general}},
+        {"code": "onplain", "name": "O", "conditions": {"rules": uses("plain")}},
+    ], config)
+    with engine.begin() as conn:
+        record_kept(conn, "customers", [])  # dob not held
+        record_kept(conn, "orders", [])
+        refused = refused_segments(conn, segs, segs)
+    assert set(refused) == {"bday", "mid", "top"}
+    assert "dob" in refused["bday"]
+    assert "uses segment bday" in refused["mid"] and "uses segment bday" in refused["top"]

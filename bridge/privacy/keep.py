@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from bridge.segments.attributes import ADDRESS_FIELDS, CUSTOM_PREFIX
-from bridge.segments.model import Segment, walk_rules
+from bridge.segments.model import Segment, reachable, walk_rules
 from bridge.store import models as m
 from bridge.store.privacy_tables import PrivacyKept
 from bridge.timeutil import utcnow
@@ -379,19 +379,7 @@ def refused_segments(conn: Connection, segments: Sequence[Segment],
 
 
 def _depends_on(seg: Segment, by_code: dict[str, Segment], bad: set[str]) -> str | None:
-    seen: set[str] = set()
-    todo = list(seg.references)
-    while todo:
-        code = todo.pop()
-        if code in seen:
-            continue
-        seen.add(code)
-        if code in bad:
-            return code
-        ref = by_code.get(code)
-        if ref is not None:
-            todo.extend(ref.references)
-    return None
+    return next((code for code in reachable(seg.references, by_code) if code in bad), None)
 
 
 def _shown(entity: str, name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -263,6 +263,21 @@ def walk_rules(node: Condition) -> list[Rule]:
     for child in node.rules:
         out.extend(walk_rules(child))
     return out
+
+
+def reachable(codes: Iterable[str], by_code: Mapping[str, Segment]) -> Iterator[str]:
+    """``codes`` and every segment they reference through ``segment`` conditions,
+    transitively, each once (codes with no segment in ``by_code`` are yielded too)."""
+    todo, seen = list(codes), set()
+    while todo:
+        code = todo.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        yield code
+        ref = by_code.get(code)
+        if ref is not None:
+            todo.extend(ref.references)
 
 
 def managed_group_ids(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Engine, select
 
-from bridge.segments.model import Segment, walk_rules
+from bridge.segments.model import Segment, reachable, walk_rules
 from bridge.store import models as m
 
 log = logging.getLogger(__name__)
@@ -68,15 +68,7 @@ def _reads(seg: Segment, by_code: dict[str, Segment], lacking: dict[str, str]
            ) -> tuple[str, str | None]:
     """(the segment whose condition lacks data, that condition), following references;
     (seg.code, None) when nothing it reads lacks data."""
-    todo, seen = [seg.code], set()
-    while todo:
-        code = todo.pop()
-        if code in seen:
-            continue
-        seen.add(code)
+    for code in reachable([seg.code], by_code):
         if code in lacking:
             return code, lacking[code]
-        ref = by_code.get(code)
-        if ref is not None:
-            todo.extend(ref.references)
     return seg.code, None
