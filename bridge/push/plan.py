@@ -242,43 +242,39 @@ def block_desired(
     }
 
 
-def rule_desired(
-    seg: SegmentMap, spec: RuleSpec, group_id: int | None, website_ids: list[int]
+def _managed_fields(
+    seg: SegmentMap, spec: RuleSpec, marker: str, group_id: int | None, website_ids: list[int]
 ) -> dict[str, Any]:
-    """The rule fields segbridge owns (the rest of a rule is kept as read)."""
-    marker = rule_marker(seg.code, spec.index)
-    desc = f"{marker} {seg.description}".strip()
+    """The fields segbridge owns in a cart or catalog rule: the file's fields, the marker at
+    the start of the description, the segment's group alone, its website (else every one)."""
     out: dict[str, Any] = dict(spec.fields)
     out.update(
         {
             "name": spec.name,
-            "description": desc,
+            "description": f"{marker} {seg.description}".strip(),
             "is_active": bool(seg.active),
             "website_ids": [seg.website_id] if seg.website_id is not None else sorted(website_ids),
             "customer_group_ids": [group_id] if group_id is not None else [],
-            "coupon_type": "SPECIFIC_COUPON" if spec.coupon_code else "NO_COUPON",
         }
     )
+    return out
+
+
+def rule_desired(
+    seg: SegmentMap, spec: RuleSpec, group_id: int | None, website_ids: list[int]
+) -> dict[str, Any]:
+    """The rule fields segbridge owns (the rest of a rule is kept as read)."""
+    out = _managed_fields(seg, spec, rule_marker(seg.code, spec.index), group_id, website_ids)
+    out["coupon_type"] = "SPECIFIC_COUPON" if spec.coupon_code else "NO_COUPON"
     return out
 
 
 def catalog_desired(
     seg: SegmentMap, spec: RuleSpec, group_id: int | None, website_ids: list[int]
 ) -> dict[str, Any]:
-    """Every field of a catalog rule segbridge manages: the marker at the start of the
-    description, the segment's group alone, the segment's website (else every website)."""
-    desc = f"{catalog_marker(seg.code, spec.index)} {seg.description}".strip()
-    out: dict[str, Any] = dict(spec.fields)
-    out.update(
-        {
-            "name": spec.name,
-            "description": desc,
-            "is_active": bool(seg.active),
-            "website_ids": [seg.website_id] if seg.website_id is not None else sorted(website_ids),
-            "customer_group_ids": [group_id] if group_id is not None else [],
-        }
-    )
-    return out
+    """Every field of a catalog rule segbridge manages."""
+    return _managed_fields(
+        seg, spec, catalog_marker(seg.code, spec.index), group_id, website_ids)
 
 
 def _winner(
